@@ -1,0 +1,54 @@
+# langchain-daytona-exec: every target sets itself up (`install` first), so a fresh clone works.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install test unit integration lint format bench demo clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing bubblewrap with apt-get"; \
+	    (apt-get install -y -qq bubblewrap || (apt-get update -qq && apt-get install -y -qq bubblewrap)) >/dev/null; \
+	  else \
+	    echo "bubblewrap is missing: run  sudo apt-get install bubblewrap  (the local sandbox needs it)"; \
+	  fi; }
+	@command -v node >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get install -y -qq nodejs || (apt-get update -qq && apt-get install -y -qq nodejs)) >/dev/null; \
+	  else echo "node is missing (JavaScript in the sandbox): sudo apt-get install nodejs"; fi; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev,analysis]'
+	touch $(STAMP)
+
+test: install
+	$(PY) -m pytest tests -q -p no:cacheprovider --record-mode=none
+
+unit: install
+	$(PY) -m pytest tests/unit_tests -q
+
+integration: install
+	$(PY) -m pytest tests/integration_tests -q --record-mode=none
+
+lint: install
+	$(VENV)/bin/ruff check langchain_daytona_exec tests benchmarks
+	$(VENV)/bin/ruff format --check langchain_daytona_exec tests benchmarks
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff format langchain_daytona_exec tests benchmarks
+	$(VENV)/bin/ruff check --fix langchain_daytona_exec tests benchmarks
+
+bench: install
+	$(PY) benchmarks/engine.py
+	@test ! -f benchmarks/pool.py || $(PY) benchmarks/pool.py
+
+demo: install
+	$(VENV)/bin/daytona-exec exec examples/analysis.py --file examples/data/sales.csv --charts-dir demo-output
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache

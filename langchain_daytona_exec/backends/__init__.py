@@ -1,0 +1,1 @@
+"""Sandbox backends: ``local`` (bubblewrap on this machine) and ``daytona``."""

@@ -1,0 +1,775 @@
+"""``LocalBackend``: isolated, stateful sandboxes on this machine (bubblewrap).
+
+Each :class:`LocalSandbox` is one bubblewrap process tree running the stdlib-only
+kernel (``kernel.py``) and talking to the host over two pipes (``protocol.py``).
+Isolation details live in ``isolation.py``.
+
+Processes are always spawned from one long-lived thread (:class:`_Spawner`): bwrap's
+``--die-with-parent`` uses PR_SET_PDEATHSIG, which fires when the *thread* that forked
+it exits, so a sandbox started from a short-lived thread (a pool filler,
+``asyncio.to_thread``) would die with that thread.
+"""
+
+from __future__ import annotations
+
+import atexit
+import binascii
+import contextlib
+import functools
+import importlib.util
+import marshal
+import os
+import queue
+import secrets
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from langchain_daytona_exec.backends.local import isolation, protocol
+from langchain_daytona_exec.backends.local.isolation import LocalLimits, Mode, SandboxPaths
+from langchain_daytona_exec.errors import (
+    IsolationUnavailableError,
+    SandboxClosedError,
+    SandboxError,
+    SandboxFileError,
+    SandboxFileNotFoundError,
+    SandboxFileTooLargeError,
+    SandboxIsADirectoryError,
+    SandboxLostError,
+    SandboxTimeoutError,
+    UnsupportedLanguageError,
+)
+from langchain_daytona_exec.sandbox import Sandbox, run_blocking
+from langchain_daytona_exec.types import (
+    Chart,
+    CommandResult,
+    ExecutionError,
+    ExecutionResult,
+    FileInfo,
+)
+
+__all__ = ["LocalBackend", "LocalSandbox"]
+
+T = TypeVar("T")
+
+BASE_DIR_NAME = "langchain-daytona-exec"
+"""Folder under the system temp dir holding one folder per live sandbox, named
+``<host pid>-<sandbox id>`` so leftovers of a killed host can be swept."""
+
+LANGUAGES = ("python", "javascript", "typescript")
+
+# -- the spawner thread ----------------------------------------------------------------
+
+
+class _Spawner:
+    """One long-lived daemon thread that forks every sandbox process."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="ldx-spawner", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            fn, fut = self._jobs.get()
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:
+                fut.set_exception(exc)
+
+    def call(self, fn: Callable[[], T], timeout: float) -> T:
+        if threading.current_thread() is self._thread:
+            return fn()
+        fut: Future[T] = Future()
+        self._jobs.put((fn, fut))
+        return fut.result(timeout)
+
+
+@functools.lru_cache(maxsize=1)
+def _spawner() -> _Spawner:
+    return _Spawner()
+
+
+# -- process-wide hygiene --------------------------------------------------------------
+
+_live: weakref.WeakSet[LocalSandbox] = weakref.WeakSet()
+_hygiene_lock = threading.Lock()
+_hygiene_done = False
+
+
+def _close_all() -> None:
+    for sb in list(_live):
+        with contextlib.suppress(Exception):
+            sb.close()
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    _close_all()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _install_hygiene(base: str) -> None:
+    """Once per process: atexit + SIGTERM cleanup, and sweep leftovers of dead hosts."""
+    global _hygiene_done
+    with _hygiene_lock:
+        if _hygiene_done:
+            return
+        _hygiene_done = True
+    atexit.register(_close_all)
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(
+        signal.SIGTERM
+    ) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    sweep_stale(base)
+
+
+def sweep_stale(base: str) -> int:
+    """Remove sandbox folders, mounts and cgroups left by host processes that died.
+
+    Returns:
+        How many leftovers were removed.
+    """
+    removed = 0
+    with contextlib.suppress(FileNotFoundError):
+        for name in os.listdir(base):
+            pid = name.split("-", 1)[0]
+            if not pid.isdigit() or _pid_alive(int(pid)):
+                continue
+            folder = os.path.join(base, name)
+            _remove_sandbox_dir(folder)
+            removed += 1
+    layout = isolation.cgroup_layout()
+    if layout:
+        for parent in layout[1].values():
+            with contextlib.suppress(OSError):
+                for name in os.listdir(parent):
+                    owner = name.split("-")[1] if name.startswith("ldx-") else ""
+                    if owner.isdigit() and not _pid_alive(int(owner)):
+                        isolation.CgroupSet([os.path.join(parent, name)], layout[0]).destroy(1)
+                        removed += 1
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_sandbox_dir(folder: str) -> None:
+    work = os.path.join(folder, "work")
+    if isolation.is_mountpoint(work):
+        isolation.unmount(work)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@functools.lru_cache(maxsize=1)
+def _mpl_cache_dir() -> str | None:
+    """A matplotlib font cache built once per machine, copied into each sandbox.
+
+    Without it every new sandbox rebuilds the font list on its first ``import
+    matplotlib.pyplot`` (about a second). Built in the background; until it exists
+    sandboxes build their own.
+    """
+    if importlib.util.find_spec("matplotlib") is None:
+        return None
+    import matplotlib
+
+    cache = os.path.join(
+        os.path.expanduser("~"), ".cache", BASE_DIR_NAME, f"mpl-{matplotlib.__version__}"
+    )
+    if not any(n.endswith(".json") for n in _listdir(cache)):
+
+        def build() -> None:
+            os.makedirs(cache, exist_ok=True)
+            env = {"MPLCONFIGDIR": cache, "PATH": "/usr/bin:/bin", "MPLBACKEND": "Agg"}
+            subprocess.run(
+                [sys.executable, "-c", "import matplotlib.font_manager"],
+                env=env,
+                capture_output=True,
+                timeout=300,
+                check=False,
+            )
+
+        threading.Thread(target=build, name="ldx-mpl-cache", daemon=True).start()
+    return cache
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+# -- the backend -------------------------------------------------------------------------
+
+
+class LocalBackend:
+    r"""Creates isolated sandboxes on this machine with bubblewrap.
+
+    Args:
+        network: Give sandboxes the host's network. Off by default: no socket other
+            than AF_UNIX can even be created.
+        limits: Resource limits; the defaults are safe for untrusted code.
+        env: Extra environment variables for sandboxed code (nothing else from the
+            host reaches it).
+        extra_ro_paths: Extra host folders to expose read-only (same path inside).
+        unsafe_no_isolation: Run code WITHOUT a sandbox when bubblewrap is unusable.
+            Only for machines you do not mind losing: the code can read your files.
+        base_dir: Where per-sandbox folders live on the host (default: system temp).
+
+    Example:
+        >>> with LocalBackend().create() as sb:
+        ...     sb.run_code("x = 41\\nx + 1").result
+        '42'
+    """
+
+    name = "local"
+
+    def __init__(
+        self,
+        *,
+        network: bool = False,
+        limits: LocalLimits | None = None,
+        env: Mapping[str, str] | None = None,
+        extra_ro_paths: tuple[str, ...] = (),
+        unsafe_no_isolation: bool = False,
+        base_dir: str | None = None,
+    ) -> None:
+        self.network = network
+        self.limits = limits or LocalLimits()
+        self.env = dict(env or {})
+        self.extra_ro_paths = tuple(extra_ro_paths)
+        self.unsafe_no_isolation = unsafe_no_isolation
+        self.base_dir = base_dir or os.path.join(tempfile.gettempdir(), BASE_DIR_NAME)
+
+    @functools.cached_property
+    def mode(self) -> Mode:
+        """``"root"``, ``"userns"`` or ``"unsafe"``; detected on first use."""
+        try:
+            return isolation.detect_mode()
+        except IsolationUnavailableError:
+            if self.unsafe_no_isolation:
+                return "unsafe"
+            raise
+
+    def create(self, *, labels: Mapping[str, str] | None = None) -> LocalSandbox:
+        """Create a sandbox and wait until its interpreter is ready.
+
+        Args:
+            labels: Labels to keep on the sandbox object.
+
+        Raises:
+            IsolationUnavailableError: No isolation works here (message names the fix).
+            SandboxTimeoutError: The sandbox was not ready within ``start_timeout_s``.
+        """
+        mode = self.mode
+        os.makedirs(self.base_dir, mode=0o700, exist_ok=True)
+        _install_hygiene(self.base_dir)
+        paths = isolation.host_python_paths()
+        paths = SandboxPaths(
+            python=paths.python,
+            prefixes=paths.prefixes,
+            site_packages=paths.site_packages,
+            mpl_cache=_mpl_cache_dir(),
+            extra_ro=self.extra_ro_paths,
+        )
+        sb = LocalSandbox(self, mode, paths, dict(labels or {}))
+        try:
+            sb._start()
+        except BaseException:
+            sb.close()
+            raise
+        return sb
+
+    async def acreate(self, *, labels: Mapping[str, str] | None = None) -> LocalSandbox:
+        """Async twin of :meth:`create`."""
+        return await run_blocking(self.create, labels=labels)
+
+    def find(self, labels: Mapping[str, str]) -> Sandbox | None:
+        """Local sandboxes never outlive their process: always ``None``."""
+        return None
+
+
+# -- one sandbox -----------------------------------------------------------------------------
+
+
+class LocalSandbox(Sandbox):
+    """One bubblewrap sandbox with its kernel. Create it with :meth:`LocalBackend.create`."""
+
+    backend_name = "local"
+
+    def __init__(
+        self, backend: LocalBackend, mode: Mode, paths: SandboxPaths, labels: dict[str, str]
+    ) -> None:
+        self.id = secrets.token_hex(6)
+        self.labels = labels
+        self.mode: Mode = mode
+        self._backend = backend
+        self._limits = backend.limits
+        self._paths = paths
+        self._lock = threading.RLock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._req_w = -1
+        self._resp_r = -1
+        self._closed = False
+        self._state_lost_pending = False
+        self._uid = isolation.UID_BASE + secrets.randbelow(isolation.UID_SPAN)
+        self._host_dir = os.path.join(backend.base_dir, f"{os.getpid()}-{self.id}")
+        self._host_work = os.path.join(self._host_dir, "work")
+        self._cg: isolation.CgroupSet | None = None
+        _live.add(self)
+
+    # -- properties ------------------------------------------------------------------------
+
+    @property
+    def workdir(self) -> str:
+        """The working folder inside the sandbox (``/workspace``; a host folder if unsafe)."""
+        return self._host_work if self.mode == "unsafe" else isolation.SANDBOX_WORKDIR
+
+    @property
+    def limits(self) -> LocalLimits:
+        """The sandbox's resource limits."""
+        return self._limits
+
+    @property
+    def kernel_pid(self) -> int | None:
+        """Host pid of the outer bwrap (or of the kernel when unsafe); ``None`` if stopped."""
+        return self._proc.pid if self._proc else None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        os.makedirs(self._host_work, mode=0o700, exist_ok=True)
+        if self.mode == "root":
+            isolation.mount_workspace(
+                self._host_work, self._limits.workspace_bytes, self._uid, self._uid
+            )
+        elif self.mode == "unsafe" and os.geteuid() == 0:
+            os.chown(self._host_work, self._uid, self._uid)
+            os.makedirs(os.path.join(self._host_dir, "tmp"), exist_ok=True)
+        if self.mode == "unsafe":
+            tmp = os.path.join(self._host_dir, "tmp")
+            os.makedirs(tmp, exist_ok=True)
+            if os.geteuid() == 0:
+                os.chown(tmp, self._uid, self._uid)
+        self._launch()
+
+    def _launch(self) -> None:
+        """Start the kernel process tree and wait for its ready frame."""
+        if self.mode == "root" and self._cg is None:
+            self._cg = isolation.create_cgroups(f"ldx-{os.getpid()}-{self.id}", self._limits)
+        proc, req_w, resp_r = _spawner().call(self._spawn, self._limits.start_timeout_s)
+        self._proc, self._req_w, self._resp_r = proc, req_w, resp_r
+        deadline = time.monotonic() + self._limits.start_timeout_s
+        try:
+            msg, _ = self._read_response(deadline)
+        except (protocol.FrameError, TimeoutError) as exc:
+            detail = self._startup_stderr()
+            self._kill()
+            if isinstance(exc, TimeoutError):
+                raise SandboxTimeoutError(
+                    f"the sandbox was not ready within {self._limits.start_timeout_s:g} s; "
+                    "the machine may be overloaded (raise LocalLimits.start_timeout_s)"
+                ) from exc
+            raise SandboxError(f"the sandbox failed to start: {detail or exc}") from exc
+        if not msg.get("ready"):
+            self._kill()
+            raise SandboxError(f"the sandbox failed to start: {msg}")
+
+    def _spawn(self) -> tuple[subprocess.Popen[bytes], int, int]:
+        """Runs on the spawner thread: fork bwrap (or the bare kernel when unsafe)."""
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        child_fds = [req_r, resp_w]
+        unsafe = self.mode == "unsafe"
+        cfg: dict[str, Any] = {
+            "fds": [req_r, resp_w],
+            "workdir": self.workdir,
+            "tmpdir": os.path.join(self._host_dir, "tmp") if unsafe else "/tmp",
+            "output_budget": self._limits.output_bytes,
+            "max_file_bytes": self._limits.max_file_bytes,
+            "rlimits": self._limits.rlimits(),
+            "uid": self._uid if os.geteuid() == 0 else None,
+            "gid": self._uid if os.geteuid() == 0 else None,
+            "python_paths": list(self._paths.site_packages),
+            "mpl_cache": self._paths.mpl_cache if unsafe else isolation.SANDBOX_MPL_CACHE,
+        }
+        kernel_dir = isolation.KERNEL_DIR if unsafe else isolation.SANDBOX_KERNEL_DIR
+        kernel_argv = [
+            self._paths.python,
+            "-I",
+            "-S",
+            os.path.join(kernel_dir, "kernel.py"),
+            binascii.hexlify(marshal.dumps(cfg)).decode(),
+        ]
+        env = isolation.sandbox_env(self._paths, self._backend.env)
+        if unsafe:
+            env["HOME"] = os.path.join(cfg["tmpdir"], "home")
+            env["TMPDIR"] = cfg["tmpdir"]
+            env["MPLCONFIGDIR"] = os.path.join(env["HOME"], ".config", "matplotlib")
+            argv, launch_env, cwd = kernel_argv, env, self._host_work
+        else:
+            passwd, group = isolation.passwd_and_group(self._uid, self._uid)
+            data_fds = [
+                isolation.data_fd(isolation.seccomp_program(self._backend.network)),
+                isolation.data_fd(passwd),
+                isolation.data_fd(group),
+            ]
+            child_fds += data_fds
+            argv = isolation.bwrap_argv(
+                mode="root" if self.mode == "root" else "userns",
+                paths=self._paths,
+                limits=self._limits,
+                network=self._backend.network,
+                env=env,
+                host_workspace=self._host_work if self.mode == "root" else None,
+                seccomp_fd=data_fds[0],
+                passwd_fd=data_fds[1],
+                group_fd=data_fds[2],
+                kernel_argv=kernel_argv,
+                bwrap=shutil.which("bwrap") or "bwrap",
+            )
+            launch_env, cwd = {"PATH": "/usr/bin:/bin"}, "/"
+        cg = self._cg
+        old = cg.attach_self_thread() if cg is not None and cg.version == 1 else None
+        try:
+            proc = subprocess.Popen(
+                argv,
+                env=launch_env,
+                cwd=cwd,
+                pass_fds=child_fds,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                preexec_fn=_enter_v2(cg) if cg is not None and cg.version == 2 else None,
+            )
+        finally:
+            if old is not None:
+                isolation.CgroupSet.detach_self_thread(old)
+            for fd in child_fds:
+                os.close(fd)
+        assert proc.stderr is not None
+        os.set_blocking(proc.stderr.fileno(), False)
+        return proc, req_w, resp_r
+
+    def _startup_stderr(self) -> str:
+        if self._proc is None or self._proc.stderr is None:
+            return ""
+        with contextlib.suppress(OSError, TypeError):
+            return (self._proc.stderr.read() or b"").decode(errors="replace").strip()[-2000:]
+        return ""
+
+    def _kill(self) -> None:
+        """Kill the process tree and close the channel (the workspace stays)."""
+        proc, self._proc = self._proc, None
+        for fd in (self._req_w, self._resp_r):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._req_w = self._resp_r = -1
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            if self._cg is not None:
+                for pid in self._cg.pids():
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(5)
+            if proc.stderr is not None:
+                proc.stderr.close()
+
+    def _ensure_running(self) -> None:
+        if self._closed:
+            raise SandboxClosedError(f"sandbox {self.id} is closed; create a new one")
+        if self._proc is None or self._proc.poll() is not None:
+            if self._proc is not None:
+                self._kill()
+            self._state_lost_pending = True
+            self._launch()
+
+    def reset(self) -> None:
+        """Fresh interpreter, empty workspace and ``/tmp``."""
+        with self._lock:
+            if self._closed:
+                raise SandboxClosedError(f"sandbox {self.id} is closed; create a new one")
+            self._kill()
+            if self.mode == "root":
+                isolation.unmount(self._host_work)
+                isolation.mount_workspace(
+                    self._host_work, self._limits.workspace_bytes, self._uid, self._uid
+                )
+            elif self.mode == "unsafe":
+                for name in _listdir(self._host_work):
+                    path = os.path.join(self._host_work, name)
+                    if os.path.isdir(path) and not os.path.islink(path):
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        with contextlib.suppress(OSError):
+                            os.unlink(path)
+            self._state_lost_pending = False
+            self._launch()
+
+    def close(self) -> None:
+        """Kill the sandbox and remove its cgroups, mounts and folders. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._kill()
+            if self._cg is not None:
+                self._cg.destroy()
+                self._cg = None
+            _remove_sandbox_dir(self._host_dir)
+            _live.discard(self)
+
+    def is_alive(self) -> bool:
+        """True until :meth:`close`: a killed kernel is revived on the next call."""
+        return not self._closed
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            if not self._closed:
+                self.close()
+
+    # -- the channel ---------------------------------------------------------------------------
+
+    def _read_exact(self, n: int, deadline: float) -> bytes:
+        chunks = []
+        poller = select.poll()
+        poller.register(self._resp_r, select.POLLIN)
+        while n > 0:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            if not poller.poll(remaining * 1000):
+                continue
+            chunk = os.read(self._resp_r, min(n, 1 << 20))
+            if not chunk:
+                raise protocol.FrameError("the sandbox closed its channel")
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def _read_response(self, deadline: float) -> tuple[dict[str, Any], bytes]:
+        body_len, blob_len = protocol.parse_header(self._read_exact(protocol.HEADER_SIZE, deadline))
+        msg = protocol.decode_response(self._read_exact(body_len, deadline))
+        blob = self._read_exact(blob_len, deadline) if blob_len else b""
+        return msg, blob
+
+    def _call(
+        self, msg: dict[str, Any], blob: bytes, wait_s: float
+    ) -> tuple[dict[str, Any], bytes]:
+        """Send one request and wait for its response.
+
+        Raises:
+            TimeoutError: No answer in time; the sandbox is still running.
+            SandboxLostError: The kernel died; the sandbox is killed and will revive.
+        """
+        self._ensure_running()
+        deadline = time.monotonic() + wait_s
+        try:
+            protocol.write_all(self._req_w, protocol.encode_request(msg, blob))
+            resp, out = self._read_response(deadline)
+        except TimeoutError:  # an OSError subclass: the caller decides what to kill
+            raise
+        except (protocol.FrameError, OSError) as exc:
+            self._kill()
+            self._state_lost_pending = True
+            raise SandboxLostError(
+                f"the sandbox's interpreter died ({exc}); its variables and imports are "
+                "gone, files in the workspace were kept. Re-run your setup code."
+            ) from exc
+        if "fault" in resp:
+            raise SandboxError(f"internal sandbox error: {resp['fault']}")
+        return resp, out
+
+    def _hard_restart(self) -> None:
+        self._kill()
+        self._launch()
+
+    # -- code ------------------------------------------------------------------------------------
+
+    def run_code(
+        self, code: str, language: str = "python", timeout: float | None = None
+    ) -> ExecutionResult:
+        """Run code; see :meth:`Sandbox.run_code`."""
+        if language not in LANGUAGES:
+            raise UnsupportedLanguageError(
+                f"unsupported language {language!r}: use one of {', '.join(LANGUAGES)}"
+            )
+        timeout = timeout if timeout and timeout > 0 else self._limits.timeout_s
+        start = time.monotonic()
+        with self._lock:
+            req = {"op": "run", "code": code, "language": language, "timeout": float(timeout)}
+            try:
+                resp, _ = self._call(req, b"", timeout + self._limits.grace_s + 1.0)
+            except TimeoutError:
+                self._hard_restart()
+                self._state_lost_pending = False
+                return ExecutionResult(
+                    stderr=(
+                        f"[sandbox] the code ignored the interrupt after {timeout:g} s and "
+                        "was killed; the interpreter was restarted (variables and imports "
+                        "are gone, files were kept)"
+                    ),
+                    timed_out=True,
+                    state_lost=True,
+                    duration_ms=(time.monotonic() - start) * 1000,
+                )
+            state_lost, self._state_lost_pending = self._state_lost_pending, False
+        if "unsupported" in resp:
+            raise UnsupportedLanguageError(resp["unsupported"])
+        err = resp.get("error")
+        return ExecutionResult(
+            stdout=resp["stdout"],
+            stderr=resp["stderr"],
+            result=resp.get("result"),
+            error=ExecutionError(err["name"], err["value"], err["traceback"]) if err else None,
+            charts=[
+                Chart(png=binascii.a2b_base64(c["png"]), title=c.get("title"))
+                for c in resp.get("charts", [])
+            ],
+            timed_out=bool(resp.get("timed_out")),
+            state_lost=state_lost,
+            duration_ms=(time.monotonic() - start) * 1000,
+            stdout_truncated_bytes=int(resp.get("stdout_cut", 0)),
+            stderr_truncated_bytes=int(resp.get("stderr_cut", 0)),
+        )
+
+    def exec(
+        self,
+        command: str,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> CommandResult:
+        """Run a shell command; see :meth:`Sandbox.exec`."""
+        timeout = timeout if timeout and timeout > 0 else self._limits.timeout_s
+        start = time.monotonic()
+        req = {
+            "op": "exec",
+            "command": command,
+            "cwd": cwd,
+            "env": {str(k): str(v) for k, v in (env or {}).items()},
+            "timeout": float(timeout),
+        }
+        with self._lock:
+            try:
+                resp, _ = self._call(req, b"", timeout + self._limits.grace_s + 1.0)
+            except TimeoutError:
+                self._hard_restart()
+                self._state_lost_pending = True
+                return CommandResult(
+                    exit_code=124,
+                    stderr="[sandbox] the sandbox stopped answering and was restarted",
+                    timed_out=True,
+                    duration_ms=(time.monotonic() - start) * 1000,
+                )
+        _raise_file_error(resp, cwd or ".")
+        return CommandResult(
+            exit_code=int(resp["exit_code"]),
+            stdout=resp["stdout"],
+            stderr=resp["stderr"],
+            timed_out=bool(resp["timed_out"]),
+            duration_ms=(time.monotonic() - start) * 1000,
+            stdout_truncated_bytes=int(resp.get("stdout_cut", 0)),
+            stderr_truncated_bytes=int(resp.get("stderr_cut", 0)),
+        )
+
+    # -- files -----------------------------------------------------------------------------------
+
+    def _file_call(self, msg: dict[str, Any], blob: bytes = b"") -> tuple[dict[str, Any], bytes]:
+        with self._lock:
+            try:
+                resp, out = self._call(msg, blob, self._limits.file_op_timeout_s)
+            except TimeoutError as exc:
+                self._hard_restart()
+                self._state_lost_pending = True
+                raise SandboxTimeoutError(
+                    f"file operation {msg['op']} on {msg.get('path')!r} took over "
+                    f"{self._limits.file_op_timeout_s:g} s; the sandbox was restarted"
+                ) from exc
+        _raise_file_error(resp, str(msg.get("path", "")))
+        return resp, out
+
+    def read_file(self, path: str, *, max_bytes: int | None = None) -> bytes:
+        """Read a file; see :meth:`Sandbox.read_file`."""
+        _, data = self._file_call({"op": "read", "path": path, "max_bytes": max_bytes})
+        return data
+
+    def write_file(self, path: str, content: str | bytes) -> None:
+        """Write a file, creating parents; see :meth:`Sandbox.write_file`."""
+        data = content.encode() if isinstance(content, str) else bytes(content)
+        if len(data) > self._limits.max_file_bytes:
+            raise SandboxFileTooLargeError(
+                f"{len(data)} bytes is over the {self._limits.max_file_bytes}-byte file "
+                "limit (LocalLimits.max_file_bytes)",
+                path,
+            )
+        self._file_call({"op": "write", "path": path}, data)
+
+    def list_files(self, path: str = ".", *, depth: int = 1) -> list[FileInfo]:
+        """List a folder; see :meth:`Sandbox.list_files`."""
+        resp, _ = self._file_call({"op": "list", "path": path, "depth": depth})
+        return [
+            FileInfo(
+                name=e["name"],
+                path=e["path"],
+                is_dir=bool(e["is_dir"]),
+                size=int(e["size"]),
+                mtime=float(e["mtime"]),
+            )
+            for e in resp["entries"]
+        ]
+
+
+def _raise_file_error(resp: dict[str, Any], path: str) -> None:
+    kind = resp.get("file_error")
+    if kind is None:
+        return
+    message = str(resp.get("message", kind))
+    errors: dict[str, type[SandboxFileError]] = {
+        "not_found": SandboxFileNotFoundError,
+        "is_dir": SandboxIsADirectoryError,
+        "too_large": SandboxFileTooLargeError,
+    }
+    raise errors.get(kind, SandboxFileError)(message, path)
+
+
+def _enter_v2(cg: isolation.CgroupSet) -> Callable[[], None]:
+    """preexec_fn for cgroup v2: the forked child moves itself in before exec'ing bwrap.
+
+    On v1 the spawner thread visits the sandbox's cgroups around the fork instead
+    (``CgroupSet.attach_self_thread``): measured here, that costs ~5 ms per sandbox
+    where a preexec_fn migration costs ~11 ms, because the parent waits for the child's
+    exec. v2 forbids threads of one process in different cgroups, hence this path.
+    """
+    procs = os.path.join(cg.dirs[0], "cgroup.procs").encode()
+
+    def enter() -> None:
+        fd = os.open(procs, os.O_WRONLY)
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+
+    return enter

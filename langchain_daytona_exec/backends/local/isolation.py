@@ -1,0 +1,625 @@
+"""How a local sandbox is isolated: limits, mode detection, bwrap argv, seccomp, cgroups.
+
+Every limit and default is named once, in :class:`LocalLimits`, with its reason.
+The bwrap argv is built by a pure function (:func:`bwrap_argv`) so it can be unit
+tested; the side effects (cgroups, host mounts, the seccomp program) live in small
+helpers below it.
+
+Two modes, detected at runtime (:func:`detect_mode`):
+
+* ``root``: the host process is root. bwrap unshares ipc/pid/net/uts/cgroup, drops
+  every capability but CAP_SETUID/CAP_SETGID, and the kernel switches to a per-sandbox
+  unprivileged uid before any user code runs. The workspace is a size-capped tmpfs
+  mounted on the host, so it survives a restart of the interpreter. cgroup memory and
+  pids limits apply where the cgroup tree is writable.
+* ``userns``: an ordinary user. bwrap adds ``--unshare-user --disable-userns``; the
+  workspace is a size-capped tmpfs inside the sandbox (a hard restart empties it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from langchain_daytona_exec.errors import IsolationUnavailableError
+
+Mode = Literal["root", "userns", "unsafe"]
+
+KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
+"""Folder holding ``kernel.py`` and ``protocol.py``, mounted read-only in the sandbox."""
+
+SANDBOX_KERNEL_DIR = "/opt/ldx-kernel"
+SANDBOX_MPL_CACHE = "/opt/ldx-mpl-cache"
+SANDBOX_WORKDIR = "/workspace"
+SANDBOX_HOME = "/tmp/home"
+
+UID_BASE = 1_800_000_000
+UID_SPAN = 100_000_000
+"""Root mode gives each sandbox its own uid in [UID_BASE, UID_BASE + UID_SPAN): far
+from real users and subuid ranges, so RLIMIT_NPROC counts one sandbox's processes only
+and one sandbox can never signal or read another's."""
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+@dataclass(frozen=True)
+class LocalLimits:
+    """Resource limits of one local sandbox. Sizes in **bytes**, times in **seconds**.
+
+    Attributes:
+        memory_bytes: cgroup memory limit (RAM + tmpfs pages the sandbox writes).
+        pids: cgroup pids limit: a fork bomb stops here.
+        nproc: RLIMIT_NPROC for the sandbox's own uid (second line against fork bombs).
+        nofile: RLIMIT_NOFILE.
+        fsize_bytes: RLIMIT_FSIZE, the largest single file.
+        address_space_bytes: RLIMIT_AS; ``None`` leaves it unset because V8 (node) and
+            OpenBLAS reserve many GB of address space they never touch. The cgroup
+            memory limit is what bounds real use.
+        cpu_seconds: RLIMIT_CPU over the whole life of the interpreter; ``None``: off
+            (per-call timeouts bound wall time instead).
+        workspace_bytes: size cap of the writable workspace (a tmpfs).
+        tmp_bytes: size cap of ``/tmp`` and ``/dev/shm`` (each a tmpfs).
+        output_bytes: captured bytes kept per stream per call (head + tail).
+        max_file_bytes: largest file ``read_file``/``write_file`` move.
+        timeout_s: default per-call timeout.
+        grace_s: after a timeout's SIGINT, how long before the sandbox is killed.
+        start_timeout_s: how long a new sandbox may take to become ready.
+        file_op_timeout_s: how long a file operation may take.
+    """
+
+    memory_bytes: int = 1 * GiB
+    pids: int = 256
+    nproc: int = 256
+    nofile: int = 1024
+    fsize_bytes: int = 1 * GiB
+    address_space_bytes: int | None = None
+    cpu_seconds: int | None = None
+    workspace_bytes: int = 1 * GiB
+    tmp_bytes: int = 256 * MiB
+    output_bytes: int = 1 * MiB
+    max_file_bytes: int = 100 * MiB
+    timeout_s: float = 60.0
+    grace_s: float = 2.0
+    start_timeout_s: float = 30.0
+    file_op_timeout_s: float = 60.0
+
+    def rlimits(self) -> dict[str, int | None]:
+        """The rlimits the kernel applies to itself before running code."""
+        return {
+            "as": self.address_space_bytes,
+            "cpu": self.cpu_seconds,
+            "fsize": self.fsize_bytes,
+            "nofile": self.nofile,
+            "nproc": self.nproc,
+            "core": 0,
+        }
+
+
+@dataclass(frozen=True)
+class SandboxPaths:
+    """Host paths a sandbox needs read-only: the Python runtime and its packages."""
+
+    python: str
+    prefixes: tuple[str, ...]
+    site_packages: tuple[str, ...]
+    mpl_cache: str | None = None
+    extra_ro: tuple[str, ...] = field(default_factory=tuple)
+
+
+def host_python_paths() -> SandboxPaths:
+    """The running interpreter, its prefix and its site-packages (numpy, pandas...)."""
+    import site
+
+    python = os.path.realpath(sys.executable)
+    prefixes = {os.path.realpath(sys.base_prefix)}
+    if not python.startswith("/usr/"):
+        prefixes.add(os.path.dirname(os.path.dirname(python)))
+    sites = [p for p in site.getsitepackages() if os.path.isdir(p)]
+    return SandboxPaths(
+        python=python,
+        prefixes=tuple(sorted(p for p in prefixes if not p.startswith("/usr"))),
+        site_packages=tuple(os.path.realpath(p) for p in sites),
+    )
+
+
+# -- detection -----------------------------------------------------------------------
+
+_INSTALL_HINT = (
+    "install bubblewrap (`sudo apt-get install bubblewrap`, `dnf install bubblewrap`), "
+    "or run `make install` as root"
+)
+
+
+@functools.lru_cache(maxsize=1)
+def detect_mode() -> Mode:
+    """Pick the isolation mode that works here, or raise naming the fix.
+
+    Raises:
+        IsolationUnavailableError: bubblewrap is missing or cannot create namespaces.
+    """
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        raise IsolationUnavailableError(
+            f"bubblewrap (bwrap) is not installed: {_INSTALL_HINT}. To run code WITHOUT "
+            "isolation on a machine you do not mind losing, pass "
+            "LocalBackend(unsafe_no_isolation=True)."
+        )
+    mode: Mode = "root" if os.geteuid() == 0 else "userns"
+    probe = [bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr"]
+    if mode == "userns":
+        probe += ["--unshare-user", "--disable-userns"]
+    for top in ("bin", "lib", "lib64"):
+        if os.path.islink(f"/{top}"):
+            probe += ["--symlink", os.readlink(f"/{top}"), f"/{top}"]
+        elif os.path.isdir(f"/{top}"):
+            probe += ["--ro-bind", f"/{top}", f"/{top}"]
+    probe += ["--", "/usr/bin/true"]
+    proc = subprocess.run(probe, capture_output=True, text=True, env={}, timeout=30)
+    if proc.returncode != 0:
+        fix = (
+            "enable unprivileged user namespaces (`sudo sysctl -w "
+            "kernel.unprivileged_userns_clone=1`, and on Ubuntu 24.04+ `sudo sysctl -w "
+            "kernel.apparmor_restrict_unprivileged_userns=0`), or run as root"
+            if mode == "userns"
+            else "check that this container may create namespaces (docker: --privileged "
+            "or a seccomp profile allowing unshare)"
+        )
+        raise IsolationUnavailableError(
+            f"bubblewrap cannot create a sandbox here ({proc.stderr.strip()}): {fix}. "
+            "LocalBackend(unsafe_no_isolation=True) runs code without isolation."
+        )
+    return mode
+
+
+# -- the bwrap command line ----------------------------------------------------------
+
+_ETC_FILES = (
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/localtime",
+    "/etc/nsswitch.conf",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/pki",
+    "/etc/alternatives",
+    "/etc/fonts",
+    "/etc/mime.types",
+)
+"""The few /etc entries libc, TLS, fontconfig and Debian's alternatives need."""
+
+_NETWORK_ETC_FILES = ("/etc/resolv.conf", "/etc/hosts", "/etc/gai.conf")
+
+
+def sandbox_env(paths: SandboxPaths, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The whole environment the sandboxed code sees: nothing comes from the host."""
+    path = [os.path.join(p, "bin") for p in paths.prefixes]
+    path += ["/usr/local/bin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/sbin", "/sbin"]
+    env = {
+        "PATH": ":".join(path),
+        "HOME": SANDBOX_HOME,
+        "USER": "sandbox",
+        "LOGNAME": "sandbox",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "TMPDIR": "/tmp",
+        "TERM": "dumb",
+        "PYTHONPATH": ":".join(paths.site_packages),
+        "PYTHONIOENCODING": "utf-8",
+        "PYTHONUNBUFFERED": "1",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": f"{SANDBOX_HOME}/.config/matplotlib",
+        "NO_COLOR": "1",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    }
+    env.update(extra or {})
+    return env
+
+
+def passwd_and_group(uid: int, gid: int) -> tuple[bytes, bytes]:
+    """Generated /etc/passwd and /etc/group naming the sandbox user."""
+    passwd = (
+        "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+        f"sandbox:x:{uid}:{gid}:sandbox:{SANDBOX_HOME}:/bin/sh\n"
+        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+    )
+    group = f"root:x:0:\nsandbox:x:{gid}:\nnogroup:x:65534:\n"
+    return passwd.encode(), group.encode()
+
+
+def bwrap_argv(
+    *,
+    mode: Literal["root", "userns"],
+    paths: SandboxPaths,
+    limits: LocalLimits,
+    network: bool,
+    env: Mapping[str, str],
+    host_workspace: str | None,
+    seccomp_fd: int,
+    passwd_fd: int,
+    group_fd: int,
+    kernel_argv: Iterable[str],
+    bwrap: str = "bwrap",
+) -> list[str]:
+    """Build the bubblewrap command line of one sandbox (pure: no side effects).
+
+    Args:
+        mode: ``"root"`` or ``"userns"`` (see the module docstring).
+        paths: Read-only host paths to expose (Python runtime, packages).
+        limits: Size caps for the tmpfs mounts.
+        network: Share the host network namespace (off by default).
+        env: The complete environment of the sandbox.
+        host_workspace: Root mode: the host folder bound at the workdir.
+        seccomp_fd: fd holding the compiled seccomp BPF program.
+        passwd_fd: fd holding the generated /etc/passwd.
+        group_fd: fd holding the generated /etc/group.
+        kernel_argv: The command to run inside (the kernel).
+        bwrap: The bubblewrap executable.
+    """
+    argv = [bwrap, "--die-with-parent", "--new-session", "--clearenv"]
+    if mode == "root":
+        argv += ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup"]
+        if not network:
+            argv.append("--unshare-net")
+        argv += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    else:
+        argv += ["--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+        if network:
+            argv.append("--share-net")
+    argv += ["--hostname", "sandbox"]
+    argv += ["--ro-bind", "/usr", "/usr"]
+    for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        host = f"/{top}"
+        if os.path.islink(host):
+            argv += ["--symlink", os.readlink(host), host]
+        elif os.path.isdir(host):
+            argv += ["--ro-bind", host, host]
+    etc = _ETC_FILES + (_NETWORK_ETC_FILES if network else ())
+    argv += ["--perms", "0755", "--dir", "/etc"]
+    for item in etc:
+        argv += ["--ro-bind-try", item, item]
+    argv += ["--ro-bind-data", str(passwd_fd), "/etc/passwd"]
+    argv += ["--ro-bind-data", str(group_fd), "/etc/group"]
+    made: set[str] = set()
+    for ro in (*paths.prefixes, *paths.site_packages, *paths.extra_ro):
+        argv += _traversable_parents(ro, made)
+        argv += ["--ro-bind", ro, ro]
+    argv += _traversable_parents(SANDBOX_KERNEL_DIR, made)
+    argv += ["--ro-bind", KERNEL_DIR, SANDBOX_KERNEL_DIR]
+    if paths.mpl_cache:
+        argv += ["--ro-bind-try", paths.mpl_cache, SANDBOX_MPL_CACHE]
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    argv += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
+    argv += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm"]
+    if host_workspace is not None:
+        argv += ["--bind", host_workspace, SANDBOX_WORKDIR]
+    else:
+        argv += ["--perms", "0777", "--size", str(limits.workspace_bytes)]
+        argv += ["--tmpfs", SANDBOX_WORKDIR]
+    # No --chdir: bwrap still holds uid 0 without CAP_DAC_OVERRIDE here, and the workspace
+    # is 0700 for the sandbox user; the kernel enters it after switching uid.
+    for key, value in env.items():
+        argv += ["--setenv", key, value]
+    argv += ["--seccomp", str(seccomp_fd), "--", *kernel_argv]
+    return argv
+
+
+def _traversable_parents(path: str, made: set[str]) -> list[str]:
+    """``--dir`` args making every ancestor of ``path`` traversable (0755).
+
+    bwrap gives the folders it creates for a bind the host's modes, and a runtime under
+    ``/root`` (pyenv) would sit behind a 0700 folder the sandbox user cannot enter.
+    """
+    args: list[str] = []
+    parts = path.strip("/").split("/")[:-1]
+    for i in range(1, len(parts) + 1):
+        folder = "/" + "/".join(parts[:i])
+        if folder in made or folder in ("/usr", "/etc", "/tmp", "/proc", "/dev"):
+            continue
+        made.add(folder)
+        args += ["--perms", "0755", "--dir", folder]
+    return args
+
+
+# -- seccomp -------------------------------------------------------------------------
+
+_DENIED_SYSCALLS = (
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "process_madvise",
+    "pidfd_getfd",
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "move_mount",
+    "open_tree",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "mount_setattr",
+    "setns",
+    "unshare",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "reboot",
+    "swapon",
+    "swapoff",
+    "acct",
+    "syslog",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "personality",
+    "vhangup",
+    "quotactl",
+    "lookup_dcookie",
+    "uselib",
+    "iopl",
+    "ioperm",
+    "settimeofday",
+    "clock_settime",
+    "adjtimex",
+    "clock_adjtime",
+    "fanotify_init",
+)
+"""Syscalls sandboxed code never needs, denied with EPERM (kernel attack surface,
+escapes from namespaces, the host's keyring)."""
+
+_CLONE_NEW_FLAGS = (
+    0x00020000,  # CLONE_NEWNS
+    0x02000000,  # CLONE_NEWCGROUP
+    0x04000000,  # CLONE_NEWUTS
+    0x08000000,  # CLONE_NEWIPC
+    0x10000000,  # CLONE_NEWUSER
+    0x20000000,  # CLONE_NEWPID
+    0x40000000,  # CLONE_NEWNET
+    0x00000080,  # CLONE_NEWTIME
+)
+_TIOCSTI = 0x5412
+_TIOCLINUX = 0x541C
+_AF_UNIX = 1
+
+
+@functools.lru_cache(maxsize=4)
+def seccomp_program(network: bool) -> bytes:
+    """Compile (once per setting) the seccomp BPF program passed to ``bwrap --seccomp``.
+
+    Args:
+        network: When False, sockets other than AF_UNIX fail with EAFNOSUPPORT.
+
+    Raises:
+        IsolationUnavailableError: libseccomp is missing.
+    """
+    try:
+        import pyseccomp as seccomp
+    except (ImportError, OSError) as exc:  # pyseccomp loads libseccomp.so.2 with ctypes
+        raise IsolationUnavailableError(
+            f"seccomp is unavailable ({exc}): install libseccomp2 "
+            "(`sudo apt-get install libseccomp2`) and `pip install pyseccomp`"
+        ) from exc
+    f = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+    eperm = seccomp.ERRNO(errno.EPERM)
+    for name in _DENIED_SYSCALLS:
+        with contextlib.suppress(Exception):  # not every syscall exists on every arch
+            f.add_rule(eperm, name)
+    for flag in _CLONE_NEW_FLAGS:
+        f.add_rule(eperm, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
+    f.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")  # flags unreadable: libc falls back
+    for request in (_TIOCSTI, _TIOCLINUX):
+        f.add_rule(eperm, "ioctl", seccomp.Arg(1, seccomp.MASKED_EQ, 0xFFFFFFFF, request))
+    if not network:
+        refuse = seccomp.ERRNO(errno.EAFNOSUPPORT)
+        f.add_rule(refuse, "socket", seccomp.Arg(0, seccomp.NE, _AF_UNIX))
+        f.add_rule(refuse, "socketpair", seccomp.Arg(0, seccomp.NE, _AF_UNIX))
+    r, w = os.pipe()
+    try:
+        with os.fdopen(w, "wb", closefd=False) as out:
+            f.export_bpf(out)
+        os.close(w)
+        w = -1
+        chunks = []
+        while chunk := os.read(r, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(r)
+        if w != -1:
+            os.close(w)
+
+
+def data_fd(data: bytes) -> int:
+    """A read fd (memfd) holding ``data``, to hand to bwrap."""
+    fd = os.memfd_create("ldx-data", 0)
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+# -- cgroups -------------------------------------------------------------------------
+
+
+@dataclass
+class CgroupSet:
+    """The per-sandbox cgroups (v1: one per controller; v2: one) and how to enter them."""
+
+    dirs: list[str]
+    version: int
+
+    def attach_self_thread(self) -> list[str]:
+        """v1: move the calling thread in; its forks are born inside. Returns old dirs."""
+        layout = cgroup_layout()
+        old = (
+            [os.path.dirname(d) for d in self.dirs] if layout is None else list(layout[1].values())
+        )
+        tid = str(_gettid())
+        for d in self.dirs:
+            with open(os.path.join(d, "tasks"), "w") as f:
+                f.write(tid)
+        return old
+
+    @staticmethod
+    def detach_self_thread(old: list[str]) -> None:
+        """v1: move the calling thread back to where it was."""
+        tid = str(_gettid())
+        for d in old:
+            with contextlib.suppress(OSError), open(os.path.join(d, "tasks"), "w") as f:
+                f.write(tid)
+
+    def pids(self) -> set[int]:
+        """Every process inside (never this host process, whose spawner thread visits)."""
+        found: set[int] = set()
+        for d in self.dirs:
+            with contextlib.suppress(OSError), open(os.path.join(d, "cgroup.procs")) as f:
+                found.update(int(line) for line in f if line.strip())
+        found.discard(os.getpid())
+        return found
+
+    def destroy(self, timeout_s: float = 5.0) -> bool:
+        """Kill what is inside and remove the cgroups; True when all are gone."""
+        deadline = time.monotonic() + timeout_s
+        remaining = list(self.dirs)
+        while remaining and time.monotonic() < deadline:
+            for pid in self.pids():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, 9)
+            for d in list(remaining):
+                try:
+                    os.rmdir(d)
+                    remaining.remove(d)
+                except FileNotFoundError:
+                    remaining.remove(d)
+                except OSError:
+                    pass
+            if remaining:
+                time.sleep(0.005)
+        return not remaining
+
+
+def _gettid() -> int:
+    import threading
+
+    return threading.get_native_id()
+
+
+@functools.lru_cache(maxsize=1)
+def cgroup_layout() -> tuple[int, dict[str, str]] | None:
+    """Where per-sandbox cgroups can be created: (version, controller -> parent dir).
+
+    Returns ``None`` when the cgroup tree is not writable (then only rlimits apply).
+    """
+    if os.geteuid() != 0:
+        return None
+    own: dict[str, str] = {}
+    with contextlib.suppress(OSError), open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            for c in controllers.split(",") if controllers else [""]:
+                own[c] = path
+    v1 = {c: f"/sys/fs/cgroup/{c}{own.get(c, '/')}".rstrip("/") for c in ("memory", "pids")}
+    if all(os.path.isfile(os.path.join(d, "cgroup.procs")) for d in v1.values()) and all(
+        os.access(d, os.W_OK) for d in v1.values()
+    ):
+        return 1, v1
+    root = "/sys/fs/cgroup"
+    with contextlib.suppress(OSError), open(os.path.join(root, "cgroup.controllers")) as f:
+        available = f.read().split()
+        parent = (root + own.get("", "/")).rstrip("/")
+        if {"memory", "pids"} <= set(available) and os.access(parent, os.W_OK):
+            return 2, {"unified": parent}
+    return None
+
+
+def create_cgroups(name: str, limits: LocalLimits) -> CgroupSet | None:
+    """Create the sandbox's cgroups with memory and pids limits, or ``None`` if unavailable."""
+    layout = cgroup_layout()
+    if layout is None:
+        return None
+    version, parents = layout
+    made: list[str] = []
+    try:
+        if version == 1:
+            mem = os.path.join(parents["memory"], name)
+            os.mkdir(mem)
+            made.append(mem)
+            _write(mem, "memory.limit_in_bytes", str(limits.memory_bytes))
+            with contextlib.suppress(OSError):
+                _write(mem, "memory.memsw.limit_in_bytes", str(limits.memory_bytes))
+            pids = os.path.join(parents["pids"], name)
+            os.mkdir(pids)
+            made.append(pids)
+            _write(pids, "pids.max", str(limits.pids))
+        else:
+            d = os.path.join(parents["unified"], name)
+            os.mkdir(d)
+            made.append(d)
+            _write(d, "memory.max", str(limits.memory_bytes))
+            with contextlib.suppress(OSError):
+                _write(d, "memory.swap.max", "0")
+            _write(d, "pids.max", str(limits.pids))
+    except OSError:
+        CgroupSet(made, version).destroy(1.0)
+        return None
+    return CgroupSet(made, version)
+
+
+def _write(folder: str, name: str, value: str) -> None:
+    with open(os.path.join(folder, name), "w") as f:
+        f.write(value)
+
+
+# -- host workspace (root mode) --------------------------------------------------------
+
+_MS_NOSUID = 2
+_MS_NODEV = 4
+_MNT_DETACH = 2
+
+
+@functools.lru_cache(maxsize=1)
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+
+
+def mount_workspace(target: str, size: int, uid: int, gid: int) -> None:
+    """Mount a size-capped tmpfs owned by the sandbox user at ``target`` (root only)."""
+    opts = f"size={size},mode=0700,uid={uid},gid={gid}".encode()
+    if _libc().mount(b"tmpfs", target.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, opts) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"cannot mount the workspace tmpfs: {os.strerror(err)}")
+
+
+def unmount(target: str) -> None:
+    """Lazily unmount ``target``; ignore 'not mounted'."""
+    _libc().umount2(target.encode(), _MNT_DETACH)
+
+
+def is_mountpoint(path: str) -> bool:
+    """True when ``path`` is a mount point."""
+    with contextlib.suppress(OSError):
+        return os.path.ismount(path)
+    return False

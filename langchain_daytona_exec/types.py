@@ -1,0 +1,153 @@
+"""Plain result types shared by every backend, the pool and the tools."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = [
+    "Chart",
+    "CommandResult",
+    "ExecutionError",
+    "ExecutionResult",
+    "FileInfo",
+    "PoolStats",
+]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A figure produced by the code, as PNG bytes.
+
+    Attributes:
+        png: The PNG image.
+        title: The figure's title (suptitle or first axes title), if any.
+    """
+
+    png: bytes
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class ExecutionError:
+    """An exception raised by the executed code.
+
+    Attributes:
+        name: The exception class name, such as ``"ZeroDivisionError"``.
+        value: ``str()`` of the exception.
+        traceback: The formatted traceback, limited to the user's code.
+    """
+
+    name: str
+    value: str
+    traceback: str
+
+
+@dataclass
+class ExecutionResult:
+    """What one ``run_code`` call produced.
+
+    Attributes:
+        stdout: Captured standard output (head and tail when over budget).
+        stderr: Captured standard error (head and tail when over budget).
+        result: Text of the last expression, as Jupyter shows it, or ``None``.
+        error: The exception raised by the code, or ``None``.
+        charts: Matplotlib figures left open by the code, as PNG.
+        timed_out: The call hit its timeout; output is what was produced so far.
+        state_lost: The interpreter was restarted; variables and imports are gone.
+        duration_ms: Wall time of the call in **milliseconds**.
+        stdout_truncated_bytes: Bytes of stdout cut from the middle (0 if none).
+        stderr_truncated_bytes: Bytes of stderr cut from the middle (0 if none).
+    """
+
+    stdout: str = ""
+    stderr: str = ""
+    result: str | None = None
+    error: ExecutionError | None = None
+    charts: list[Chart] = field(default_factory=list)
+    timed_out: bool = False
+    state_lost: bool = False
+    duration_ms: float = 0.0
+    stdout_truncated_bytes: int = 0
+    stderr_truncated_bytes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when the code finished without an error or a timeout."""
+        return self.error is None and not self.timed_out
+
+
+@dataclass
+class CommandResult:
+    """What one ``exec`` call produced.
+
+    Attributes:
+        exit_code: The command's exit status; 124 on timeout, 128+N on signal N.
+        stdout: Captured standard output (head and tail when over budget).
+        stderr: Captured standard error. Empty on backends that merge the two.
+        timed_out: The command hit its timeout and its process group was killed.
+        duration_ms: Wall time of the call in **milliseconds**.
+        stdout_truncated_bytes: Bytes of stdout cut from the middle (0 if none).
+        stderr_truncated_bytes: Bytes of stderr cut from the middle (0 if none).
+    """
+
+    exit_code: int
+    stdout: str = ""
+    stderr: str = ""
+    timed_out: bool = False
+    duration_ms: float = 0.0
+    stdout_truncated_bytes: int = 0
+    stderr_truncated_bytes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when the command exited with status 0."""
+        return self.exit_code == 0 and not self.timed_out
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One entry of a sandbox folder.
+
+    Attributes:
+        name: The entry's name.
+        path: Its path inside the sandbox, relative to the working folder when
+            the listing was relative.
+        is_dir: True for a folder.
+        size: Size in **bytes** (0 for folders).
+        mtime: Modification time in seconds since the epoch.
+    """
+
+    name: str
+    path: str
+    is_dir: bool
+    size: int
+    mtime: float = 0.0
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """A snapshot of a :class:`~langchain_daytona_exec.SandboxPool`.
+
+    Attributes:
+        live: Sandboxes alive (idle + leased + assigned to a key).
+        idle: Warm sandboxes not assigned to any key.
+        leased: Sandboxes inside a ``session()`` right now.
+        created: Sandboxes created since the pool started.
+        reused: Sandboxes reset and moved to another key.
+        evicted: Keys evicted (LRU, idle TTL or max lifetime).
+        replaced: Dead sandboxes replaced.
+        failures: Failed creations.
+        acquire_p50_ms: Median lease latency in **milliseconds**.
+        acquire_p95_ms: 95th percentile lease latency in **milliseconds**.
+    """
+
+    live: int
+    idle: int
+    leased: int
+    created: int
+    reused: int
+    evicted: int
+    replaced: int
+    failures: int
+    acquire_p50_ms: float
+    acquire_p95_ms: float

@@ -1,0 +1,283 @@
+"""The local engine end to end: real bubblewrap sandboxes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import pytest
+
+from langchain_daytona_exec import (
+    LocalBackend,
+    LocalLimits,
+    LocalSandbox,
+    SandboxClosedError,
+    SandboxFileNotFoundError,
+    SandboxFileTooLargeError,
+    SandboxIsADirectoryError,
+    SandboxLostError,
+    UnsupportedLanguageError,
+)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_state_persists_and_last_expression_is_the_result(sb: LocalSandbox) -> None:
+    assert sb.run_code("x = 41\nx + 1").result == "42"
+    r = sb.run_code("x += 1\nprint('x is', x)\nx")
+    assert r.stdout == "x is 42\n"
+    assert r.result == "42"
+    assert sb.run_code("y = None\ny").result is None
+    assert sb.run_code("for i in range(2): pass").result is None
+
+
+def test_top_level_await(sb: LocalSandbox) -> None:
+    r = sb.run_code("import asyncio\nawait asyncio.sleep(0)\n'done'")
+    assert r.error is None and r.result == "'done'"
+
+
+def test_stdout_and_stderr_are_captured_at_the_fd_level(sb: LocalSandbox) -> None:
+    code = (
+        "import os, subprocess, sys\n"
+        "print('py out'); print('py err', file=sys.stderr)\n"
+        "os.write(1, b'fd out\\n'); os.write(2, b'fd err\\n')\n"
+        "subprocess.run(['sh', '-c', 'echo child out; echo child err >&2'])\n"
+    )
+    r = sb.run_code(code)
+    assert r.stdout == "py out\nfd out\nchild out\n"
+    assert r.stderr == "py err\nfd err\nchild err\n"
+
+
+def test_errors_come_back_with_a_traceback_and_state_survives(sb: LocalSandbox) -> None:
+    sb.run_code("keep = 7")
+    r = sb.run_code("def f():\n    return 1 / 0\nf()")
+    assert r.error is not None
+    assert r.error.name == "ZeroDivisionError"
+    assert r.error.value == "division by zero"
+    assert 'File "<cell-2>", line 2, in f' in r.error.traceback
+    assert "kernel.py" not in r.error.traceback
+    syntax = sb.run_code("def broken(:")
+    assert syntax.error is not None and syntax.error.name == "SyntaxError"
+    assert sb.run_code("keep").result == "7"
+    exit_r = sb.run_code("exit(3)")
+    assert exit_r.error is not None and exit_r.error.name == "SystemExit"
+    assert sb.run_code("keep").result == "7"
+
+
+def test_input_fails_at_once(sb: LocalSandbox) -> None:
+    start = time.monotonic()
+    r = sb.run_code("input('name? ')")
+    assert time.monotonic() - start < 5
+    assert r.error is not None and r.error.name == "EOFError"
+    assert "no interactive stdin" in r.error.value
+
+
+def test_undecodable_bytes_survive(sb: LocalSandbox) -> None:
+    r = sb.run_code(
+        "import os\nos.write(1, b'a\\xffb\\n')\n'\\udcff'.encode('utf-8', 'surrogateescape')"
+    )
+    assert r.stdout == "a\\xffb\n"
+    assert r.result == "b'\\xff'"
+    sb.write_file("bin.dat", bytes(range(256)))
+    assert sb.read_file("bin.dat") == bytes(range(256))
+
+
+def test_output_over_budget_keeps_head_and_tail() -> None:
+    with LocalBackend(limits=LocalLimits(output_bytes=1000)).create() as small:
+        r = small.run_code("print('START'); print('x' * 5000); print('END')")
+        assert r.stdout.startswith("START")
+        assert r.stdout.rstrip().endswith("END")
+        assert r.stdout_truncated_bytes > 4000
+        assert "bytes of output cut" in r.stdout
+
+
+def test_data_stack_is_importable_and_charts_come_back_as_png(sb: LocalSandbox) -> None:
+    code = (
+        "import numpy as np, pandas as pd, matplotlib.pyplot as plt\n"
+        "df = pd.DataFrame({'a': np.arange(5)})\n"
+        "plt.plot(df['a']); plt.title('line')\n"
+        "plt.figure(); plt.bar([1, 2], [3, 4]); plt.show()\n"
+        "int(df['a'].sum())"
+    )
+    r = sb.run_code(code, timeout=60)
+    assert r.error is None, r.error
+    assert r.result == "10"
+    assert len(r.charts) == 2
+    assert all(c.png.startswith(PNG_MAGIC) for c in r.charts)
+    assert r.charts[0].title == "line"
+    assert "non-interactive" not in r.stderr
+    assert sb.run_code("1").charts == []  # figures are closed after being returned
+
+
+def test_timeout_interrupts_and_keeps_state(sb: LocalSandbox) -> None:
+    sb.run_code("counter = 1")
+    r = sb.run_code("import time\nprint('before', flush=True)\ntime.sleep(30)", timeout=0.5)
+    assert r.timed_out and not r.state_lost
+    assert r.stdout == "before\n"
+    assert r.duration_ms < 5000
+    assert sb.run_code("counter").result == "1"
+
+
+def test_code_ignoring_the_interrupt_is_killed_and_the_sandbox_restarts() -> None:
+    limits = LocalLimits(grace_s=0.5)
+    with LocalBackend(limits=limits).create() as sb:
+        sb.run_code("state = 1")
+        sb.write_file("kept.txt", "still here")
+        code = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+        r = sb.run_code(code, timeout=0.5)
+        assert r.timed_out and r.state_lost
+        after = sb.run_code("'state' in globals()")
+        assert after.result == "False"
+        assert not after.state_lost  # reported once, on the result that lost it
+        assert sb.read_file("kept.txt") == b"still here"
+
+
+def test_killed_kernel_is_reported_once_and_revived(sb: LocalSandbox) -> None:
+    sb.run_code("v = 1")
+    with pytest.raises(SandboxLostError, match="variables and imports are gone"):
+        sb.run_code("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
+    r = sb.run_code("'v' in globals()")
+    assert r.result == "False" and r.state_lost
+    assert not sb.run_code("1").state_lost
+
+
+def test_forked_child_does_not_become_a_second_kernel(sb: LocalSandbox) -> None:
+    r = sb.run_code("import os\npid = os.fork()\n'parent' if pid else 'child'")
+    assert r.result == "'parent'"
+    assert sb.run_code("21 * 2").result == "42"
+
+
+def test_exec_separates_streams_and_returns_exit_codes(sb: LocalSandbox) -> None:
+    c = sb.exec("echo out; echo err >&2; exit 3")
+    assert (c.exit_code, c.stdout, c.stderr, c.timed_out) == (3, "out\n", "err\n", False)
+    c = sb.exec("echo $GREETING; pwd", cwd="sub" if False else None, env={"GREETING": "hi"})
+    assert c.stdout == "hi\n/workspace\n"
+    sb.exec("mkdir -p sub/dir")
+    assert sb.exec("pwd", cwd="sub/dir").stdout == "/workspace/sub/dir\n"
+    with pytest.raises(SandboxFileNotFoundError):
+        sb.exec("pwd", cwd="missing")
+    assert sb.exec("kill -9 $$").exit_code == 137
+
+
+def test_exec_timeout_kills_the_whole_process_group(sb: LocalSandbox) -> None:
+    marker = f"ldx-sleep-{os.getpid()}"
+    start = time.monotonic()
+    c = sb.exec(f"(exec -a {marker} sleep 100) & echo started; sleep 100", timeout=0.5)
+    assert c.timed_out and c.exit_code == 124
+    assert c.stdout == "started\n"
+    assert time.monotonic() - start < 5
+    left = sb.exec(f"ps -eo args | grep -c '^{marker}' || true").stdout.strip()
+    assert left == "0"
+
+
+def test_exec_returns_while_background_children_keep_running(sb: LocalSandbox) -> None:
+    start = time.monotonic()
+    c = sb.exec("sleep 30 & echo bg")
+    assert c.exit_code == 0 and c.stdout == "bg\n"
+    assert time.monotonic() - start < 5
+
+
+def test_python_and_shell_share_the_workspace(sb: LocalSandbox) -> None:
+    sb.run_code("open('from_py.txt', 'w').write('py')")
+    assert sb.exec("cat from_py.txt").stdout == "py"
+    sb.exec("echo sh > from_sh.txt")
+    assert sb.run_code("open('from_sh.txt').read()").result == "'sh\\n'"
+
+
+def test_javascript_runs_once_per_call(sb: LocalSandbox) -> None:
+    r = sb.run_code("const a = 40; console.log(a + 2)", language="javascript")
+    assert r.error is None and r.stdout == "42\n"
+    r = sb.run_code("undefinedThing()", language="javascript")
+    assert r.error is not None and r.error.name == "ReferenceError"
+    r = sb.run_code("while (true) {}", language="javascript", timeout=0.5)
+    assert r.timed_out
+
+
+def test_typescript_is_clear_about_a_missing_runtime(sb: LocalSandbox) -> None:
+    try:
+        r = sb.run_code("const n: number = 2; console.log(n * 21)", language="typescript")
+    except UnsupportedLanguageError as exc:
+        assert "tsx" in str(exc) or "22.6" in str(exc)
+    else:
+        assert r.stdout == "42\n"
+    with pytest.raises(UnsupportedLanguageError, match="unsupported language"):
+        sb.run_code("x", language="cobol")
+
+
+def test_files_round_trip_and_errors_are_clear(sb: LocalSandbox) -> None:
+    sb.write_file("data/deep/a.csv", "a,b\n1,2\n")
+    assert sb.read_file("data/deep/a.csv") == b"a,b\n1,2\n"
+    assert sb.read_file("/workspace/data/deep/a.csv") == b"a,b\n1,2\n"
+    names = [(f.path, f.is_dir, f.size) for f in sb.list_files(".", depth=3)]
+    assert ("data", True, 0) in names and ("data/deep/a.csv", False, 8) in names
+    assert [f.name for f in sb.list_files("data")] == ["deep"]
+    with pytest.raises(SandboxFileNotFoundError, match="no such file"):
+        sb.read_file("nope.txt")
+    with pytest.raises(SandboxIsADirectoryError):
+        sb.read_file("data")
+    with pytest.raises(SandboxIsADirectoryError):
+        sb.write_file("data", "x")
+    with pytest.raises(SandboxFileNotFoundError):
+        sb.list_files("missing")
+    with pytest.raises(SandboxFileTooLargeError):
+        sb.read_file("data/deep/a.csv", max_bytes=3)
+
+
+def test_file_size_limit_applies_both_ways() -> None:
+    with LocalBackend(limits=LocalLimits(max_file_bytes=1000)).create() as small:
+        with pytest.raises(SandboxFileTooLargeError):
+            small.write_file("big.bin", b"x" * 1001)
+        small.exec("head -c 2000 /dev/zero > big.bin")
+        with pytest.raises(SandboxFileTooLargeError, match="over the 1000-byte limit"):
+            small.read_file("big.bin")
+
+
+def test_reset_gives_a_fresh_interpreter_and_an_empty_workspace(sb: LocalSandbox) -> None:
+    sb.run_code("secret = 1")
+    sb.write_file("f.txt", "x")
+    sb.reset()
+    assert sb.run_code("'secret' in globals()").result == "False"
+    assert sb.list_files(".") == []
+
+
+def test_close_leaves_no_process_cgroup_or_folder(backend: LocalBackend) -> None:
+    sb = backend.create()
+    sb.exec("sleep 1000 &")
+    pid = sb.kernel_pid
+    assert pid is not None
+    host_dir = sb._host_dir
+    cgroups = list(sb._cg.dirs) if sb._cg else []
+    sb.close()
+    sb.close()  # idempotent
+    assert not os.path.exists(f"/proc/{pid}")
+    assert not os.path.exists(host_dir)
+    assert all(not os.path.exists(d) for d in cgroups)
+    with pytest.raises(SandboxClosedError):
+        sb.run_code("1")
+    assert not sb.is_alive()
+
+
+def test_sandbox_runs_inside_its_cgroups(sb: LocalSandbox) -> None:
+    if sb._cg is None:
+        pytest.skip("cgroups not writable here")
+    inside = sb._cg.pids()
+    assert sb.kernel_pid in inside
+    assert len(inside) >= 3  # outer bwrap, bwrap as pid 1, the kernel
+    assert os.getpid() not in inside
+
+
+async def test_async_twins() -> None:
+    backend = LocalBackend()
+    sb = await backend.acreate()
+    async with sb:
+        results = await asyncio.gather(
+            sb.arun_code("a = 1"), sb.aexec("echo hi"), sb.awrite_file("f.txt", "x")
+        )
+        assert results[1].stdout == "hi\n"
+        assert (await sb.arun_code("a + 1")).result == "2"
+        assert await sb.aread_file("f.txt") == b"x"
+        assert [f.name for f in await sb.alist_files()] == ["f.txt"]
+        await sb.areset()
+        assert await sb.alist_files() == []
+    assert not sb.is_alive()

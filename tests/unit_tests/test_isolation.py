@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import pytest
+
+from langchain_daytona_exec.backends.local import isolation
+from langchain_daytona_exec.backends.local.isolation import LocalLimits, SandboxPaths
+
+PATHS = SandboxPaths(
+    python="/opt/py/bin/python3.11",
+    prefixes=("/opt/py",),
+    site_packages=("/home/me/proj/.venv/lib/python3.11/site-packages",),
+    mpl_cache="/home/me/.cache/mpl",
+)
+
+
+def argv(**overrides: object) -> list[str]:
+    kwargs: dict[str, object] = {
+        "mode": "root",
+        "paths": PATHS,
+        "limits": LocalLimits(),
+        "network": False,
+        "env": {"PATH": "/usr/bin", "HOME": "/tmp/home"},
+        "host_workspace": "/tmp/ldx/1-abc/work",
+        "seccomp_fd": 7,
+        "passwd_fd": 8,
+        "group_fd": 9,
+        "kernel_argv": ["/opt/py/bin/python3.11", "-I", "-S", "k.py", "cfg"],
+    }
+    kwargs.update(overrides)
+    return isolation.bwrap_argv(**kwargs)  # type: ignore[arg-type]
+
+
+def pairs(args: list[str], flag: str) -> list[str]:
+    return [args[i + 1] for i, a in enumerate(args) if a == flag]
+
+
+def test_root_mode_unshares_everything_but_the_user_namespace() -> None:
+    args = argv()
+    for flag in ("--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup"):
+        assert flag in args
+    assert "--unshare-net" in args
+    assert "--unshare-user" not in args
+    assert {"--die-with-parent", "--new-session", "--clearenv"} <= set(args)
+    assert pairs(args, "--cap-drop") == ["ALL"]
+    assert sorted(pairs(args, "--cap-add")) == ["CAP_SETGID", "CAP_SETUID"]
+
+
+def test_network_flag_shares_the_network_and_resolver_files() -> None:
+    args = argv(network=True)
+    assert "--unshare-net" not in args
+    assert "/etc/resolv.conf" in pairs(args, "--ro-bind-try")
+    assert "/etc/resolv.conf" not in pairs(argv(), "--ro-bind-try")
+
+
+def test_userns_mode_uses_a_user_namespace_and_an_internal_workspace() -> None:
+    args = argv(mode="userns", host_workspace=None)
+    assert {"--unshare-all", "--unshare-user", "--disable-userns"} <= set(args)
+    assert "--cap-add" not in args
+    assert "/workspace" in pairs(args, "--tmpfs")
+    assert "--share-net" in argv(mode="userns", host_workspace=None, network=True)
+
+
+def test_never_binds_the_host_root_and_binds_runtime_read_only() -> None:
+    args = argv()
+    assert "/" not in pairs(args, "--bind") + pairs(args, "--ro-bind")
+    ro = pairs(args, "--ro-bind")
+    assert "/usr" in ro and "/opt/py" in ro
+    assert "/home/me/proj/.venv/lib/python3.11/site-packages" in ro
+    assert pairs(args, "--bind") == ["/tmp/ldx/1-abc/work"]
+
+
+def test_tmp_and_shm_are_size_capped() -> None:
+    limits = LocalLimits(tmp_bytes=12345)
+    args = argv(limits=limits)
+    sizes = pairs(args, "--size")
+    tmpfs = pairs(args, "--tmpfs")
+    assert tmpfs == ["/tmp", "/dev/shm"]
+    assert sizes == ["12345", "12345"]
+    ws = argv(mode="userns", host_workspace=None, limits=LocalLimits(workspace_bytes=999))
+    assert "999" in pairs(ws, "--size")
+
+
+def test_environment_is_only_what_we_set() -> None:
+    args = argv(env={"ONLY": "this"})
+    idx = [i for i, a in enumerate(args) if a == "--setenv"]
+    assert [(args[i + 1], args[i + 2]) for i in idx] == [("ONLY", "this")]
+
+
+def test_fds_and_kernel_command_come_last() -> None:
+    args = argv()
+    assert pairs(args, "--seccomp") == ["7"]
+    assert args[args.index("--ro-bind-data") + 1 : args.index("--ro-bind-data") + 3] == [
+        "8",
+        "/etc/passwd",
+    ]
+    sep = args.index("--")
+    assert args[sep + 1 :] == ["/opt/py/bin/python3.11", "-I", "-S", "k.py", "cfg"]
+
+
+def test_parents_of_bound_runtime_are_made_traversable() -> None:
+    paths = SandboxPaths(
+        python="/root/.pyenv/v/bin/python", prefixes=("/root/.pyenv/v",), site_packages=()
+    )
+    args = argv(paths=paths)
+    dirs = pairs(args, "--dir")
+    assert {"/etc", "/root", "/root/.pyenv", "/opt"} <= set(dirs)  # /opt: the kernel's folder
+    assert dirs.index("/root") < dirs.index("/root/.pyenv")
+    for i, arg in enumerate(args):
+        if arg == "--dir":
+            assert args[i - 2 : i] == ["--perms", "0755"]
+
+
+def test_sandbox_env_has_no_host_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
+    env = isolation.sandbox_env(PATHS, {"EXTRA": "1"})
+    assert "OPENAI_API_KEY" not in env
+    assert "sk-secret" not in "".join(env.values())
+    assert env["EXTRA"] == "1"
+    assert env["PATH"].startswith("/opt/py/bin:")
+    assert env["PYTHONPATH"] == "/home/me/proj/.venv/lib/python3.11/site-packages"
+
+
+def test_generated_passwd_names_the_sandbox_uid() -> None:
+    passwd, group = isolation.passwd_and_group(1800000001, 1800000001)
+    assert b"sandbox:x:1800000001:1800000001:" in passwd
+    assert b"sandbox:x:1800000001:" in group
+
+
+def test_rlimits_disable_core_dumps() -> None:
+    limits = LocalLimits(nproc=10, cpu_seconds=None).rlimits()
+    assert limits["core"] == 0
+    assert limits["nproc"] == 10
+    assert limits["cpu"] is None
+
+
+def test_seccomp_program_is_a_nonempty_bpf_program() -> None:
+    prog = isolation.seccomp_program(False)
+    assert len(prog) % 8 == 0 and len(prog) > 8 * len(isolation._DENIED_SYSCALLS)
+    assert isolation.seccomp_program(True) != prog
