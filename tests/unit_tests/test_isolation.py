@@ -137,3 +137,16 @@ def test_seccomp_program_is_a_nonempty_bpf_program() -> None:
     prog = isolation.seccomp_program(False)
     assert len(prog) % 8 == 0 and len(prog) > 8 * len(isolation._DENIED_SYSCALLS)
     assert isolation.seccomp_program(True) != prog
+
+
+def test_tmp_is_mounted_before_binds_so_a_runtime_under_tmp_stays_visible() -> None:
+    paths = SandboxPaths(
+        python="/tmp/clone/.venv/bin/python",
+        prefixes=(),
+        site_packages=("/tmp/clone/.venv/lib/python3.11/site-packages",),
+    )
+    args = argv(paths=paths)
+    tmpfs_at = args.index("/tmp", args.index("--tmpfs"))
+    bind_at = args.index("/tmp/clone/.venv/lib/python3.11/site-packages")
+    assert tmpfs_at < bind_at
+    assert "/tmp" not in pairs(args, "--dir")

@@ -279,6 +279,11 @@ def bwrap_argv(
         if network:
             argv.append("--share-net")
     argv += ["--hostname", "sandbox"]
+    # Mounts are applied in order: the tmpfs mounts come before any bind, so a runtime
+    # or virtualenv living under the host's /tmp is not hidden by the sandbox's /tmp.
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    argv += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
+    argv += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm"]
     argv += ["--ro-bind", "/usr", "/usr"]
     for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         host = f"/{top}"
@@ -300,9 +305,6 @@ def bwrap_argv(
     argv += ["--ro-bind", KERNEL_DIR, SANDBOX_KERNEL_DIR]
     if paths.mpl_cache:
         argv += ["--ro-bind-try", paths.mpl_cache, SANDBOX_MPL_CACHE]
-    argv += ["--proc", "/proc", "--dev", "/dev"]
-    argv += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
-    argv += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm"]
     if host_workspace is not None:
         argv += ["--bind", host_workspace, SANDBOX_WORKDIR]
     else:
@@ -326,7 +328,7 @@ def _traversable_parents(path: str, made: set[str]) -> list[str]:
     parts = path.strip("/").split("/")[:-1]
     for i in range(1, len(parts) + 1):
         folder = "/" + "/".join(parts[:i])
-        if folder in made or folder in ("/usr", "/etc", "/tmp", "/proc", "/dev"):
+        if folder in made or folder in ("/usr", "/etc", "/tmp", "/proc", "/dev", "/dev/shm"):
             continue
         made.add(folder)
         args += ["--perms", "0755", "--dir", folder]
