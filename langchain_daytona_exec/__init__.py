@@ -22,7 +22,17 @@ from langchain_daytona_exec.errors import (
     SandboxTimeoutError,
     UnsupportedLanguageError,
 )
+from langchain_daytona_exec.pool import PooledSandbox, SandboxPool, default_backend
 from langchain_daytona_exec.sandbox import Sandbox, SandboxBackend
+from langchain_daytona_exec.tools import (
+    DaytonaDataAnalysisTool,
+    DaytonaListFilesTool,
+    DaytonaPythonTool,
+    DaytonaReadFileTool,
+    DaytonaShellTool,
+    DaytonaToolkit,
+    DaytonaWriteFileTool,
+)
 from langchain_daytona_exec.types import (
     Chart,
     CommandResult,
@@ -37,6 +47,13 @@ __version__ = "0.1.0"
 __all__ = [
     "Chart",
     "CommandResult",
+    "DaytonaDataAnalysisTool",
+    "DaytonaListFilesTool",
+    "DaytonaPythonTool",
+    "DaytonaReadFileTool",
+    "DaytonaShellTool",
+    "DaytonaToolkit",
+    "DaytonaWriteFileTool",
     "ExecutionError",
     "ExecutionResult",
     "FileInfo",
@@ -47,6 +64,7 @@ __all__ = [
     "PoolError",
     "PoolExhaustedError",
     "PoolStats",
+    "PooledSandbox",
     "ProviderError",
     "ProviderRateLimitError",
     "Sandbox",
@@ -58,6 +76,8 @@ __all__ = [
     "SandboxFileTooLargeError",
     "SandboxIsADirectoryError",
     "SandboxLostError",
+    "SandboxPool",
     "SandboxTimeoutError",
     "UnsupportedLanguageError",
+    "default_backend",
 ]

@@ -124,7 +124,16 @@ def test_code_ignoring_the_interrupt_is_killed_and_the_sandbox_restarts() -> Non
     with LocalBackend(limits=limits).create() as sb:
         sb.run_code("state = 1")
         sb.write_file("kept.txt", "still here")
-        code = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+        code = (
+            "import signal, time\n"
+            "signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+            "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+            "while True:\n"
+            "    try:\n"
+            "        time.sleep(0.01)\n"
+            "    except KeyboardInterrupt:\n"
+            "        pass\n"
+        )
         r = sb.run_code(code, timeout=0.5)
         assert r.timed_out and r.state_lost
         after = sb.run_code("'state' in globals()")
@@ -151,6 +160,7 @@ def test_forked_child_does_not_become_a_second_kernel(sb: LocalSandbox) -> None:
 def test_exec_separates_streams_and_returns_exit_codes(sb: LocalSandbox) -> None:
     c = sb.exec("echo out; echo err >&2; exit 3")
     assert (c.exit_code, c.stdout, c.stderr, c.timed_out) == (3, "out\n", "err\n", False)
+    assert sb.exec("id -un; whoami").stdout == "sandbox\nsandbox\n"
     c = sb.exec("echo $GREETING; pwd", cwd="sub" if False else None, env={"GREETING": "hi"})
     assert c.stdout == "hi\n/workspace\n"
     sb.exec("mkdir -p sub/dir")

@@ -128,11 +128,21 @@ def _install_hygiene(base: str) -> None:
             return
         _hygiene_done = True
     atexit.register(_close_all)
+    _install_sigterm()
+    sweep_stale(base)
+
+
+def _install_sigterm() -> None:
+    """Close live sandboxes on SIGTERM, then die of it as usual.
+
+    Python's default SIGTERM kills without atexit: the sandbox processes still die
+    (``--die-with-parent``) but mounts, cgroups and folders would stay. Installed only
+    from the main thread (a signal rule) and only when nobody else handles SIGTERM.
+    """
     if threading.current_thread() is threading.main_thread() and signal.getsignal(
         signal.SIGTERM
     ) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, _on_sigterm)
-    sweep_stale(base)
 
 
 def sweep_stale(base: str) -> int:
@@ -259,6 +269,7 @@ class LocalBackend:
         self.extra_ro_paths = tuple(extra_ro_paths)
         self.unsafe_no_isolation = unsafe_no_isolation
         self.base_dir = base_dir or os.path.join(tempfile.gettempdir(), BASE_DIR_NAME)
+        _install_sigterm()  # here too: the first create() may run on a pool's thread
 
     @functools.cached_property
     def mode(self) -> Mode:
@@ -569,8 +580,10 @@ class LocalSandbox(Sandbox):
             n -= len(chunk)
         return b"".join(chunks)
 
-    def _read_response(self, deadline: float) -> tuple[dict[str, Any], bytes]:
+    def _read_response(self, deadline: float, max_blob: int = 0) -> tuple[dict[str, Any], bytes]:
         body_len, blob_len = protocol.parse_header(self._read_exact(protocol.HEADER_SIZE, deadline))
+        if blob_len > max_blob:  # code in the kernel's process can forge frames
+            raise protocol.FrameError(f"unexpected {blob_len}-byte blob (max {max_blob})")
         msg = protocol.decode_response(self._read_exact(body_len, deadline))
         blob = self._read_exact(blob_len, deadline) if blob_len else b""
         return msg, blob
@@ -588,7 +601,8 @@ class LocalSandbox(Sandbox):
         deadline = time.monotonic() + wait_s
         try:
             protocol.write_all(self._req_w, protocol.encode_request(msg, blob))
-            resp, out = self._read_response(deadline)
+            max_blob = self._limits.max_file_bytes if msg.get("op") == "read" else 0
+            resp, out = self._read_response(deadline, max_blob)
         except TimeoutError:  # an OSError subclass: the caller decides what to kill
             raise
         except (protocol.FrameError, OSError) as exc:

@@ -295,8 +295,8 @@ def bwrap_argv(
     argv += ["--perms", "0755", "--dir", "/etc"]
     for item in etc:
         argv += ["--ro-bind-try", item, item]
-    argv += ["--ro-bind-data", str(passwd_fd), "/etc/passwd"]
-    argv += ["--ro-bind-data", str(group_fd), "/etc/group"]
+    argv += ["--perms", "0644", "--ro-bind-data", str(passwd_fd), "/etc/passwd"]
+    argv += ["--perms", "0644", "--ro-bind-data", str(group_fd), "/etc/group"]
     made: set[str] = set()
     for ro in (*paths.prefixes, *paths.site_packages, *paths.extra_ro):
         argv += _traversable_parents(ro, made)

@@ -15,9 +15,9 @@ What it does, in order:
    ``read`` / ``write`` / ``list`` (files, resolved inside the sandbox, so a symlink
    can only ever point at sandbox paths), and ``ping``.
 
-A per-call timeout first raises ``KeyboardInterrupt`` in the code (SIGINT, state
-kept); the host kills the whole sandbox if the code is still running after a grace
-period.
+A per-call timeout first raises ``KeyboardInterrupt`` in the code (an interval
+timer's SIGALRM, no thread per call; state kept); the host kills the whole sandbox
+if the code is still running after a grace period.
 
 Only built-in modules are imported at start (no threading, signal, json, re, ast or
 subprocess): a cold sandbox is ready in about the time of a bare interpreter. The
@@ -62,6 +62,7 @@ BACKGROUND_GRACE_S = 0.05
 running in the background before returning without them."""
 
 _SIGINT = 2
+_SIGALRM = 14
 _SIGKILL = 9
 _TIOCNOTTY = 0x5422
 _CO_COROUTINE = 0x80
@@ -175,12 +176,10 @@ class Kernel:
         self.ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
         self.sources: dict[str, str] = {}
         self.cell = 0
-        self.main_thread = _thread.get_ident()
         self.out = FdCapture(1)
         self.err = FdCapture(2)
         self.stdout = open(1, "w", 1, "utf-8", "backslashreplace", closefd=False)
         self.stderr = open(2, "w", 1, "utf-8", "backslashreplace", closefd=False)
-        self.state_lock = _thread.allocate_lock()
         self.in_code = False
         self.timed_out = False
 
@@ -214,22 +213,11 @@ class Kernel:
 
     # -- python -----------------------------------------------------------------
 
-    def _arm_timeout(self, timeout: float | None) -> Any:
-        cancel = _thread.allocate_lock()
-        cancel.acquire()
-        if not timeout:
-            return cancel
-
-        def watch() -> None:
-            if cancel.acquire(timeout=timeout):
-                return
-            with self.state_lock:
-                if self.in_code:
-                    self.timed_out = True
-                    _signal.pthread_kill(self.main_thread, _SIGINT)
-
-        _thread.start_new_thread(watch, ())
-        return cancel
+    def _on_alarm(self, signum: int, frame: Any) -> None:
+        """SIGALRM at the deadline: interrupt the code, as Ctrl-C would."""
+        if self.in_code:
+            self.timed_out = True
+            raise KeyboardInterrupt
 
     def op_run(self, req: dict[str, Any], blob: bytes) -> tuple[dict[str, Any], bytes]:
         language = req.get("language", "python")
@@ -245,17 +233,19 @@ class Kernel:
         result: str | None = None
         error: dict[str, str] | None = None
         sys.stdout, sys.stderr = self.stdout, self.stderr
-        cancel = self._arm_timeout(req.get("timeout"))
+        timeout = req.get("timeout") or 0.0
         try:
             try:
+                _signal.signal(_SIGALRM, self._on_alarm)
                 _signal.signal(_SIGINT, _signal.default_int_handler)
                 self.in_code = True
+                if timeout > 0:
+                    _signal.setitimer(_signal.ITIMER_REAL, timeout)
                 result = self._execute(code, filename)
             finally:
+                self.in_code = False  # a late alarm now does nothing
+                _signal.setitimer(_signal.ITIMER_REAL, 0)
                 _signal.signal(_SIGINT, _signal.SIG_IGN)
-                with self.state_lock:
-                    self.in_code = False
-                cancel.release()
         except BaseException as exc:  # SystemExit too: the kernel keeps running
             error = self._format_error(exc)
         if os.getpid() != self.pid:

@@ -1,0 +1,192 @@
+"""What every sandbox tool shares: the pool, the key, the budget and the errors."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal
+
+from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool, ToolException
+from pydantic import ConfigDict, Field
+
+from langchain_daytona_exec.errors import (
+    PoolExhaustedError,
+    SandboxError,
+    SandboxFileError,
+    SandboxLostError,
+    SandboxTimeoutError,
+    UnsupportedLanguageError,
+)
+from langchain_daytona_exec.pool import PooledSandbox, SandboxPool
+from langchain_daytona_exec.sandbox import Sandbox
+from langchain_daytona_exec.tools._format import (
+    DEFAULT_MAX_OUTPUT_CHARS,
+    OUTPUT_DIR,
+    STATE_LOST_NOTICE,
+    cut_middle,
+)
+
+__all__ = ["FALLBACK_KEY", "SandboxTool", "default_pool"]
+
+FALLBACK_KEY = "default"
+"""The pool key used when a call carries no ``configurable.thread_id``: every such
+call (a script calling ``tool.invoke`` directly) shares one sandbox."""
+
+_default_pool: SandboxPool | None = None
+_default_pool_lock = threading.Lock()
+_output_ids = itertools.count(1)
+
+
+def default_pool() -> SandboxPool:
+    """The process-wide pool used by tools created without ``pool=``.
+
+    Created on first use with :func:`~langchain_daytona_exec.pool.default_backend`.
+    """
+    global _default_pool
+    with _default_pool_lock:
+        if _default_pool is None or _default_pool.closed:
+            _default_pool = SandboxPool()
+        return _default_pool
+
+
+Content = str | list[str | dict[str, Any]]
+Response = tuple[Content, dict[str, Any]]
+
+
+class SandboxTool(BaseTool):
+    """Base class of the sandbox tools: lease the thread's sandbox, call, format.
+
+    Subclasses implement :meth:`_call` (blocking) and :meth:`_acall` (async) on a
+    leased sandbox; this class turns every sandbox or provider error into a
+    ``ToolException`` the model can act on, and announces a lost sandbox state.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    response_format: Literal["content", "content_and_artifact"] = "content_and_artifact"
+    handle_tool_error: bool | str | Callable[[ToolException], str] | None = True
+    handle_validation_error: Any = True
+
+    pool: SandboxPool | None = Field(default=None, exclude=True)
+    """The pool to lease from; ``None`` uses the process-wide :func:`default_pool`."""
+    max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS
+    """Characters of output the model sees per call; the rest is saved to a file."""
+    timeout_s: float | None = None
+    """Per-call timeout in **seconds**; ``None`` uses the backend's default."""
+    fallback_key: str = FALLBACK_KEY
+    """Pool key for calls without ``configurable.thread_id``."""
+
+    _kind: ClassVar[str] = "call"
+
+    # -- leasing -------------------------------------------------------------------
+
+    def _pool(self) -> SandboxPool:
+        return self.pool if self.pool is not None else default_pool()
+
+    def thread_key(self, config: RunnableConfig | None) -> str:
+        """The pool key for a call: ``configurable.thread_id`` or the fallback key."""
+        configurable = (config or {}).get("configurable") or {}
+        key = configurable.get("thread_id")
+        return str(key) if key not in (None, "") else self.fallback_key
+
+    def _run(
+        self,
+        *args: Any,
+        config: RunnableConfig,
+        run_manager: CallbackManagerForToolRun | None = None,
+        **kwargs: Any,
+    ) -> Response:
+        try:
+            with self._pool().session(self.thread_key(config)) as sb:
+                content, artifact = self._call(sb, *args, **kwargs)
+                return self._finish(sb, content, artifact)
+        except SandboxError as exc:
+            raise ToolException(self._explain(exc)) from exc
+
+    async def _arun(
+        self,
+        *args: Any,
+        config: RunnableConfig,
+        run_manager: AsyncCallbackManagerForToolRun | None = None,
+        **kwargs: Any,
+    ) -> Response:
+        try:
+            async with self._pool().asession(self.thread_key(config)) as sb:
+                content, artifact = await self._acall(sb, *args, **kwargs)
+                return await self._afinish(sb, content, artifact)
+        except SandboxError as exc:
+            raise ToolException(self._explain(exc)) from exc
+
+    def _call(self, sb: Sandbox, *args: Any, **kwargs: Any) -> tuple[str, dict[str, Any]]:
+        raise NotImplementedError
+
+    async def _acall(self, sb: Sandbox, *args: Any, **kwargs: Any) -> tuple[str, dict[str, Any]]:
+        raise NotImplementedError
+
+    # -- output ----------------------------------------------------------------------
+
+    def _budget(self, text: str) -> tuple[str, str | None]:
+        """Cut ``text`` to the budget; returns the text and the path to save it at."""
+        short, cut = cut_middle(text, self.max_output_chars)
+        if not cut:
+            return text, None
+        path = f"{OUTPUT_DIR}/{self.name}-{next(_output_ids)}.txt"
+        return f"{short}\n[output cut: the full output is saved at {path}]", path
+
+    def _finish(self, sb: Sandbox, content: str, artifact: dict[str, Any]) -> Response:
+        full = self._with_notice(sb, content)
+        text, path = self._budget(full)
+        if path is not None:
+            try:
+                sb.write_file(path, full)
+                artifact["full_output_path"] = path
+            except SandboxError:
+                text = text.replace(f"is saved at {path}", "could not be saved")
+        return self._with_images(text, artifact), artifact
+
+    async def _afinish(self, sb: Sandbox, content: str, artifact: dict[str, Any]) -> Response:
+        full = self._with_notice(sb, content)
+        text, path = self._budget(full)
+        if path is not None:
+            try:
+                await sb.awrite_file(path, full)
+                artifact["full_output_path"] = path
+            except SandboxError:
+                text = text.replace(f"is saved at {path}", "could not be saved")
+        return self._with_images(text, artifact), artifact
+
+    def _with_notice(self, sb: Sandbox, content: str) -> str:
+        """Prefix the state-lost notice on the first lease after a loss."""
+        if isinstance(sb, PooledSandbox) and sb.state_lost:
+            reason = {
+                "died": "the sandbox stopped or crashed",
+                "idle_ttl": "it was idle too long and was recycled",
+                "evicted": "it was recycled to make room for other conversations",
+                "max_lifetime": "it reached its maximum lifetime",
+            }.get(sb.lost_reason or "", "it was replaced")
+            return STATE_LOST_NOTICE.format(reason=reason) + "\n" + content
+        return content
+
+    def _with_images(self, content: str, artifact: dict[str, Any]) -> Content:
+        return content
+
+    def _explain(self, exc: SandboxError) -> str:
+        """An actionable message for the model (it sees this text as the tool result)."""
+        if isinstance(exc, SandboxLostError):
+            return (
+                f"The sandbox died during this {self._kind} and was restarted: variables "
+                f"and imports are gone; files in the workspace may remain. Re-run your "
+                f"setup code, then retry. ({exc})"
+            )
+        if isinstance(exc, SandboxFileError):
+            return f"{exc} Check the path (list_files shows what exists) and retry."
+        if isinstance(exc, SandboxTimeoutError):
+            return f"Timed out: {exc}"
+        if isinstance(exc, PoolExhaustedError):
+            return f"No sandbox is free right now: {exc}"
+        if isinstance(exc, UnsupportedLanguageError):
+            return str(exc)
+        return f"Sandbox error ({type(exc).__name__}): {exc}"

@@ -1,0 +1,99 @@
+"""Turning sandbox results into concise text for the model, within a budget."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from langchain_daytona_exec.types import Chart, CommandResult, ExecutionResult
+
+DEFAULT_MAX_OUTPUT_CHARS = 20_000
+"""Characters of tool output the model sees per call (about 5k tokens). Longer output
+is cut in the middle, and the full text is saved to a file in the sandbox."""
+
+OUTPUT_DIR = "/tmp/ldx-outputs"
+"""Where full outputs over the budget are saved inside the sandbox (outside the
+workspace, so they do not clutter the user's files)."""
+
+STATE_LOST_NOTICE = (
+    "[sandbox] Your previous sandbox state was lost ({reason}): variables, imports and "
+    "files from earlier calls may be gone. Re-run your setup code before continuing."
+)
+
+
+def cut_middle(text: str, budget: int) -> tuple[str, int]:
+    """Keep the head and the tail of ``text`` within ``budget`` characters.
+
+    Returns:
+        The (possibly) shortened text and how many characters were cut.
+    """
+    if len(text) <= budget:
+        return text, 0
+    head = budget * 2 // 3
+    tail = budget - head
+    cut = len(text) - budget
+    return (
+        f"{text[:head]}\n... [{cut} characters cut] ...\n{text[len(text) - tail :]}",
+        cut,
+    )
+
+
+def chart_summary(charts: list[Chart]) -> str:
+    """'2 chart(s) attached: "Revenue", untitled' without any image data."""
+    titles = ", ".join(f'"{c.title}"' if c.title else "untitled" for c in charts)
+    return f"{len(charts)} chart(s) attached: {titles}"
+
+
+def chart_artifacts(charts: list[Chart]) -> list[dict[str, Any]]:
+    """Charts as JSON-safe dicts (base64 PNG), so checkpointers can store them."""
+    return [
+        {"title": c.title, "mime_type": "image/png", "png_base64": base64.b64encode(c.png).decode()}
+        for c in charts
+    ]
+
+
+def format_execution(result: ExecutionResult) -> str:
+    """The model-facing text of a ``run_code`` result (before the budget)."""
+    parts: list[str] = []
+    if result.stdout:
+        parts.append(result.stdout.rstrip("\n"))
+    if result.stderr:
+        parts.append("[stderr]\n" + result.stderr.rstrip("\n"))
+    if result.result is not None:
+        parts.append(f"[result] {result.result}")
+    if result.error is not None:
+        tb = result.error.traceback.rstrip("\n")
+        parts.append(
+            f"[error]\n{tb}" if tb else f"[error] {result.error.name}: {result.error.value}"
+        )
+    if result.charts:
+        parts.append(f"[charts] {chart_summary(result.charts)}")
+    if result.timed_out:
+        if result.state_lost:
+            parts.append(
+                "[timeout] The code did not stop when interrupted and was killed; the "
+                "interpreter restarted, so variables and imports are gone (files were kept)."
+            )
+        else:
+            parts.append(
+                "[timeout] The code was interrupted at the time limit; variables defined "
+                "before the interruption are kept. Make it faster or split the work."
+            )
+    elif result.state_lost:
+        parts.append(
+            "[sandbox] The interpreter had restarted before this call: earlier variables "
+            "and imports are gone."
+        )
+    return "\n".join(parts) if parts else "[no output]"
+
+
+def format_command(result: CommandResult) -> str:
+    """The model-facing text of an ``exec`` result (before the budget)."""
+    parts = [f"[exit code] {result.exit_code}"]
+    if result.stdout:
+        parts.append(result.stdout.rstrip("\n"))
+    if result.stderr:
+        parts.append("[stderr]\n" + result.stderr.rstrip("\n"))
+    if result.timed_out:
+        parts.append("[timeout] The command hit the time limit; its processes were killed.")
+    return "\n".join(parts)
