@@ -9,6 +9,7 @@ import time
 import pytest
 
 from langchain_daytona_exec import (
+    IsolationUnavailableError,
     LocalBackend,
     LocalLimits,
     LocalSandbox,
@@ -291,3 +292,31 @@ async def test_async_twins() -> None:
         await sb.areset()
         assert await sb.alist_files() == []
     assert not sb.is_alive()
+
+
+def test_unsafe_mode_is_explicit_and_still_works(monkeypatch: pytest.MonkeyPatch) -> None:
+    from langchain_daytona_exec.backends.local import isolation
+    from langchain_daytona_exec.backends.local.backend import _traversable_by_others
+
+    isolation.detect_mode.cache_clear()
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: None)
+    try:
+        with pytest.raises(IsolationUnavailableError):
+            LocalBackend().create()
+        backend = LocalBackend(unsafe_no_isolation=True)
+        paths = isolation.host_python_paths()
+        readable = all(_traversable_by_others(p) for p in (*paths.prefixes, *paths.site_packages))
+        if os.geteuid() == 0 and not readable:
+            with pytest.raises(IsolationUnavailableError, match="not readable by other users"):
+                backend.create()
+            return
+        with backend.create() as sb:
+            assert sb.mode == "unsafe"
+            assert sb.run_code("x = 2\nx * 21").result == "42"
+            assert sb.run_code("import os\nos.getuid() != 0").result == "True"
+            sb.write_file("a.txt", "hi")
+            assert sb.exec("cat a.txt").stdout == "hi"
+            workdir = sb.workdir
+        assert not os.path.exists(workdir)
+    finally:
+        isolation.detect_mode.cache_clear()

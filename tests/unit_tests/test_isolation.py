@@ -150,3 +150,46 @@ def test_tmp_is_mounted_before_binds_so_a_runtime_under_tmp_stays_visible() -> N
     bind_at = args.index("/tmp/clone/.venv/lib/python3.11/site-packages")
     assert tmpfs_at < bind_at
     assert "/tmp" not in pairs(args, "--dir")
+
+
+def test_missing_bubblewrap_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    from langchain_daytona_exec.errors import IsolationUnavailableError
+
+    isolation.detect_mode.cache_clear()
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: None)
+    try:
+        with pytest.raises(IsolationUnavailableError, match="apt-get install bubblewrap") as info:
+            isolation.detect_mode()
+        assert "unsafe_no_isolation=True" in str(info.value)
+    finally:
+        isolation.detect_mode.cache_clear()
+
+
+def test_bwrap_that_cannot_create_namespaces_names_the_fix(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: pytest.TempPathFactory
+) -> None:
+    from langchain_daytona_exec.errors import IsolationUnavailableError
+
+    fake = tmp_path / "bwrap"  # type: ignore[operator]
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    isolation.detect_mode.cache_clear()
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: str(fake))
+    monkeypatch.setattr(isolation.os, "geteuid", lambda: 1000)
+    try:
+        with pytest.raises(IsolationUnavailableError, match="unprivileged_userns_clone"):
+            isolation.detect_mode()
+    finally:
+        isolation.detect_mode.cache_clear()
+
+
+def test_traversable_by_others(tmp_path: pytest.TempPathFactory) -> None:
+    from langchain_daytona_exec.backends.local.backend import _traversable_by_others
+
+    closed = tmp_path / "closed"  # type: ignore[operator]
+    inner = closed / "inner"
+    inner.mkdir(parents=True)
+    closed.chmod(0o700)
+    assert not _traversable_by_others(str(inner))
+    closed.chmod(0o711)
+    assert _traversable_by_others(str(inner)) == _traversable_by_others(str(tmp_path))

@@ -221,6 +221,21 @@ def _mpl_cache_dir() -> str | None:
     return cache
 
 
+def _traversable_by_others(path: str) -> bool:
+    """True when every folder from / down to ``path`` has the o+x bit."""
+    current = os.path.abspath(path)
+    while True:
+        try:
+            if not os.stat(current).st_mode & 0o001:
+                return False
+        except OSError:
+            return False
+        parent = os.path.dirname(current)
+        if parent == current:
+            return True
+        current = parent
+
+
 def _listdir(path: str) -> list[str]:
     try:
         return os.listdir(path)
@@ -373,14 +388,22 @@ class LocalSandbox(Sandbox):
             isolation.mount_workspace(
                 self._host_work, self._limits.workspace_bytes, self._uid, self._uid
             )
-        elif self.mode == "unsafe" and os.geteuid() == 0:
-            os.chown(self._host_work, self._uid, self._uid)
-            os.makedirs(os.path.join(self._host_dir, "tmp"), exist_ok=True)
-        if self.mode == "unsafe":
+        elif self.mode == "unsafe":
             tmp = os.path.join(self._host_dir, "tmp")
             os.makedirs(tmp, exist_ok=True)
-            if os.geteuid() == 0:
-                os.chown(tmp, self._uid, self._uid)
+            if os.geteuid() == 0:  # the kernel drops to the sandbox uid: let it in
+                for path in (*self._paths.prefixes, *self._paths.site_packages):
+                    if not _traversable_by_others(path):
+                        raise IsolationUnavailableError(
+                            "unsafe_no_isolation still runs code as an unprivileged uid, but "
+                            f"the Python runtime at {path} is not readable by other users "
+                            "(a parent folder lacks o+x, e.g. /root is 0700). Use a Python "
+                            "installed outside /root, or run as a normal user."
+                        )
+                for folder in (self._backend.base_dir, self._host_dir):
+                    os.chmod(folder, 0o711)
+                for folder in (self._host_work, tmp):
+                    os.chown(folder, self._uid, self._uid)
         self._launch()
 
     def _launch(self) -> None:
