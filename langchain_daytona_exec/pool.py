@@ -80,8 +80,7 @@ import weakref
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal, TypeVar
 
 from langchain_daytona_exec.errors import (
     PoolError,
@@ -90,7 +89,7 @@ from langchain_daytona_exec.errors import (
     SandboxLostError,
     SandboxTimeoutError,
 )
-from langchain_daytona_exec.sandbox import Sandbox, SandboxBackend, run_blocking
+from langchain_daytona_exec.sandbox import ClosingContext, Sandbox, SandboxBackend, run_blocking
 from langchain_daytona_exec.types import CommandResult, ExecutionResult, FileInfo, PoolStats
 
 __all__ = ["LossReason", "PooledSandbox", "SandboxPool", "default_backend"]
@@ -539,7 +538,7 @@ def _background_loop(
             wake.wait(delay)
 
 
-class SandboxPool:
+class SandboxPool(ClosingContext):
     """Leases one sandbox per key; keeps a warm pool; evicts, replaces and cleans up.
 
     Thread-safe and asyncio-safe: see the module docstring for the design. Use it
@@ -856,32 +855,6 @@ class SandboxPool:
                     )
                     break
                 self._cond.wait(remaining)
-
-    async def aclose(self) -> None:
-        """Async twin of :meth:`close`."""
-        await run_blocking(self.close)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):

@@ -32,7 +32,7 @@ from typing import Any, Protocol, Self, TypeVar, runtime_checkable
 
 from langchain_daytona_exec.types import CommandResult, ExecutionResult, FileInfo
 
-__all__ = ["Sandbox", "SandboxBackend", "run_blocking"]
+__all__ = ["ClosingContext", "Sandbox", "SandboxBackend", "run_blocking"]
 
 T = TypeVar("T")
 
@@ -68,7 +68,41 @@ async def run_blocking(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     return await loop.run_in_executor(_executor(), call)
 
 
-class Sandbox(ABC):
+class ClosingContext:
+    """``with`` / ``async with`` support for objects with ``close()`` and ``aclose()``."""
+
+    def close(self) -> None:
+        """Release everything this object holds."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Async twin of :meth:`close`."""
+        await run_blocking(self.close)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class Sandbox(ClosingContext, ABC):
     """One isolated, stateful execution environment.
 
     Use it as a context manager (``with`` or ``async with``) to close it on exit.
@@ -219,30 +253,6 @@ class Sandbox(ABC):
     async def ais_alive(self) -> bool:
         """Async twin of :meth:`is_alive`."""
         return await run_blocking(self.is_alive)
-
-    # -- context managers --------------------------------------------------------
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 @runtime_checkable
