@@ -20,6 +20,9 @@ $(STAMP): pyproject.toml
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    (apt-get install -y -qq nodejs || (apt-get update -qq && apt-get install -y -qq nodejs)) >/dev/null; \
 	  else echo "node is missing (JavaScript in the sandbox): sudo apt-get install nodejs"; fi; }
+	@command -v tsx >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || \
+	  npm install -g --silent tsx@4 >/dev/null 2>&1 || \
+	  echo "tsx not installed: TypeScript in the sandbox will report a missing runtime"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev,analysis]'
