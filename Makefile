@@ -48,7 +48,8 @@ format: install
 
 bench: install
 	$(PY) benchmarks/engine.py
-	@test ! -f benchmarks/pool.py || $(PY) benchmarks/pool.py
+	$(PY) benchmarks/pool.py
+	$(PY) benchmarks/tools.py
 
 demo: install
 	$(VENV)/bin/daytona-exec exec examples/analysis.py --file examples/data/sales.csv --charts-dir demo-output
