@@ -221,6 +221,23 @@ def _mpl_cache_dir() -> str | None:
     return cache
 
 
+@functools.lru_cache(maxsize=1)
+def _ensure_kernel_bytecode() -> None:
+    """Compile ``kernel.py`` and ``protocol.py`` to ``__pycache__`` once.
+
+    The kernel is imported (not run as a script) so that a new sandbox loads cached
+    bytecode instead of compiling 700 lines at every start, which measured ~4 ms.
+    ``PYTHONDONTWRITEBYTECODE`` (set on some machines) would otherwise leave no cache.
+    A read-only install simply keeps compiling from source.
+    """
+    import py_compile
+
+    for name in ("kernel.py", "protocol.py"):
+        source = os.path.join(isolation.KERNEL_DIR, name)
+        with contextlib.suppress(OSError, py_compile.PyCompileError):
+            py_compile.compile(source, importlib.util.cache_from_source(source), doraise=True)
+
+
 def _traversable_by_others(path: str) -> bool:
     """True when every folder from / down to ``path`` has the o+x bit."""
     current = os.path.abspath(path)
@@ -447,11 +464,14 @@ class LocalSandbox(Sandbox):
             "mpl_cache": self._paths.mpl_cache if unsafe else isolation.SANDBOX_MPL_CACHE,
         }
         kernel_dir = isolation.KERNEL_DIR if unsafe else isolation.SANDBOX_KERNEL_DIR
+        _ensure_kernel_bytecode()
+        launcher = f"import sys; sys.path.insert(0, {kernel_dir!r}); import kernel; kernel.main()"
         kernel_argv = [
             self._paths.python,
             "-I",
             "-S",
-            os.path.join(kernel_dir, "kernel.py"),
+            "-c",
+            launcher,
             binascii.hexlify(marshal.dumps(cfg)).decode(),
         ]
         env = isolation.sandbox_env(self._paths, self._backend.env)

@@ -1,8 +1,9 @@
 """The in-sandbox kernel: one long-lived Python process per sandbox (stdlib only).
 
-It runs INSIDE the sandbox, started by the host as ``python -I -S kernel.py CONFIG``
-(CONFIG: hex of a marshalled dict). It must not import anything from the package:
-the sandbox sees only this folder.
+It runs INSIDE the sandbox, started by the host as ``python -I -S -c "import kernel;
+kernel.main()" CONFIG`` (imported, so its cached bytecode is used; CONFIG: hex of a
+marshalled dict). It must not import anything from the package: the sandbox sees
+only this folder.
 
 What it does, in order:
 
@@ -654,6 +655,8 @@ def _exit(code: object = None) -> None:
 def main() -> None:
     """Start the kernel with the configuration in ``sys.argv[1]``."""
     cfg = marshal.loads(binascii.unhexlify(sys.argv[1]))
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if p != here]  # the launcher's entry
     _setup_process(cfg)
     sys.stdin = open(0, encoding="utf-8", closefd=False)
     builtins.input = _no_input
