@@ -320,3 +320,10 @@ def test_unsafe_mode_is_explicit_and_still_works(monkeypatch: pytest.MonkeyPatch
         assert not os.path.exists(workdir)
     finally:
         isolation.detect_mode.cache_clear()
+
+
+def test_cells_run_in_main_so_pickle_finds_their_classes(sb: LocalSandbox) -> None:
+    sb.run_code("class Point:\n    def __init__(self, x):\n        self.x = x")
+    r = sb.run_code("import pickle\npickle.loads(pickle.dumps(Point(3))).x")
+    assert r.error is None and r.result == "3"
+    assert sb.run_code("import kernel").error is not None  # kernel internals are not importable

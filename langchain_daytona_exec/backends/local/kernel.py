@@ -174,7 +174,10 @@ class Kernel:
         self.max_file: int = cfg["max_file_bytes"]
         self.req_fd, self.resp_fd = cfg["fds"]
         self.pid = os.getpid()
-        self.ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+        main_module = type(sys)("__main__")  # the cells' namespace *is* __main__, so
+        main_module.__builtins__ = builtins  # pickle finds classes defined in cells
+        sys.modules["__main__"] = main_module
+        self.ns: dict[str, Any] = main_module.__dict__
         self.sources: dict[str, str] = {}
         self.cell = 0
         self.out = FdCapture(1)
@@ -668,7 +671,10 @@ def main() -> None:
     sys.argv = [""]
     sys.warnoptions.append("ignore:FigureCanvasAgg is non-interactive")
     _signal.signal(_SIGINT, _signal.SIG_IGN)
-    Kernel(cfg).serve()
+    kernel = Kernel(cfg)
+    for name in ("kernel", "protocol"):  # keep the user's import namespace clean
+        sys.modules.pop(name, None)
+    kernel.serve()
 
 
 if __name__ == "__main__":
