@@ -175,7 +175,7 @@ class Kernel:
         self.req_fd, self.resp_fd = cfg["fds"]
         self.pid = os.getpid()
         main_module = type(sys)("__main__")  # the cells' namespace *is* __main__, so
-        main_module.__builtins__ = builtins  # pickle finds classes defined in cells
+        main_module.__dict__["__builtins__"] = builtins  # pickle finds classes of cells
         sys.modules["__main__"] = main_module
         self.ns: dict[str, Any] = main_module.__dict__
         self.sources: dict[str, str] = {}
