@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test unit integration lint format bench demo clean
+.PHONY: install test unit integration lint format bench demo clean record
 
 install: $(STAMP)
 
@@ -51,8 +51,15 @@ bench: install
 	$(PY) benchmarks/pool.py
 	$(PY) benchmarks/tools.py
 
+# With OPENAI_API_KEY or OPENAI_BASE_URL set, the reference agent answers a question
+# about examples/data/sales.csv; without either, the same analysis runs through the tools.
 demo: install
-	$(VENV)/bin/daytona-exec exec examples/analysis.py --file examples/data/sales.csv --charts-dir demo-output
+	$(PY) examples/demo.py --charts-dir demo-output
+
+# Re-record the Daytona control-plane cassettes: against the emulator, or against any
+# Daytona when DAYTONA_API_URL and DAYTONA_API_KEY are set.
+record: install
+	$(PY) -m pytest tests/integration_tests/test_daytona_cassettes.py -q -p no:cacheprovider --record-mode=rewrite
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache

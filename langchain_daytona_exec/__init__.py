@@ -5,6 +5,9 @@ Sandboxes run on this machine (:class:`LocalBackend`, bubblewrap) or on Daytona.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from langchain_daytona_exec.backends.daytona import DaytonaBackend, DaytonaSandbox
 from langchain_daytona_exec.backends.local import LocalBackend, LocalLimits, LocalSandbox
 from langchain_daytona_exec.errors import (
     IsolationUnavailableError,
@@ -42,15 +45,33 @@ from langchain_daytona_exec.types import (
     PoolStats,
 )
 
+if TYPE_CHECKING:
+    from langchain_daytona_exec.agent import create_code_interpreter_agent
+
 __version__ = "0.1.0"
+
+_LAZY = {"create_code_interpreter_agent": "langchain_daytona_exec.agent"}
+"""Names imported on first access: the agent pulls in LangGraph (~0.3 s), which the
+tools and ``daytona-exec exec`` do not need."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Chart",
     "CommandResult",
+    "DaytonaBackend",
     "DaytonaDataAnalysisTool",
     "DaytonaListFilesTool",
     "DaytonaPythonTool",
     "DaytonaReadFileTool",
+    "DaytonaSandbox",
     "DaytonaShellTool",
     "DaytonaToolkit",
     "DaytonaWriteFileTool",
@@ -79,5 +100,6 @@ __all__ = [
     "SandboxPool",
     "SandboxTimeoutError",
     "UnsupportedLanguageError",
+    "create_code_interpreter_agent",
     "default_backend",
 ]

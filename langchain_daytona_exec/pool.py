@@ -92,7 +92,7 @@ from langchain_daytona_exec.errors import (
 from langchain_daytona_exec.sandbox import ClosingContext, Sandbox, SandboxBackend, run_blocking
 from langchain_daytona_exec.types import CommandResult, ExecutionResult, FileInfo, PoolStats
 
-__all__ = ["LossReason", "PooledSandbox", "SandboxPool", "default_backend"]
+__all__ = ["KEY_LABEL", "LossReason", "PooledSandbox", "SandboxPool", "default_backend"]
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +150,11 @@ _LATENCY_SAMPLES = 1024
 
 POOL_LABEL = "langchain-daytona-exec.pool"
 """Label carrying the pool's id on every sandbox it creates."""
+
+KEY_LABEL = "langchain-daytona-exec.key"
+"""Label carrying the session key on a sandbox the pool creates *for* that key, so that
+a pool in another process, or after a restart, finds the key's sandbox again with
+``backend.find`` (backends whose sandboxes die with the process find nothing)."""
 
 
 # -- the default backend -----------------------------------------------------------
@@ -622,6 +627,7 @@ class SandboxPool(ClosingContext):
         self._acquire_timeout = acquire_timeout
         self._warmup = warmup
         self._labels = {**(labels or {}), POOL_LABEL: self.id}
+        self._adopted: set[str] = set()  # ids of sandboxes found by labels (never twice)
         self._clock = clock
         self._reaper_interval_s = max(reaper_interval_s, _REAPER_INTERVAL_MIN_S)
         self._health_check_interval_s = health_check_interval_s
@@ -1241,18 +1247,21 @@ class SandboxPool(ClosingContext):
     # -- blocking work -------------------------------------------------------------------
 
     def _create_for(self, slot: _Slot) -> None:
-        """Create the sandbox of a leased slot (cold path). Blocking."""
+        """Find (another pool's) or create the sandbox of a leased slot (cold path). Blocking."""
         with self._lock:
             self._creating += 1
         try:
             try:
-                sandbox = self.backend.create(labels=dict(self._labels))
+                sandbox = self._find_for(slot.key)
+                if sandbox is None:
+                    sandbox = self.backend.create(labels={**self._labels, KEY_LABEL: slot.key})
+                    with self._lock:
+                        self._created += 1
             except Exception:
                 with self._lock:
                     self._failures += 1
                 raise
             with self._lock:
-                self._created += 1
                 closed = self._closed
                 if not closed:
                     self._assign_locked(slot, sandbox, self._clock())
@@ -1263,6 +1272,32 @@ class SandboxPool(ClosingContext):
             with self._lock:
                 self._creating -= 1
                 self._notify_locked()
+
+    def _find_for(self, key: str) -> Sandbox | None:
+        """The key's sandbox left by another pool (another process, or before a restart).
+
+        Asks ``backend.find`` for the key's label (plus the pool's own ``labels``);
+        sandboxes of this pool and ones adopted before are never taken again. A
+        found sandbox that had to be restarted reports ``state_lost`` on its next
+        ``run_code``. Blocking; failures are logged and a new sandbox is created.
+        """
+        find = getattr(self.backend, "find", None)
+        if find is None:
+            return None
+        labels = {k: v for k, v in self._labels.items() if k != POOL_LABEL}
+        labels[KEY_LABEL] = key
+        try:
+            found: Sandbox | None = find(labels)
+        except Exception as exc:
+            logger.warning("looking up the sandbox of key %r failed: %s", key, exc)
+            return None
+        if found is None or found.labels.get(POOL_LABEL) == self.id:
+            return None
+        with self._lock:
+            if found.id in self._adopted:
+                return None
+            self._adopted.add(found.id)
+        return found
 
     def _run_warmup(self, sandbox: Sandbox) -> None:
         """Run the warmup code; log (once) instead of raising when the code fails."""

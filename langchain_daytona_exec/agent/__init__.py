@@ -1,0 +1,26 @@
+"""The reference LangGraph code-interpreter agent (see :mod:`.graph` for the loop)."""
+
+from __future__ import annotations
+
+from langchain_daytona_exec.agent.graph import (
+    MARKER_KEY,
+    AgentState,
+    ApprovalRequest,
+    ChartFile,
+    create_code_interpreter_agent,
+    parse_decision,
+    save_charts,
+)
+from langchain_daytona_exec.agent.scripted import ScriptedChatModel, ai_step
+
+__all__ = [
+    "MARKER_KEY",
+    "AgentState",
+    "ApprovalRequest",
+    "ChartFile",
+    "ScriptedChatModel",
+    "ai_step",
+    "create_code_interpreter_agent",
+    "parse_decision",
+    "save_charts",
+]

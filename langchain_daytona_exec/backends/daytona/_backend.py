@@ -1,0 +1,404 @@
+"""``DaytonaBackend``: creates, finds and garbage-collects Daytona sandboxes."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import getpass
+import logging
+import os
+import socket
+import threading
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_daytona_exec.backends.daytona._config import (
+    DEFAULT_AUTO_DELETE_MIN,
+    DEFAULT_AUTO_STOP_MIN,
+    DEFAULT_CREATE_TIMEOUT_S,
+    DEFAULT_FILE_TIMEOUT_S,
+    DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_OUTPUT_BYTES,
+    DEFAULT_TIMEOUT_S,
+    MANAGED_LABEL,
+    OWNER_LABEL,
+)
+from langchain_daytona_exec.backends.daytona._errors import inspect_error, to_sandbox_error
+from langchain_daytona_exec.backends.daytona._retry import (
+    RetryPolicy,
+    call_with_retry,
+    deadline_in,
+    remaining,
+    sdk_timeout,
+)
+from langchain_daytona_exec.backends.daytona._sandbox import (
+    _GONE_STATES,
+    _STOPPED_STATES,
+    DaytonaSandbox,
+    _state_of,
+)
+from langchain_daytona_exec.errors import SandboxError
+from langchain_daytona_exec.sandbox import run_blocking
+
+__all__ = ["DaytonaBackend", "GcEntry"]
+
+logger = logging.getLogger(__name__)
+
+_POLLING_ENV = "DAYTONA_USE_DEPRECATED_POLLING"
+"""SDK 0.226 waits for state changes through a Socket.IO event stream unless this is
+true; servers without the stream (self-hosted builds, our emulator) need polling."""
+
+
+def _default_owner() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"[:63]
+
+
+def _parse_time(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    try:
+        return _dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class GcEntry:
+    """One sandbox considered by :meth:`DaytonaBackend.gc`.
+
+    Attributes:
+        id: The sandbox id.
+        state: Its Daytona state.
+        idle_s: Seconds since its last activity.
+        labels: Its labels.
+        deleted: True when ``gc`` deleted it (False in a dry run or when kept).
+    """
+
+    id: str
+    state: str
+    idle_s: float
+    labels: dict[str, str]
+    deleted: bool
+
+
+class DaytonaBackend:
+    """Creates sandboxes on Daytona (cloud or self-hosted) through the ``daytona`` SDK.
+
+    Nothing touches the network in the constructor: the SDK client is made on first
+    use. Every sandbox gets the ownership labels, blocks the network unless asked,
+    and stops and deletes itself when idle, so a crashed process leaks at most about
+    an hour of an idle sandbox.
+
+    Args:
+        api_key: Daytona API key; ``None`` reads ``DAYTONA_API_KEY``.
+        api_url: API URL, such as ``https://app.daytona.io/api`` or a self-hosted or
+            emulator URL; ``None`` reads ``DAYTONA_API_URL`` (SDK default: the cloud).
+        target: Region; ``None`` reads ``DAYTONA_TARGET`` (SDK default: the
+            organization's).
+        network: Give sandboxes network access. ``False`` sets ``network_block_all``.
+        network_allow_list: Comma-separated CIDRs reachable even when ``network`` is
+            False (Daytona's ``network_allow_list``).
+        snapshot: Snapshot to create sandboxes from (``None``: Daytona's default).
+        image: Image (a name or a ``daytona.Image``) to build sandboxes from instead
+            of a snapshot; slower to create.
+        resources: ``daytona.Resources`` for image-based sandboxes.
+        language: The sandbox's code-toolbox language label (``"python"``).
+        env_vars: Environment variables of every sandbox.
+        labels: Extra labels on every sandbox.
+        auto_stop_interval: Idle **minutes** before Daytona stops a sandbox (0: never).
+        auto_delete_interval: **Minutes** a stopped sandbox is kept (-1: forever).
+        timeout: Default timeout of ``run_code``/``exec`` in **seconds**.
+        create_timeout: **Seconds** for creating, finding, starting or deleting.
+        file_timeout: **Seconds** for a file operation, retries included.
+        max_file_bytes: Largest file read or written, in **bytes**.
+        output_bytes: **Bytes** of each output stream kept per call (head + tail).
+        retry: Retry policy for transient failures.
+        owner: Value of the owner label (default ``user@host``).
+        use_polling: Wait for state changes by polling (no Socket.IO stream);
+            ``None`` reads ``DAYTONA_USE_DEPRECATED_POLLING``.
+        client: A ready ``daytona.Daytona`` client; the connection arguments are
+            then ignored.
+    """
+
+    name = "daytona"
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        api_url: str | None = None,
+        target: str | None = None,
+        network: bool = False,
+        network_allow_list: str | None = None,
+        snapshot: str | None = None,
+        image: Any = None,
+        resources: Any = None,
+        language: str = "python",
+        env_vars: Mapping[str, str] | None = None,
+        labels: Mapping[str, str] | None = None,
+        auto_stop_interval: int = DEFAULT_AUTO_STOP_MIN,
+        auto_delete_interval: int = DEFAULT_AUTO_DELETE_MIN,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        create_timeout: float = DEFAULT_CREATE_TIMEOUT_S,
+        file_timeout: float = DEFAULT_FILE_TIMEOUT_S,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        output_bytes: int = DEFAULT_OUTPUT_BYTES,
+        retry: RetryPolicy | None = None,
+        owner: str | None = None,
+        use_polling: bool | None = None,
+        client: Any = None,
+    ) -> None:
+        if image is not None and snapshot is not None:
+            raise ValueError("pass either snapshot= or image=, not both")
+        self.api_key = api_key
+        self.api_url = api_url
+        self.target = target
+        self.network = network
+        self.network_allow_list = network_allow_list
+        self.snapshot = snapshot
+        self.image = image
+        self.resources = resources
+        self.language = language
+        self.env_vars = dict(env_vars or {})
+        self.labels = dict(labels or {})
+        self.auto_stop_interval = auto_stop_interval
+        self.auto_delete_interval = auto_delete_interval
+        self.timeout = timeout
+        self.create_timeout = create_timeout
+        self.file_timeout = file_timeout
+        self.max_file_bytes = max_file_bytes
+        self.output_bytes = output_bytes
+        self.retry = retry or RetryPolicy()
+        self.owner = owner or _default_owner()
+        self.use_polling = use_polling
+        self._client = client
+        self._client_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<DaytonaBackend api_url={self.api_url or os.environ.get('DAYTONA_API_URL')!r}>"
+
+    # -- the SDK client -------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        """The ``daytona.Daytona`` client, made on first use."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = self._make_client()
+            return self._client
+
+    def _make_client(self) -> Any:
+        from daytona import Daytona, DaytonaConfig
+
+        polling = self.use_polling
+        if polling is None:
+            polling = os.environ.get(_POLLING_ENV, "").strip().lower() in ("1", "true", "yes")
+        config = DaytonaConfig(
+            api_key=self.api_key or os.environ.get("DAYTONA_API_KEY"),
+            api_url=self.api_url or os.environ.get("DAYTONA_API_URL"),
+            target=self.target or os.environ.get("DAYTONA_TARGET"),
+            use_deprecated_polling=polling,
+        )
+        try:
+            with warnings.catch_warnings():
+                # the SDK warns that polling is deprecated each time a client is made
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return Daytona(config)
+        except Exception as exc:
+            raise to_sandbox_error(exc, "connect to Daytona") from exc
+
+    # -- creation ---------------------------------------------------------------------
+
+    def sandbox_labels(self, labels: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The labels a new sandbox gets: ownership, the backend's, then ``labels``."""
+        return {
+            **self.labels,
+            **dict(labels or {}),
+            MANAGED_LABEL: "true",
+            OWNER_LABEL: self.owner,
+        }
+
+    def create_params(self, labels: Mapping[str, str] | None = None) -> Any:
+        """The SDK's creation parameters for a new sandbox (safe defaults applied)."""
+        from daytona import CreateSandboxFromImageParams, CreateSandboxFromSnapshotParams
+
+        common: dict[str, Any] = {
+            "language": self.language,
+            "env_vars": dict(self.env_vars) or None,
+            "labels": self.sandbox_labels(labels),
+            "network_block_all": not self.network,
+            "network_allow_list": self.network_allow_list,
+            "auto_stop_interval": self.auto_stop_interval,
+            "auto_delete_interval": self.auto_delete_interval,
+        }
+        if self.image is not None:
+            return CreateSandboxFromImageParams(
+                image=self.image, resources=self.resources, **common
+            )
+        return CreateSandboxFromSnapshotParams(snapshot=self.snapshot, **common)
+
+    def create(self, *, labels: Mapping[str, str] | None = None) -> DaytonaSandbox:
+        """Create a sandbox and wait until it runs.
+
+        Args:
+            labels: Extra labels (a pool adds its id and the conversation key).
+
+        Raises:
+            ProviderError: Daytona refused (quota, auth...); ``status`` says why.
+            ProviderRateLimitError: Still rate-limited after every retry.
+            SandboxTimeoutError: It did not start within ``create_timeout``.
+        """
+        params = self.create_params(labels)
+        client = self.client
+        deadline = deadline_in(self.create_timeout)
+        try:
+            sdk = call_with_retry(
+                lambda: client.create(params, timeout=sdk_timeout(remaining(deadline))),
+                what="create a sandbox",
+                deadline=deadline,
+                idempotent=False,
+                policy=self.retry,
+            )
+        except SandboxError:
+            raise
+        except Exception as exc:
+            orphan = getattr(exc, "sandbox_id", None)
+            if orphan:  # created, but it did not start in time: do not leak it
+                self._delete_quietly(str(orphan))
+            raise to_sandbox_error(exc, "create a sandbox") from exc
+        return DaytonaSandbox(self, sdk)
+
+    async def acreate(self, *, labels: Mapping[str, str] | None = None) -> DaytonaSandbox:
+        """Async twin of :meth:`create` (on the shared sandbox I/O threads)."""
+        return await run_blocking(self.create, labels=labels)
+
+    # -- lookup -----------------------------------------------------------------------
+
+    def _list(self, labels: Mapping[str, str], deadline: float) -> list[Any]:
+        from daytona import ListSandboxesQuery
+
+        client = self.client
+        query = ListSandboxesQuery(labels=dict(labels))
+        try:
+            found: list[Any] = call_with_retry(
+                lambda: list(client.list(query, request_timeout=sdk_timeout(remaining(deadline)))),
+                what="list sandboxes",
+                deadline=deadline,
+                idempotent=True,
+                policy=self.retry,
+            )
+        except SandboxError:
+            raise
+        except Exception as exc:
+            raise to_sandbox_error(exc, "list sandboxes") from exc
+        return found
+
+    def find(self, labels: Mapping[str, str]) -> DaytonaSandbox | None:
+        """Find a live sandbox of ours carrying all ``labels`` (another process's, too).
+
+        A stopped one is started; its next ``run_code`` reports ``state_lost=True``
+        (files survive a stop, interpreter state does not). A running one keeps its
+        interpreter context, so its variables are still there.
+
+        Args:
+            labels: Labels the sandbox must carry (such as the conversation key).
+
+        Returns:
+            The most recently active match, or ``None``.
+        """
+        deadline = deadline_in(self.create_timeout)
+        wanted = {**dict(labels), MANAGED_LABEL: "true"}
+        candidates = [s for s in self._list(wanted, deadline) if _state_of(s) not in _GONE_STATES]
+        if not candidates:
+            return None
+        candidates.sort(
+            key=lambda s: (
+                _parse_time(getattr(s, "last_activity_at", None))
+                or _parse_time(getattr(s, "updated_at", None))
+                or 0.0
+            ),
+            reverse=True,
+        )
+        sdk = candidates[0]
+        sandbox = DaytonaSandbox(self, sdk)
+        if _state_of(sdk) in _STOPPED_STATES:
+            try:
+                sandbox._start(deadline)
+            except SandboxError:
+                raise
+            except Exception as exc:
+                raise to_sandbox_error(exc, "start a stopped sandbox") from exc
+        else:
+            sandbox._adopt_context(deadline)
+        return sandbox
+
+    async def afind(self, labels: Mapping[str, str]) -> DaytonaSandbox | None:
+        """Async twin of :meth:`find`."""
+        return await run_blocking(self.find, labels)
+
+    # -- garbage collection -------------------------------------------------------------
+
+    def gc(
+        self,
+        older_than_s: float,
+        *,
+        labels: Mapping[str, str] | None = None,
+        dry_run: bool = False,
+        now: float | None = None,
+    ) -> list[GcEntry]:
+        """Delete our sandboxes idle for at least ``older_than_s`` seconds.
+
+        Only sandboxes with the managed label are considered (and, with ``labels``,
+        only those carrying them too, such as ``{OWNER_LABEL: "me@host"}``).
+
+        Args:
+            older_than_s: Minimum idle time in **seconds** (since the last activity).
+            labels: Extra labels to match.
+            dry_run: Report what would be deleted, delete nothing.
+            now: The current time (epoch seconds), for tests.
+
+        Returns:
+            Every sandbox considered, with ``deleted`` set for those removed.
+        """
+        deadline = deadline_in(self.create_timeout)
+        now = time.time() if now is None else now
+        entries: list[GcEntry] = []
+        for sdk in self._list({**dict(labels or {}), MANAGED_LABEL: "true"}, deadline):
+            last = (
+                _parse_time(getattr(sdk, "last_activity_at", None))
+                or _parse_time(getattr(sdk, "updated_at", None))
+                or _parse_time(getattr(sdk, "created_at", None))
+                or now
+            )
+            idle = max(0.0, now - last)
+            delete = idle >= older_than_s and not dry_run
+            if delete:
+                delete = self._delete_quietly(str(sdk.id))
+            entries.append(
+                GcEntry(str(sdk.id), _state_of(sdk), idle, dict(sdk.labels or {}), delete)
+            )
+        return entries
+
+    def _delete_quietly(self, sandbox_id: str) -> bool:
+        """Delete a sandbox by id; log instead of raising. Returns True when deleted."""
+        client = self.client
+        deadline = deadline_in(self.create_timeout)
+        try:
+            call_with_retry(
+                lambda: client.get(sandbox_id).delete(timeout=sdk_timeout(remaining(deadline))),
+                what="delete a sandbox",
+                deadline=deadline,
+                idempotent=True,
+                policy=self.retry,
+            )
+        except Exception as exc:
+            if isinstance(exc, SandboxError) or inspect_error(exc).status != 404:
+                logger.warning("could not delete Daytona sandbox %s: %s", sandbox_id, exc)
+                return False
+        return True

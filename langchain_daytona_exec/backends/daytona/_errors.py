@@ -1,0 +1,299 @@
+"""What a failed Daytona call tells us, and its translation into our error tree.
+
+The SDK reports failures in several shapes, depending on the path a call took:
+
+* ``DaytonaError`` subclasses with ``status_code``, ``headers``, ``code`` and
+  ``source`` (most calls, through the SDK's ``intercept_errors``);
+* a plain ``DaytonaError`` *without* a status whose ``__cause__`` is an
+  ``httpx.HTTPStatusError`` (file downloads) or an ``httpx_ws.WebSocketUpgradeError``
+  (the interpreter websocket);
+* raw generated-client ``OpenApiException`` (when we call a generated API directly);
+* transport errors, possibly wrapped in urllib3's ``MaxRetryError``.
+
+:func:`inspect_error` walks the exception chain once and returns an
+:class:`ErrorInfo`; :func:`to_sandbox_error` turns it into a
+:class:`~langchain_daytona_exec.errors.SandboxError` with a next step.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_daytona_exec.errors import (
+    ProviderError,
+    ProviderRateLimitError,
+    SandboxError,
+    SandboxTimeoutError,
+)
+
+__all__ = [
+    "RETRYABLE_STATUSES",
+    "ErrorInfo",
+    "inspect_error",
+    "parse_retry_after",
+    "to_sandbox_error",
+]
+
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+"""Statuses worth another try: rate limited, or a proxy/gateway that failed."""
+
+REFUSED_STATUSES = frozenset({429, 503})
+"""Statuses that mean the request was *refused*, not processed: a rate limiter or an
+overloaded front answers them before anything runs, so even a non-idempotent call
+(an ``exec``) may be sent again. A 502 or 504 may come after the sandbox ran it."""
+
+SOURCE_DAEMON = "DAYTONA_DAEMON"
+"""``source`` of errors produced inside the sandbox (file not found, timeouts)."""
+
+_MAX_RETRY_AFTER_S = 300.0
+"""A ``Retry-After`` beyond this many seconds is capped (a misconfigured proxy must
+not park a call for an hour; the call's deadline caps it further)."""
+
+_CHAIN_LIMIT = 16
+"""Exception-chain links inspected at most (chains are short; this guards cycles)."""
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """The facts of one failed call.
+
+    Attributes:
+        status: HTTP status, when a response was received.
+        retry_after: Seconds from a ``Retry-After`` header, if any.
+        code: Daytona's machine-readable error code (``FILE_NOT_FOUND``...).
+        source: Who produced it: ``DAYTONA_API``, ``DAYTONA_PROXY``, ``DAYTONA_DAEMON``.
+        message: The most specific message found.
+        connection: A transport failure (no complete response).
+        not_sent: The request certainly never reached the server (connection
+            refused, websocket upgrade rejected): safe to send again.
+        timeout: A timeout (client-side read timeout, 408/504, a code timeout).
+    """
+
+    status: int | None = None
+    retry_after: float | None = None
+    code: str | None = None
+    source: str | None = None
+    message: str = ""
+    connection: bool = False
+    not_sent: bool = False
+    timeout: bool = False
+
+    @property
+    def retryable(self) -> bool:
+        """Another try may succeed (transient status or transport failure)."""
+        return self.status in RETRYABLE_STATUSES or (self.connection and not self.timeout)
+
+    def safe_to_resend(self, idempotent: bool) -> bool:
+        """True when sending the request again cannot run it twice."""
+        return idempotent or self.not_sent or self.status in REFUSED_STATUSES
+
+    @property
+    def from_daemon(self) -> bool:
+        """The sandbox itself answered (so the sandbox exists and runs)."""
+        return self.source == SOURCE_DAEMON
+
+
+def parse_retry_after(value: object, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta-seconds or an HTTP date).
+
+    Args:
+        value: The header value.
+        now: The current time (epoch seconds), for HTTP dates.
+
+    Returns:
+        Non-negative seconds, capped, or ``None`` when absent or unreadable.
+    """
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), _MAX_RETRY_AFTER_S)
+
+
+def _header(headers: Any, name: str) -> Any:
+    if headers is None:
+        return None
+    try:
+        value = headers.get(name)
+        if value is None and isinstance(headers, Mapping):
+            lowered = {str(k).lower(): v for k, v in headers.items()}
+            value = lowered.get(name.lower())
+        return value
+    except Exception:
+        return None
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(seen) < _CHAIN_LIMIT and current not in seen:
+        seen.append(current)
+        reason = getattr(current, "reason", None)  # urllib3 MaxRetryError
+        if isinstance(reason, BaseException) and reason not in seen:
+            seen.append(reason)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _not_sent_types() -> tuple[type[BaseException], ...]:
+    types: list[type[BaseException]] = [ConnectionRefusedError]
+    try:
+        import urllib3.exceptions
+
+        types += [urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError]
+    except ImportError:  # pragma: no cover - urllib3 comes with the SDK
+        pass
+    try:
+        import httpx
+
+        types += [httpx.ConnectError, httpx.ConnectTimeout]
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        import aiohttp
+
+        types.append(aiohttp.ClientConnectorError)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(types)
+
+
+def _connection_types() -> tuple[type[BaseException], ...]:
+    types: list[type[BaseException]] = [ConnectionError]
+    try:
+        import urllib3.exceptions
+
+        types += [urllib3.exceptions.ProtocolError, urllib3.exceptions.NewConnectionError]
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        import httpx
+
+        types += [httpx.TransportError]
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(types)
+
+
+_NOT_SENT: tuple[type[BaseException], ...] | None = None
+_CONNECTION: tuple[type[BaseException], ...] | None = None
+
+
+def inspect_error(exc: BaseException) -> ErrorInfo:
+    """Collect status, headers, code, source and transport facts from an exception chain.
+
+    Args:
+        exc: What the SDK raised.
+
+    Returns:
+        The facts; fields stay ``None``/``False`` when nothing says otherwise.
+    """
+    global _NOT_SENT, _CONNECTION
+    if _NOT_SENT is None or _CONNECTION is None:
+        _NOT_SENT, _CONNECTION = _not_sent_types(), _connection_types()
+    status: int | None = None
+    headers: Any = None
+    code: str | None = None
+    source: str | None = None
+    connection = not_sent = timeout = False
+    message = str(exc)
+    for link in _chain(exc):
+        name = type(link).__name__
+        link_status = getattr(link, "status_code", None)
+        if link_status is None:
+            link_status = getattr(link, "status", None)
+        response = getattr(link, "response", None)
+        if link_status is None and response is not None:
+            link_status = getattr(response, "status_code", None)
+            if headers is None:
+                headers = getattr(response, "headers", None)
+        if isinstance(link_status, int) and status is None:
+            status = link_status
+            if headers is None:
+                headers = getattr(link, "headers", None)
+        if code is None and isinstance(getattr(link, "code", None), str):
+            code = link.code  # type: ignore[attr-defined]
+        if source is None and isinstance(getattr(link, "source", None), str):
+            source = link.source  # type: ignore[attr-defined]
+        if name == "WebSocketUpgradeError":
+            not_sent = True
+        if name in ("DaytonaConnectionError", "DaytonaConnectionTimeoutError"):
+            connection = True
+        if "Timeout" in name or isinstance(link, TimeoutError):
+            timeout = True
+        if isinstance(link, _NOT_SENT):
+            connection = not_sent = True
+        elif isinstance(link, _CONNECTION):
+            connection = True
+    if status in (408, 504):
+        timeout = True
+    retry_after = parse_retry_after(_header(headers, "Retry-After"))
+    return ErrorInfo(
+        status=status,
+        retry_after=retry_after,
+        code=code,
+        source=source,
+        message=message,
+        connection=connection,
+        not_sent=not_sent,
+        timeout=timeout,
+    )
+
+
+def to_sandbox_error(exc: BaseException, what: str, info: ErrorInfo | None = None) -> SandboxError:
+    """Translate a Daytona failure into our error tree, with a next step.
+
+    Args:
+        exc: What the SDK raised.
+        what: The operation, as "create a sandbox" or "run code".
+        info: Its :func:`inspect_error` facts, when already computed.
+
+    Returns:
+        :class:`ProviderRateLimitError` for 429, :class:`SandboxTimeoutError` for
+        timeouts, :class:`ProviderError` (with ``status``) otherwise.
+    """
+    if isinstance(exc, SandboxError):
+        return exc
+    info = info or inspect_error(exc)
+    detail = info.message or type(exc).__name__
+    where = f" (HTTP {info.status})" if info.status is not None else ""
+    if info.status == 429:
+        wait = f"; the server asked for {info.retry_after:g} s" if info.retry_after else ""
+        return ProviderRateLimitError(
+            f"Daytona kept rate-limiting us while trying to {what}{wait}. Slow down (fewer "
+            "concurrent sandboxes or calls), raise DaytonaBackend(retry=...) attempts, or "
+            f"ask Daytona for a higher limit. Last answer: {detail}",
+            status=429,
+        )
+    if info.status in (401, 403):
+        return ProviderError(
+            f"Daytona refused to {what}{where}: check DAYTONA_API_KEY (or api_key=) and that "
+            f"the key may manage sandboxes in this organization. Server said: {detail}",
+            status=info.status,
+        )
+    if info.timeout and info.status is None:
+        return SandboxTimeoutError(
+            f"Daytona did not answer in time while trying to {what}; the service may be slow "
+            f"or unreachable. Retry later or raise the backend's timeouts. ({detail})"
+        )
+    if info.connection and info.status is None:
+        return ProviderError(
+            f"Could not reach Daytona to {what}: {detail}. Check DAYTONA_API_URL and the "
+            "network; the call was retried with backoff before giving up."
+        )
+    return ProviderError(f"Daytona failed to {what}{where}: {detail}", status=info.status)

@@ -1,0 +1,806 @@
+"""``DaytonaSandbox``: the ``Sandbox`` interface over one Daytona sandbox (real SDK).
+
+Mapping of the interface onto Daytona 0.226:
+
+* ``run_code`` (Python): ``code_interpreter.run_code`` in one interpreter context
+  per sandbox, created on first use; the wrapper of ``_python.py`` gives the last
+  expression, tracebacks from the user's frames and charts. One websocket exchange
+  per call, plus one bulk download when the code left figures open.
+* ``run_code`` (JavaScript, TypeScript): the toolbox ``code-run`` endpoint, once.
+* ``exec``: ``process.exec``. It is one request, runs each command afresh with the
+  given ``cwd``/``env`` (the local backend's contract) and has a server-side
+  timeout. Its price: Daytona merges stderr into stdout, so ``CommandResult.stderr``
+  is empty. Sessions would separate the streams, but cost a create, an execute and
+  a delete per call (or carry shell state from one call to the next) and have no
+  per-command timeout.
+* files: ``fs.upload_file``, ``fs.download_files``, ``fs.list_files``.
+* ``reset``: delete the context (a fresh one is created on next use), empty the
+  working folder, and drop the thread label.
+* ``close``: delete the sandbox.
+
+Failure handling: every SDK call runs bounded by the call's deadline and is retried
+on transient failures when that cannot run it twice (``_retry.py``). A call the
+sandbox's proxy refused (sandbox stopped, gone) triggers one control-plane look:
+a *stopped* sandbox (Daytona's auto-stop) is started again and the call repeated,
+with ``state_lost`` reported on the next ``run_code``; a deleted one raises
+:class:`~langchain_daytona_exec.errors.SandboxLostError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import posixpath
+import shlex
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from langchain_daytona_exec.backends.daytona import _python
+from langchain_daytona_exec.backends.daytona._config import (
+    ALIVE_CACHE_S,
+    CALL_MARGIN_S,
+    KEY_LABEL,
+)
+from langchain_daytona_exec.backends.daytona._errors import (
+    ErrorInfo,
+    inspect_error,
+    to_sandbox_error,
+)
+from langchain_daytona_exec.backends.daytona._retry import (
+    call_with_retry,
+    deadline_in,
+    remaining,
+    sdk_timeout,
+)
+from langchain_daytona_exec.errors import (
+    SandboxClosedError,
+    SandboxError,
+    SandboxFileError,
+    SandboxFileNotFoundError,
+    SandboxFileTooLargeError,
+    SandboxIsADirectoryError,
+    SandboxLostError,
+    SandboxTimeoutError,
+    UnsupportedLanguageError,
+)
+from langchain_daytona_exec.sandbox import Sandbox
+from langchain_daytona_exec.types import (
+    Chart,
+    CommandResult,
+    ExecutionError,
+    ExecutionResult,
+    FileInfo,
+)
+
+if TYPE_CHECKING:
+    from langchain_daytona_exec.backends.daytona._backend import DaytonaBackend
+
+__all__ = ["DaytonaSandbox"]
+
+T = TypeVar("T")
+
+LANGUAGES = ("python", "javascript", "typescript")
+
+_GONE_STATES = frozenset({"destroyed", "destroying", "error", "build_failed"})
+"""Sandbox states from which no call will ever succeed again."""
+
+_STOPPED_STATES = frozenset({"stopped", "stopping", "archived", "archiving", "paused"})
+"""States a sandbox leaves when started again: files kept, interpreter state gone."""
+
+_CODE_TIMEOUT_TEXT = "Execution timed out"
+"""How the SDK words the interpreter websocket's close code 4008 (the code hit its
+timeout) in the ``DaytonaTimeoutError`` it raises; a 504 from a gateway is a
+``DaytonaTimeoutError`` too, but with a status code."""
+
+_CONTEXT_GONE_TEXT = "context not found"
+"""The close reason of an interpreter websocket whose context no longer exists (the
+code did not run, so it is safe to create a context and send it again)."""
+
+_IS_DIR_TEXTS = ("is a directory", "is a folder")
+"""How Daytona's daemon words a file operation on a folder (it has no error code)."""
+
+_TOO_LARGE_TEXTS = ("too large", "file size", "exceeds")
+"""How a size refusal is worded (uploads carry no error code in the SDK's error)."""
+
+
+def _state_of(sdk: Any) -> str:
+    state = getattr(sdk, "state", None)
+    return str(getattr(state, "value", state) or "unknown")
+
+
+def _cut(text: str, budget: int) -> tuple[str, int]:
+    """Head and tail of ``text`` within ``budget`` UTF-8 bytes, and the bytes cut."""
+    data = text.encode("utf-8", "surrogateescape")
+    if len(data) <= budget:
+        return text, 0
+    head, tail = budget // 2, budget - budget // 2
+    dropped = len(data) - head - tail
+    note = f"\n... [{dropped} bytes of output cut] ...\n"
+    return (
+        data[:head].decode("utf-8", "replace") + note + data[-tail:].decode("utf-8", "replace"),
+        dropped,
+    )
+
+
+class DaytonaSandbox(Sandbox):
+    """One Daytona sandbox. Create it with :meth:`DaytonaBackend.create` or ``find``.
+
+    Calls are serialized per sandbox (one interpreter context). Async twins run the
+    blocking calls on the shared sandbox I/O threads.
+    """
+
+    backend_name = "daytona"
+
+    def __init__(self, backend: DaytonaBackend, sdk: Any, *, state_lost: bool = False) -> None:
+        self._backend = backend
+        self._sdk = sdk
+        self.id = str(sdk.id)
+        self.labels = dict(sdk.labels or {})
+        self._lock = threading.RLock()
+        self._context: Any = None
+        self._workdir: str | None = None
+        self._closed = False
+        self._lost = False
+        self._state_lost_pending = state_lost
+        self._last_ok = time.monotonic()
+
+    def __repr__(self) -> str:
+        return f"<DaytonaSandbox id={self.id!r}>"
+
+    @property
+    def sdk(self) -> Any:
+        """The SDK's ``Sandbox`` object (for features this interface does not cover)."""
+        return self._sdk
+
+    # -- plumbing -------------------------------------------------------------------
+
+    def _call(self, fn: Callable[[], T], *, what: str, deadline: float, idempotent: bool) -> T:
+        """One SDK call against the sandbox, with retries, the deadline, and revival.
+
+        When the call fails in a way that is not the sandbox's own answer, one
+        control-plane look decides: still running, the error stands; stopped, the
+        sandbox is started and the call sent again (the proxy refused it, so it did
+        not run); gone, :class:`SandboxLostError`.
+        """
+        for attempt in (1, 2):
+            try:
+                value = call_with_retry(
+                    fn,
+                    what=what,
+                    deadline=deadline,
+                    idempotent=idempotent,
+                    policy=self._backend.retry,
+                )
+            except SandboxError:
+                raise
+            except Exception as exc:
+                info = inspect_error(exc)
+                if info.from_daemon or info.timeout or attempt == 2:
+                    self._last_ok = time.monotonic() if info.from_daemon else self._last_ok
+                    raise
+                if not self._revive(deadline, info):
+                    raise
+                continue
+            self._last_ok = time.monotonic()
+            return value
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _revive(self, deadline: float, info: ErrorInfo) -> bool:
+        """After a refused call: start a stopped sandbox; raise if it is gone.
+
+        Returns:
+            True when the sandbox was stopped and now runs again (send the call again);
+            False when it was running all along (the error stands).
+        """
+        try:
+            call_with_retry(
+                lambda: self._sdk.refresh_data(request_timeout=sdk_timeout(remaining(deadline))),
+                what="check the sandbox's state",
+                deadline=deadline,
+                idempotent=True,
+                policy=self._backend.retry,
+            )
+        except SandboxError:
+            raise
+        except Exception as exc:
+            if inspect_error(exc).status == 404:
+                self._mark_lost()
+                raise SandboxLostError(
+                    f"Daytona sandbox {self.id} no longer exists (deleted, or removed by "
+                    "auto-delete); its files and state are gone. Create a new sandbox "
+                    "(a SandboxPool does so by itself and reports state_lost)."
+                ) from exc
+            raise to_sandbox_error(exc, "check the sandbox's state") from exc
+        state = _state_of(self._sdk)
+        if state in _GONE_STATES:
+            self._mark_lost()
+            raise SandboxLostError(
+                f"Daytona sandbox {self.id} is {state}; its state is gone. Create a new "
+                "sandbox (a SandboxPool does so by itself and reports state_lost)."
+            )
+        if state in _STOPPED_STATES:
+            self._start(deadline)
+            return True
+        return False
+
+    def _start(self, deadline: float) -> None:
+        """Start the stopped sandbox; its interpreter state is gone."""
+        call_with_retry(
+            lambda: self._sdk.start(timeout=sdk_timeout(remaining(deadline))),
+            what="start the stopped sandbox",
+            deadline=deadline,
+            idempotent=True,
+            policy=self._backend.retry,
+        )
+        self._context = None
+        self._state_lost_pending = True
+        self._last_ok = time.monotonic()
+
+    def _mark_lost(self) -> None:
+        self._lost = True
+        self._context = None
+
+    def _check_usable(self) -> None:
+        if self._closed:
+            raise SandboxClosedError(f"sandbox {self.id} is closed; create a new one")
+        if self._lost:
+            raise SandboxLostError(
+                f"Daytona sandbox {self.id} is gone; its state is lost. Create a new sandbox."
+            )
+
+    def _code_timeout(self, timeout: float | None) -> float:
+        return timeout if timeout is not None and timeout > 0 else self._backend.timeout
+
+    # -- properties -----------------------------------------------------------------
+
+    @property
+    def workdir(self) -> str:
+        """The working folder inside the sandbox (asked once, then remembered)."""
+        if self._workdir is None:
+            deadline = deadline_in(self._backend.file_timeout)
+            with self._lock:
+                self._check_usable()
+                self._workdir = str(
+                    self._call(
+                        self._sdk.get_work_dir,
+                        what="ask for the working folder",
+                        deadline=deadline,
+                        idempotent=True,
+                    )
+                )
+        return self._workdir
+
+    # -- code -----------------------------------------------------------------------
+
+    def run_code(
+        self, code: str, language: str = "python", timeout: float | None = None
+    ) -> ExecutionResult:
+        """Run code; see :meth:`Sandbox.run_code`."""
+        if language not in LANGUAGES:
+            raise UnsupportedLanguageError(
+                f"unsupported language {language!r}: use one of {', '.join(LANGUAGES)}"
+            )
+        seconds = self._code_timeout(timeout)
+        deadline = deadline_in(seconds + CALL_MARGIN_S)
+        started = time.monotonic()
+        with self._lock:
+            self._check_usable()
+            if language == "python":
+                result = self._run_python(code, seconds, deadline)
+            else:
+                result = self._run_once(code, language, seconds, deadline)
+        result.duration_ms = (time.monotonic() - started) * 1000
+        return result
+
+    def _ensure_context(self, deadline: float) -> Any:
+        if self._context is None:
+            self._context = self._call(
+                lambda: self._sdk.code_interpreter.create_context(
+                    request_timeout=sdk_timeout(remaining(deadline))
+                ),
+                what="create an interpreter context",
+                deadline=deadline,
+                idempotent=False,
+            )
+        return self._context
+
+    def _adopt_context(self, deadline: float) -> None:
+        """Take over the interpreter context of a running sandbox found by labels.
+
+        Our sandboxes have one context; reusing it keeps the conversation's
+        variables when another process (or a restarted one) picks the sandbox up.
+        """
+        try:
+            contexts = self._call(
+                lambda: self._sdk.code_interpreter.list_contexts(
+                    request_timeout=sdk_timeout(remaining(deadline))
+                ),
+                what="list interpreter contexts",
+                deadline=deadline,
+                idempotent=True,
+            )
+        except SandboxError:
+            raise
+        except Exception as exc:
+            raise to_sandbox_error(exc, "list interpreter contexts") from exc
+        if contexts:
+            self._context = contexts[0]
+
+    def _context_alive(self, deadline: float) -> bool:
+        """True when our interpreter context still exists (after a timeout or a drop)."""
+        if self._context is None:
+            return False
+        try:
+            contexts = self._call(
+                lambda: self._sdk.code_interpreter.list_contexts(
+                    request_timeout=sdk_timeout(remaining(deadline))
+                ),
+                what="list interpreter contexts",
+                deadline=deadline,
+                idempotent=True,
+            )
+        except (SandboxLostError, SandboxTimeoutError):
+            raise
+        except Exception:
+            return False
+        return any(getattr(c, "id", None) == self._context.id for c in contexts)
+
+    def _run_python(self, code: str, seconds: float, deadline: float) -> ExecutionResult:
+        nonce = _python.new_nonce()
+        wrapped = _python.build_call(code, nonce)
+        out: list[str] = []
+        err: list[str] = []
+        for attempt in (1, 2):
+            context = self._ensure_context(deadline)
+            out.clear()
+            err.clear()
+
+            def send(ctx: Any = context) -> Any:
+                return self._sdk.code_interpreter.run_code(
+                    wrapped,
+                    context=ctx,
+                    on_stdout=lambda m: out.append(m.output),
+                    on_stderr=lambda m: err.append(m.output),
+                    timeout=sdk_timeout(seconds),
+                )
+
+            try:
+                response = self._call(send, what="run code", deadline=deadline, idempotent=False)
+                break
+            except SandboxTimeoutError:
+                # our deadline passed with the websocket still open: the server did
+                # not end the run; give up on the context (its state is unknown)
+                self._context = None
+                return self._timed_out(out, err, nonce, state_lost=True)
+            except SandboxError:
+                raise
+            except Exception as exc:
+                info = inspect_error(exc)
+                text = str(exc)
+                if info.timeout and info.status is None and _CODE_TIMEOUT_TEXT in text:
+                    lost = not self._context_alive(deadline)
+                    if lost:
+                        self._context = None
+                    return self._timed_out(out, err, nonce, state_lost=lost)
+                if _CONTEXT_GONE_TEXT in text and attempt == 1:
+                    self._context = None
+                    self._state_lost_pending = True
+                    continue
+                if info.connection and info.status is None:
+                    # the websocket broke while the code ran: the interpreter died
+                    self._context = None
+                    self._state_lost_pending = True
+                    raise SandboxLostError(
+                        "the sandbox's interpreter died while running the code (" + text + "); "
+                        "its variables and imports are gone, files were kept. Re-run your "
+                        "setup code."
+                    ) from exc
+                raise to_sandbox_error(exc, "run code", info) from exc
+        parsed = _python.parse_output("".join(out) or response.stdout, nonce)
+        stderr = "".join(err) or response.stderr
+        error = parsed.error
+        if error is None and response.error is not None:  # an error outside the wrapper
+            error = ExecutionError(
+                response.error.name, response.error.value, response.error.traceback or ""
+            )
+        charts = self._download_charts(parsed.charts, deadline) if parsed.charts else []
+        budget = self._backend.output_bytes
+        stdout, out_cut = _cut(parsed.stdout, budget)
+        stderr, err_cut = _cut(stderr, budget)
+        state_lost, self._state_lost_pending = self._state_lost_pending, False
+        return ExecutionResult(
+            stdout=stdout,
+            stderr=stderr,
+            result=parsed.result,
+            error=error,
+            charts=charts,
+            state_lost=state_lost,
+            stdout_truncated_bytes=out_cut,
+            stderr_truncated_bytes=err_cut,
+        )
+
+    def _timed_out(
+        self, out: list[str], err: list[str], nonce: str, *, state_lost: bool
+    ) -> ExecutionResult:
+        budget = self._backend.output_bytes
+        text = "".join(out)
+        stdout, out_cut = _cut(_python.parse_output(text, nonce).stdout if nonce else text, budget)
+        stderr, err_cut = _cut("".join(err), budget)
+        pending, self._state_lost_pending = self._state_lost_pending, False
+        return ExecutionResult(
+            stdout=stdout,
+            stderr=stderr,
+            timed_out=True,
+            state_lost=state_lost or pending,
+            stdout_truncated_bytes=out_cut,
+            stderr_truncated_bytes=err_cut,
+        )
+
+    def _download_charts(
+        self, charts: list[tuple[str, str | None]], deadline: float
+    ) -> list[Chart]:
+        from daytona import FileDownloadRequest
+
+        responses = self._call(
+            lambda: self._sdk.fs.download_files(
+                [FileDownloadRequest(source=path) for path, _ in charts],
+                timeout=sdk_timeout(remaining(deadline)),
+            ),
+            what="download charts",
+            deadline=deadline,
+            idempotent=True,
+        )
+        by_path = {r.source: r for r in responses}
+        found: list[Chart] = []
+        for path, title in charts:
+            response = by_path.get(path)
+            if response is not None and response.error is None and response.result is not None:
+                data = response.result
+                found.append(
+                    Chart(png=data if isinstance(data, bytes) else bytes(data), title=title)
+                )
+        return found
+
+    def _run_once(
+        self, code: str, language: str, seconds: float, deadline: float
+    ) -> ExecutionResult:
+        """JavaScript or TypeScript through the toolbox ``code-run`` endpoint.
+
+        ``Process.code_run`` of SDK 0.226 always sends the language the sandbox was
+        *created* with (its ``code-toolbox-language`` label), so a Python sandbox could
+        never run JavaScript through it; we call the same endpoint through the SDK's
+        generated ``ProcessApi`` with the language of this call.
+        """
+        from daytona_toolbox_api_client import CodeRunRequest
+
+        api = self._sdk.process._api_client
+        request = CodeRunRequest(code=code, language=language, timeout=sdk_timeout(seconds))
+
+        def send() -> Any:
+            return api.code_run(request=request, _request_timeout=float(sdk_timeout(seconds) + 5))
+
+        try:
+            response = self._call(send, what=f"run {language}", deadline=deadline, idempotent=False)
+        except SandboxError:
+            raise
+        except Exception as exc:
+            info = inspect_error(exc)
+            if info.status == 408 or (info.timeout and info.from_daemon):
+                return self._timed_out([], [], "", state_lost=False)
+            if info.status == 400 and "runtime" in info.message.lower():
+                raise UnsupportedLanguageError(info.message) from exc
+            raise to_sandbox_error(exc, f"run {language}", info) from exc
+        output = response.result or ""
+        exit_code = response.exit_code if response.exit_code is not None else 0
+        stdout, cut = _cut(output, self._backend.output_bytes)
+        return ExecutionResult(
+            stdout=stdout,
+            error=_python.node_error(output, exit_code) if exit_code != 0 else None,
+            stdout_truncated_bytes=cut,
+        )
+
+    # -- shell ------------------------------------------------------------------------
+
+    def exec(
+        self,
+        command: str,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> CommandResult:
+        """Run a shell command; see :meth:`Sandbox.exec`.
+
+        Daytona merges the command's stderr into its stdout: ``stderr`` is empty.
+        """
+        seconds = self._code_timeout(timeout)
+        deadline = deadline_in(seconds + CALL_MARGIN_S)
+        started = time.monotonic()
+        envs = {str(k): str(v) for k, v in (env or {}).items()} or None
+        with self._lock:
+            self._check_usable()
+            try:
+                response = self._call(
+                    lambda: self._sdk.process.exec(
+                        command, cwd=cwd, env=envs, timeout=sdk_timeout(seconds)
+                    ),
+                    what="run a command",
+                    deadline=deadline,
+                    idempotent=False,
+                )
+            except SandboxError:
+                raise
+            except Exception as exc:
+                info = inspect_error(exc)
+                if info.status == 408 or (info.timeout and info.status is None):
+                    return CommandResult(
+                        exit_code=124,
+                        stderr=f"[sandbox] the command timed out after {seconds:g} s; killed",
+                        timed_out=True,
+                        duration_ms=(time.monotonic() - started) * 1000,
+                    )
+                if info.from_daemon and info.status in (400, 404) and cwd:
+                    raise SandboxFileNotFoundError(
+                        f"cannot run the command in {cwd!r}: {info.message}", cwd
+                    ) from exc
+                raise to_sandbox_error(exc, "run a command", info) from exc
+        stdout, cut = _cut(response.result or "", self._backend.output_bytes)
+        return CommandResult(
+            exit_code=int(response.exit_code if response.exit_code is not None else -1),
+            stdout=stdout,
+            duration_ms=(time.monotonic() - started) * 1000,
+            stdout_truncated_bytes=cut,
+        )
+
+    # -- files ------------------------------------------------------------------------
+
+    def _file_error(self, exc: Exception, path: str, what: str) -> SandboxError:
+        info = inspect_error(exc)
+        text = info.message.lower()
+        if info.status == 404 or info.code == "FILE_NOT_FOUND" or "not found" in text:
+            return SandboxFileNotFoundError(f"no such file or folder in the sandbox: {path}", path)
+        if any(t in text for t in _IS_DIR_TEXTS):
+            return SandboxIsADirectoryError(f"is a folder, not a file: {path}", path)
+        if info.status == 413 or any(t in text for t in _TOO_LARGE_TEXTS):
+            return SandboxFileTooLargeError(f"{path} is too large: {info.message}", path)
+        if info.from_daemon and info.status is not None and 400 <= info.status < 500:
+            return SandboxFileError(f"cannot {what} {path}: {info.message}", path)
+        return to_sandbox_error(exc, f"{what} {path}", info)
+
+    def read_file(self, path: str, *, max_bytes: int | None = None) -> bytes:
+        """Read a file; see :meth:`Sandbox.read_file`."""
+        from daytona import FileDownloadRequest
+
+        limit = min(max_bytes or self._backend.max_file_bytes, self._backend.max_file_bytes)
+        deadline = deadline_in(self._backend.file_timeout)
+        with self._lock:
+            self._check_usable()
+            try:
+                responses = self._call(
+                    lambda: self._sdk.fs.download_files(
+                        [FileDownloadRequest(source=path)],
+                        timeout=sdk_timeout(remaining(deadline)),
+                    ),
+                    what="download a file",
+                    deadline=deadline,
+                    idempotent=True,
+                )
+            except SandboxError:
+                raise
+            except Exception as exc:
+                raise self._file_error(exc, path, "read") from exc
+        response = responses[0]
+        if response.error is not None:
+            details = response.error_details
+            status = getattr(details, "status_code", None)
+            code = getattr(details, "code", None)
+            text = str(response.error).lower()
+            if status == 404 or code == "FILE_NOT_FOUND" or "not found" in text:
+                raise SandboxFileNotFoundError(f"no such file in the sandbox: {path}", path)
+            if any(t in text for t in _IS_DIR_TEXTS):
+                raise SandboxIsADirectoryError(f"is a folder, not a file: {path}", path)
+            raise SandboxFileError(f"cannot read {path}: {response.error}", path)
+        data = response.result
+        data = data if isinstance(data, bytes) else str(data or "").encode()
+        if len(data) > limit:
+            raise SandboxFileTooLargeError(
+                f"{path} is {len(data)} bytes, over the {limit}-byte limit", path
+            )
+        return data
+
+    def write_file(self, path: str, content: str | bytes) -> None:
+        """Write a file, creating parent folders; see :meth:`Sandbox.write_file`."""
+        data = content.encode() if isinstance(content, str) else bytes(content)
+        if len(data) > self._backend.max_file_bytes:
+            raise SandboxFileTooLargeError(
+                f"{len(data)} bytes is over the {self._backend.max_file_bytes}-byte file limit "
+                "(DaytonaBackend(max_file_bytes=...))",
+                path,
+            )
+        deadline = deadline_in(self._backend.file_timeout)
+        with self._lock:
+            self._check_usable()
+            try:
+                self._call(
+                    lambda: self._sdk.fs.upload_file(
+                        data, path, timeout=sdk_timeout(remaining(deadline))
+                    ),
+                    what="upload a file",
+                    deadline=deadline,
+                    idempotent=True,
+                )
+            except SandboxError:
+                raise
+            except Exception as exc:
+                raise self._file_error(exc, path, "write") from exc
+
+    def list_files(self, path: str = ".", *, depth: int = 1) -> list[FileInfo]:
+        """List a folder; see :meth:`Sandbox.list_files`."""
+        depth = max(1, int(depth))
+        deadline = deadline_in(self._backend.file_timeout)
+        with self._lock:
+            self._check_usable()
+            try:
+                entries = self._call(
+                    lambda: self._sdk.fs.list_files(
+                        path,
+                        depth=depth if depth > 1 else None,
+                        request_timeout=sdk_timeout(remaining(deadline)),
+                    ),
+                    what="list a folder",
+                    deadline=deadline,
+                    idempotent=True,
+                )
+            except SandboxError:
+                raise
+            except Exception as exc:
+                raise self._file_error(exc, path, "list") from exc
+        return _file_infos(path, entries)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Fresh interpreter context, empty working folder, no thread label.
+
+        The next ``run_code`` creates a new context. Processes started in the
+        background by ``exec`` keep running.
+        """
+        deadline = deadline_in(self._backend.create_timeout)
+        with self._lock:
+            self._check_usable()
+            if self._context is not None:
+                context, self._context = self._context, None
+                with contextlib.suppress(SandboxFileError, SandboxTimeoutError):
+                    self._delete_context(context, deadline)
+            workdir = self.workdir
+            script = (
+                f"find {shlex.quote(workdir)} -mindepth 1 -maxdepth 1 -exec rm -rf {{}} + ; "
+                f"rm -rf {shlex.quote(_python.CHART_DIR)}"
+            )
+            self._call(
+                lambda: self._sdk.process.exec(script, timeout=sdk_timeout(remaining(deadline))),
+                what="empty the working folder",
+                deadline=deadline,
+                idempotent=True,
+            )
+            if KEY_LABEL in self.labels:
+                labels = {k: v for k, v in self.labels.items() if k != KEY_LABEL}
+                self._call(
+                    lambda: self._sdk.set_labels(
+                        labels, request_timeout=sdk_timeout(remaining(deadline))
+                    ),
+                    what="update the sandbox's labels",
+                    deadline=deadline,
+                    idempotent=True,
+                )
+                self.labels = labels
+            self._state_lost_pending = False
+
+    def _delete_context(self, context: Any, deadline: float) -> None:
+        try:
+            self._call(
+                lambda: self._sdk.code_interpreter.delete_context(
+                    context, request_timeout=sdk_timeout(remaining(deadline))
+                ),
+                what="delete the interpreter context",
+                deadline=deadline,
+                idempotent=True,
+            )
+        except SandboxError:
+            raise
+        except Exception as exc:
+            if inspect_error(exc).status != 404:
+                raise to_sandbox_error(exc, "delete the interpreter context") from exc
+
+    def close(self) -> None:
+        """Delete the sandbox in Daytona. Idempotent; a sandbox already gone is fine."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._context = None
+        deadline = deadline_in(self._backend.create_timeout)
+        try:
+            call_with_retry(
+                lambda: self._sdk.delete(timeout=sdk_timeout(remaining(deadline))),
+                what="delete the sandbox",
+                deadline=deadline,
+                idempotent=True,
+                policy=self._backend.retry,
+            )
+        except SandboxError:
+            raise
+        except Exception as exc:
+            if inspect_error(exc).status != 404:
+                raise to_sandbox_error(exc, "delete the sandbox") from exc
+
+    def is_alive(self) -> bool:
+        """True while the sandbox exists in Daytona (a stopped one restarts on use).
+
+        Answers from memory when the sandbox answered a call in the last few
+        seconds; otherwise asks the control plane.
+        """
+        if self._closed or self._lost:
+            return False
+        if time.monotonic() - self._last_ok < ALIVE_CACHE_S:
+            return True
+        deadline = deadline_in(self._backend.file_timeout)
+        try:
+            call_with_retry(
+                lambda: self._sdk.refresh_data(request_timeout=sdk_timeout(remaining(deadline))),
+                what="check the sandbox's state",
+                deadline=deadline,
+                idempotent=True,
+                policy=self._backend.retry,
+            )
+        except SandboxError:
+            raise
+        except Exception as exc:
+            if inspect_error(exc).status == 404:
+                self._mark_lost()
+                return False
+            raise to_sandbox_error(exc, "check the sandbox's state") from exc
+        if _state_of(self._sdk) in _GONE_STATES:
+            self._mark_lost()
+            return False
+        self._last_ok = time.monotonic()
+        return True
+
+
+def _file_infos(requested: str, entries: list[Any]) -> list[FileInfo]:
+    """Our ``FileInfo`` list from Daytona's, with paths relative to the listing when it was.
+
+    Daytona returns absolute paths (``FileInfo.path``) and, in older daemons, only
+    names. The listed folder is the common parent of the shallowest entries.
+    """
+    if not entries:
+        return []
+    absolute = [str(getattr(e, "path", None) or "") for e in entries]
+    base = min((posixpath.dirname(p) for p in absolute), key=len) if all(absolute) else ""
+    infos: list[FileInfo] = []
+    for entry, full in zip(entries, absolute, strict=True):
+        if base and requested.startswith("/"):
+            shown = full
+        elif base:
+            rel = posixpath.relpath(full, base)
+            shown = rel if requested in ("", ".") else posixpath.join(requested, rel)
+        else:
+            shown = entry.name if requested in ("", ".") else posixpath.join(requested, entry.name)
+        mtime = 0.0
+        stamp = getattr(entry, "modified_at", None)
+        if stamp:
+            with contextlib.suppress(ValueError):
+                import datetime as _dt
+
+                mtime = _dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+        is_dir = bool(entry.is_dir)
+        infos.append(
+            FileInfo(
+                name=str(entry.name),
+                path=shown,
+                is_dir=is_dir,
+                size=0 if is_dir else int(entry.size or 0),
+                mtime=mtime,
+            )
+        )
+    return infos

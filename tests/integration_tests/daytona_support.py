@@ -1,0 +1,46 @@
+"""Shared fixtures of the Daytona tests: the emulator in-process and a backend on it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from langchain_daytona_exec.backends.daytona import DaytonaBackend, RetryPolicy
+from langchain_daytona_exec.backends.local import LocalLimits
+from langchain_daytona_exec.emulator import Emulator
+
+FAST_RETRY = RetryPolicy(attempts=6, base_s=0.02, max_s=0.5, jitter=0.5)
+
+
+def make_backend(emu: Emulator, **kwargs: object) -> DaytonaBackend:
+    params: dict[str, object] = {
+        "api_key": "test-key",
+        "api_url": emu.api_url,
+        "use_polling": True,
+        "retry": FAST_RETRY,
+        "timeout": 20.0,
+        "owner": "tests@emulator",
+    }
+    params.update(kwargs)
+    return DaytonaBackend(**params)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def emu() -> Iterator[Emulator]:
+    with Emulator(limits=LocalLimits(timeout_s=20, grace_s=0.5)) as server:
+        yield server
+
+
+@pytest.fixture
+def clean_emu(emu: Emulator) -> Iterator[Emulator]:
+    """The module's emulator with no faults and zeroed counters; faults cleared after."""
+    emu.clear_faults()
+    emu.reset_stats()
+    yield emu
+    emu.clear_faults()
+
+
+@pytest.fixture(scope="module")
+def backend(emu: Emulator) -> DaytonaBackend:
+    return make_backend(emu)

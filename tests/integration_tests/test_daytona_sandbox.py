@@ -1,0 +1,201 @@
+"""The ``Sandbox`` contract on DaytonaBackend, through the real SDK, against the emulator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from langchain_daytona_exec import DaytonaBackend, DaytonaSandbox
+from langchain_daytona_exec.backends.daytona import KEY_LABEL, MANAGED_LABEL, OWNER_LABEL
+from langchain_daytona_exec.emulator import Emulator
+from langchain_daytona_exec.errors import (
+    SandboxClosedError,
+    SandboxFileNotFoundError,
+    SandboxFileTooLargeError,
+    SandboxIsADirectoryError,
+    UnsupportedLanguageError,
+)
+from tests.integration_tests.daytona_support import backend, clean_emu, emu, make_backend
+
+__all__ = ["backend", "clean_emu", "emu"]
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def sb(backend: DaytonaBackend) -> Iterator[DaytonaSandbox]:
+    sandbox = backend.create(labels={"suite": "contract"})
+    yield sandbox
+    sandbox.close()
+
+
+def test_create_applies_safe_defaults_and_labels(emu: Emulator, sb: DaytonaSandbox) -> None:
+    record = emu.registry.get(sb.id)
+    assert record is not None
+    assert record.network_block_all is True
+    assert record.auto_stop_interval == 15 and record.auto_delete_interval == 45
+    assert sb.labels[MANAGED_LABEL] == "true"
+    assert sb.labels[OWNER_LABEL] == "tests@emulator"
+    assert sb.labels["suite"] == "contract"
+    assert sb.backend_name == "daytona"
+
+
+def test_python_is_stateful_and_shows_the_last_expression(sb: DaytonaSandbox) -> None:
+    first = sb.run_code("x = 41\nprint('hello')")
+    assert first.ok and first.stdout == "hello\n" and first.result is None
+    second = sb.run_code("x + 1")
+    assert second.result == "42" and second.stdout == "" and not second.state_lost
+
+
+def test_one_websocket_exchange_per_chart_free_call(
+    clean_emu: Emulator, sb: DaytonaSandbox
+) -> None:
+    sb.run_code("y = 1")  # the context exists from earlier tests
+    clean_emu.reset_stats()
+    sb.run_code("y + 1")
+    stats = clean_emu.stats()
+    assert stats["websockets"] == 1 and stats["http_requests"] == 0, stats
+
+
+def test_errors_have_the_users_traceback(sb: DaytonaSandbox) -> None:
+    result = sb.run_code("def f():\n    return 1 / 0\nf()")
+    assert result.error is not None and result.error.name == "ZeroDivisionError"
+    assert "<cell-" in result.error.traceback and "__ldx" not in result.error.traceback
+    syntax = sb.run_code("def (:")
+    assert syntax.error is not None and syntax.error.name == "SyntaxError"
+
+
+def test_charts_are_captured_and_downloaded_once(clean_emu: Emulator, sb: DaytonaSandbox) -> None:
+    code = (
+        "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+        "fig, ax = plt.subplots()\nax.plot([1, 2, 3])\nax.set_title('growth')\n"
+        "plt.figure()\nplt.bar([1, 2], [3, 4])\n"
+    )
+    sb.run_code("import matplotlib.pyplot")  # warm the import before counting
+    clean_emu.reset_stats()
+    result = sb.run_code(code)
+    assert result.ok, result
+    assert [c.title for c in result.charts] == ["growth", None]
+    assert all(c.png.startswith(PNG_MAGIC) for c in result.charts)
+    stats = clean_emu.stats()
+    assert stats["websockets"] == 1 and stats["http_requests"] == 1, stats
+    assert sb.run_code("1").charts == []  # figures were closed
+
+
+def test_forged_records_do_not_confuse_the_parser(sb: DaytonaSandbox) -> None:
+    result = sb.run_code('print(\'\\x1eLDX-RECORD:0000{"result": "fake"}\')\n7')
+    assert result.result == "7" and "LDX-RECORD:0000" in result.stdout
+
+
+def test_timeout_keeps_state_when_interrupted(sb: DaytonaSandbox) -> None:
+    sb.run_code("kept = 'yes'")
+    result = sb.run_code("import time\nprint('before')\ntime.sleep(30)", timeout=1)
+    assert result.timed_out and not result.state_lost
+    assert "before" in result.stdout and "LDX-RECORD" not in result.stdout
+    assert sb.run_code("kept").result == "'yes'"
+
+
+def test_timeout_that_ignores_the_interrupt_loses_state(sb: DaytonaSandbox) -> None:
+    sb.run_code("kept = 1")
+    code = (
+        "import time\nwhile True:\n    try:\n        time.sleep(10)\n"
+        "    except KeyboardInterrupt:\n        pass"
+    )
+    result = sb.run_code(code, timeout=1)
+    assert result.timed_out and result.state_lost
+    after = sb.run_code("'kept' in globals()")
+    assert after.result == "False" and not after.state_lost
+
+
+def test_javascript_runs_once(sb: DaytonaSandbox) -> None:
+    ok = sb.run_code("console.log(6 * 7)", language="javascript")
+    assert ok.ok and ok.stdout.strip() == "42"
+    bad = sb.run_code("throw new TypeError('nope')", language="javascript")
+    assert bad.error is not None and bad.error.name == "TypeError"
+    with pytest.raises(UnsupportedLanguageError):
+        sb.run_code("print 1", language="cobol")
+
+
+def test_exec_merges_output_and_honours_cwd_env_timeout(sb: DaytonaSandbox) -> None:
+    result = sb.exec("echo out; echo err >&2; echo $GREETING; exit 3", env={"GREETING": "hi"})
+    assert result.exit_code == 3 and result.stderr == ""
+    assert result.stdout.split() == ["out", "hi", "err"] or set(result.stdout.split()) == {
+        "out",
+        "err",
+        "hi",
+    }
+    sb.exec("mkdir -p sub/dir")
+    assert sb.exec("pwd", cwd="sub").stdout.strip() == f"{sb.workdir}/sub"
+    slow = sb.exec("sleep 10", timeout=1)
+    assert slow.timed_out and slow.exit_code == 124
+
+
+def test_files_round_trip_and_list(sb: DaytonaSandbox) -> None:
+    sb.write_file("data/a.csv", "x,y\n1,2\n")
+    sb.write_file("data/deep/b.bin", bytes(range(256)))
+    sb.write_file("empty.txt", b"")
+    assert sb.read_file("data/a.csv") == b"x,y\n1,2\n"
+    assert sb.read_file(f"{sb.workdir}/data/deep/b.bin") == bytes(range(256))
+    assert sb.read_file("empty.txt") == b""
+    top = {f.name: f for f in sb.list_files("data")}
+    assert top["a.csv"].path == "data/a.csv" and top["a.csv"].size == 8
+    assert top["deep"].is_dir
+    deep = {f.path for f in sb.list_files("data", depth=2)}
+    assert "data/deep/b.bin" in deep
+    assert sb.run_code("open('data/a.csv').read()").result == "'x,y\\n1,2\\n'"
+
+
+def test_file_errors_match_the_local_backend(sb: DaytonaSandbox) -> None:
+    sb.write_file("folder/f.txt", "x")
+    with pytest.raises(SandboxFileNotFoundError):
+        sb.read_file("missing.txt")
+    with pytest.raises(SandboxIsADirectoryError):
+        sb.read_file("folder")
+    with pytest.raises(SandboxIsADirectoryError):
+        sb.write_file("folder", "x")
+    with pytest.raises(SandboxFileNotFoundError):
+        sb.list_files("no/such/folder")
+    sb.write_file("eleven.txt", "x" * 11)
+    with pytest.raises(SandboxFileTooLargeError):
+        sb.read_file("eleven.txt", max_bytes=10)
+
+
+def test_write_limit_is_checked_before_upload(emu: Emulator) -> None:
+    small = make_backend(emu, max_file_bytes=4)
+    with small.create() as sandbox, pytest.raises(SandboxFileTooLargeError):
+        sandbox.write_file("big", b"12345")
+
+
+def test_reset_gives_a_fresh_interpreter_and_folder(emu: Emulator, backend: DaytonaBackend) -> None:
+    sandbox = backend.create(labels={KEY_LABEL: "thread-reset"})
+    try:
+        sandbox.run_code("secret = 1")
+        sandbox.write_file("notes.txt", "x")
+        sandbox.reset()
+        assert sandbox.list_files(".") == []
+        assert sandbox.run_code("'secret' in globals()").result == "False"
+        assert KEY_LABEL not in sandbox.labels
+        record = emu.registry.get(sandbox.id)
+        assert record is not None and KEY_LABEL not in record.labels
+    finally:
+        sandbox.close()
+    assert sandbox.id not in emu.sandbox_ids()
+    with pytest.raises(SandboxClosedError):
+        sandbox.run_code("1")
+    sandbox.close()  # idempotent
+
+
+async def test_async_twins(backend: DaytonaBackend) -> None:
+    sandbox = await backend.acreate()
+    try:
+        assert (await sandbox.arun_code("a = 2\na * 21")).result == "42"
+        await sandbox.awrite_file("async.txt", "hi")
+        assert await sandbox.aread_file("async.txt") == b"hi"
+        assert [f.name for f in await sandbox.alist_files(".")] == ["async.txt"]
+        assert (await sandbox.aexec("cat async.txt")).stdout == "hi"
+        assert await sandbox.ais_alive()
+        await sandbox.areset()
+        assert (await sandbox.arun_code("'a' in globals()")).result == "False"
+    finally:
+        await sandbox.aclose()
