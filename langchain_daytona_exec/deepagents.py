@@ -83,7 +83,7 @@ from langchain_daytona_exec.errors import (
     SandboxLostError,
     SandboxTimeoutError,
 )
-from langchain_daytona_exec.pool import PooledSandbox, SandboxPool
+from langchain_daytona_exec.pool import PooledSandbox, SandboxPool, describe_loss
 from langchain_daytona_exec.sandbox import Sandbox
 from langchain_daytona_exec.tools._base import FALLBACK_KEY, default_pool
 from langchain_daytona_exec.tools._format import STATE_LOST_NOTICE
@@ -126,14 +126,6 @@ _REMEMBERED_NOTICES: Final = 10_000
 
 _CARRIES_ERROR: Final = (ReadResult, WriteResult, EditResult, LsResult, GrepResult, GlobResult)
 """Results whose ``error`` text can carry a state-lost notice to the model."""
-
-_LOSS_REASONS: Final = {
-    "died": "the sandbox stopped or crashed",
-    "idle_ttl": "it was idle too long and was recycled",
-    "evicted": "it was recycled to make room for other conversations",
-    "max_lifetime": "it reached its maximum lifetime",
-}
-
 
 # -- pure helpers --------------------------------------------------------------------
 
@@ -474,7 +466,7 @@ class PooledDeepAgentsSandbox(SandboxBackendProtocol):
     def _note_loss(self, key: str, lease: PooledSandbox) -> None:
         if not lease.state_lost:
             return
-        reason = _LOSS_REASONS.get(lease.lost_reason or "", "it was replaced")
+        reason = describe_loss(lease.lost_reason)
         with self._notices_lock:
             self._notices[key] = STATE_LOST_NOTICE.format(reason=reason)
             self._notices.move_to_end(key)

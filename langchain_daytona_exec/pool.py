@@ -92,7 +92,14 @@ from langchain_daytona_exec.errors import (
 from langchain_daytona_exec.sandbox import ClosingContext, Sandbox, SandboxBackend, run_blocking
 from langchain_daytona_exec.types import CommandResult, ExecutionResult, FileInfo, PoolStats
 
-__all__ = ["KEY_LABEL", "LossReason", "PooledSandbox", "SandboxPool", "default_backend"]
+__all__ = [
+    "KEY_LABEL",
+    "LossReason",
+    "PooledSandbox",
+    "SandboxPool",
+    "default_backend",
+    "describe_loss",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +109,19 @@ LossReason = Literal["died", "idle_ttl", "evicted", "max_lifetime"]
 """Why a key's previous sandbox is gone: it ``died`` (killed, crashed, stopped); it
 was idle past ``idle_ttl_s``; it was ``evicted`` (least recently used) to make room
 in a full pool; or it reached ``max_lifetime_s``."""
+
+_LOSS_TEXT: dict[str, str] = {
+    "died": "the sandbox stopped or crashed",
+    "idle_ttl": "it was idle too long and was recycled",
+    "evicted": "it was recycled to make room for other conversations",
+    "max_lifetime": "it reached its maximum lifetime",
+}
+
+
+def describe_loss(reason: LossReason | None) -> str:
+    """Why a key's state is gone, in words for the model ("it was idle too long...")."""
+    return _LOSS_TEXT.get(reason or "", "it was replaced")
+
 
 DEFAULT_MAX_SIZE = 16
 """Sandboxes per pool. A local sandbox idles at about 8 MB, so this bounds CPU

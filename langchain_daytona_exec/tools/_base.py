@@ -20,7 +20,7 @@ from langchain_daytona_exec.errors import (
     SandboxTimeoutError,
     UnsupportedLanguageError,
 )
-from langchain_daytona_exec.pool import PooledSandbox, SandboxPool
+from langchain_daytona_exec.pool import PooledSandbox, SandboxPool, describe_loss
 from langchain_daytona_exec.sandbox import Sandbox
 from langchain_daytona_exec.tools._format import (
     DEFAULT_MAX_OUTPUT_CHARS,
@@ -161,12 +161,7 @@ class SandboxTool(BaseTool):
     def _with_notice(self, sb: Sandbox, content: str) -> str:
         """Prefix the state-lost notice on the first lease after a loss."""
         if isinstance(sb, PooledSandbox) and sb.state_lost:
-            reason = {
-                "died": "the sandbox stopped or crashed",
-                "idle_ttl": "it was idle too long and was recycled",
-                "evicted": "it was recycled to make room for other conversations",
-                "max_lifetime": "it reached its maximum lifetime",
-            }.get(sb.lost_reason or "", "it was replaced")
+            reason = describe_loss(sb.lost_reason)
             return STATE_LOST_NOTICE.format(reason=reason) + "\n" + content
         return content
 
