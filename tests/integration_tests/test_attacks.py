@@ -120,6 +120,15 @@ def host_pids_with(marker: str) -> list[int]:
     return found
 
 
+def _cmdlines(pids: list[int]) -> list[str]:
+    out = []
+    for pid in pids:
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+            out.append(f"{pid}: {cmdline}")
+    return out
+
+
 def wait_until(check: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -807,14 +816,16 @@ def test_daemons_die_with_the_sandbox(tmp_path: Path) -> None:
         )
         assert r.exit_code == 0
         # The daemons outlive the calls that started them...
-        assert wait_until(lambda: len(host_pids_with(marker)) == 3, 5), host_pids_with(marker)
+        daemons = [f"{marker}-{kind}" for kind in ("py", "sh", "nohup")]
+        running = lambda: all(host_pids_with(d) for d in daemons)  # noqa: E731
+        assert wait_until(running, 5), _cmdlines(host_pids_with(marker))
         assert sb.run_code("2 + 2").result == "4"
-        assert len(host_pids_with(marker)) == 3
+        assert running(), _cmdlines(host_pids_with(marker))
         sandbox_id = sb.id
     finally:
         sb.close()
     # ...but not the sandbox: no process, mount, folder or cgroup is left behind.
-    assert wait_until(lambda: host_pids_with(marker) == [], 5), host_pids_with(marker)
+    assert wait_until(lambda: host_pids_with(marker) == [], 5), _cmdlines(host_pids_with(marker))
     assert not base.exists() or list(base.iterdir()) == []
     with open("/proc/self/mountinfo") as f:
         assert str(base) not in f.read()
