@@ -420,6 +420,11 @@ def _backend(name: str) -> SandboxBackend:
                 "the Daytona backend is not available in this installation "
                 f"(langchain_daytona_exec.backends.daytona: {exc}); use --backend local"
             ) from exc
+        if not (os.environ.get("DAYTONA_API_KEY") or os.environ.get("DAYTONA_JWT_TOKEN")):
+            raise SandboxError(
+                "--backend daytona needs DAYTONA_API_KEY (and DAYTONA_API_URL for a "
+                "self-hosted Daytona); or use --backend local"
+            )
         backend: SandboxBackend = DaytonaBackend()
         return backend
     from langchain_daytona_exec.backends.local import LocalBackend

@@ -55,7 +55,7 @@ from langgraph.prebuilt import ToolNode
 from langgraph.types import Checkpointer, Command, interrupt
 
 from langchain_daytona_exec.agent import prompts
-from langchain_daytona_exec.pool import PooledSandbox, SandboxPool
+from langchain_daytona_exec.pool import PooledSandbox, SandboxPool, describe_loss
 from langchain_daytona_exec.tools import DaytonaToolkit
 from langchain_daytona_exec.tools._base import SandboxTool, default_pool
 
@@ -434,7 +434,7 @@ class _Nodes:
         update: dict[str, Any] = {"sandbox_id": sb.id}
         recorded = state.get("sandbox_id")
         if sb.state_lost:
-            reason = (sb.lost_reason or "replaced").replace("_", " ")
+            reason = describe_loss(sb.lost_reason)
         elif recorded and recorded != sb.id and not told:
             reason = "it was replaced since the last turn, for example by a restart"
         else:

@@ -64,8 +64,8 @@ pick up from there.\
 
 SANDBOX_REPLACED = """\
 [sandbox] This conversation's sandbox is not the one used earlier ({reason}): \
-variables, imports and files from earlier turns are gone; files the user attached \
-to this message are present. Re-run your setup code before relying on earlier \
+variables, imports and files from earlier turns are gone (files uploaded for this \
+message, if any, are there). Re-run your setup code before relying on earlier \
 results.\
 """
 """Told to the model at the start of a turn whose sandbox was replaced since the last."""

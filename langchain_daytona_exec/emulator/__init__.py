@@ -13,7 +13,7 @@ or in-process (tests)::
 
     with Emulator() as emu:              # uvicorn on a thread, a free port
         backend = DaytonaBackend(api_key="test", api_url=emu.api_url)
-        emu.inject(429, count=2, retry_after=0.2)   # the next 2 requests get 429
+        emu.inject(429, count=2, retry_after=1)     # the next 2 requests get 429
         emu.drop(sandbox_id)                        # delete a sandbox behind the client's back
 
 What it does not emulate: snapshots and image builds (every sandbox runs the local

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import re
 import threading
@@ -184,6 +185,7 @@ async def _answer(send: Send, fault: Fault) -> None:
     ).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if fault.retry_after is not None:
-        headers.append((b"retry-after", f"{fault.retry_after:g}".encode()))
+        # RFC 9110 delay-seconds is a whole number (urllib3 rejects "0.3" outright)
+        headers.append((b"retry-after", str(math.ceil(fault.retry_after)).encode()))
     await send({"type": "http.response.start", "status": fault.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

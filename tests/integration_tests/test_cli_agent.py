@@ -47,6 +47,16 @@ def test_daytona_backend_missing_is_a_clear_error(
     assert "Daytona backend is not available" in err and "--backend local" in err
 
 
+def test_daytona_backend_without_credentials_says_what_to_set(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.delenv("DAYTONA_API_KEY", raising=False)
+    monkeypatch.delenv("DAYTONA_JWT_TOKEN", raising=False)
+    assert main(["agent", "hello", "--backend", "daytona"]) == 2
+    assert "needs DAYTONA_API_KEY" in capsys.readouterr().err
+
+
 def test_agent_run_with_file_chart_and_resumed_thread(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -101,3 +111,22 @@ def test_approve_denied_from_stdin(
     tool_result = stub.requests[-1]["messages"][-1]
     assert tool_result["role"] == "tool" and "Reason: not today" in tool_result["content"]
     assert "Understood: The user did not approve this shell call" in out
+
+
+def test_agent_on_the_daytona_backend_through_the_emulator(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from langchain_daytona_exec.backends.local import LocalLimits
+    from langchain_daytona_exec.emulator import Emulator
+
+    script = [tool_calls(("python", {"code": "import os\nprint(os.getcwd())\n6 * 7"})), "42"]
+    with Emulator(limits=LocalLimits(timeout_s=20, grace_s=0.5)) as emu, OpenAIStub(script) as stub:
+        monkeypatch.setenv("DAYTONA_API_KEY", "test-key")
+        monkeypatch.setenv("DAYTONA_API_URL", emu.api_url)
+        monkeypatch.setenv("DAYTONA_USE_DEPRECATED_POLLING", "true")
+        monkeypatch.setenv("OPENAI_BASE_URL", stub.url)
+        args = ["agent", "six times seven?", "--backend", "daytona", "--thread", "d1"]
+        assert main([*args, "--charts-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert stub.errors == []
+    assert "[result] 42" in out and "1 tool call(s)" in out

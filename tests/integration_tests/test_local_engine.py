@@ -327,3 +327,37 @@ def test_cells_run_in_main_so_pickle_finds_their_classes(sb: LocalSandbox) -> No
     r = sb.run_code("import pickle\npickle.loads(pickle.dumps(Point(3))).x")
     assert r.error is None and r.result == "3"
     assert sb.run_code("import kernel").error is not None  # kernel internals are not importable
+
+
+def test_a_forged_response_frame_is_a_lost_sandbox_not_a_crash(sb: LocalSandbox) -> None:
+    forge = (
+        "import os, json\n"
+        "body = json.dumps({'unexpected': True}).encode()\n"
+        "def is_pipe(f):\n"
+        "    try:\n"
+        "        return os.readlink(f'/proc/self/fd/{f}').startswith('pipe:')\n"
+        "    except OSError:\n"
+        "        return False\n"
+        "fds = [int(f) for f in os.listdir('/proc/self/fd')]\n"
+        "pipes = [f for f in fds if f > 2 and is_pipe(f) and os.get_blocking(f)]\n"
+        "for f in pipes:\n"
+        "    try:\n"
+        "        os.write(f, len(body).to_bytes(4, 'big') + (0).to_bytes(4, 'big') + body)\n"
+        "    except OSError:\n"
+        "        pass\n"
+    )
+    with pytest.raises(SandboxLostError, match="malformed response"):
+        sb.run_code(forge)
+    r = sb.run_code("21 * 2")
+    assert r.result == "42" and r.state_lost
+
+
+def test_environment_values_never_appear_on_the_host_command_line() -> None:
+    backend = LocalBackend(env={"MY_TOKEN": "tok-on-purpose-123"})
+    with backend.create() as sb:
+        assert sb.run_code("import os\nos.environ['MY_TOKEN']").result == "'tok-on-purpose-123'"
+        assert sb.exec("echo $MY_TOKEN").stdout == "tok-on-purpose-123\n"
+        pids = sb._cg.pids() if sb._cg else {sb.kernel_pid}
+        for pid in pids:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                assert b"tok-on-purpose-123" not in f.read()

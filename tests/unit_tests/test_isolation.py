@@ -19,7 +19,6 @@ def argv(**overrides: object) -> list[str]:
         "paths": PATHS,
         "limits": LocalLimits(),
         "network": False,
-        "env": {"PATH": "/usr/bin", "HOME": "/tmp/home"},
         "host_workspace": "/tmp/ldx/1-abc/work",
         "seccomp_fd": 7,
         "passwd_fd": 8,
@@ -80,10 +79,20 @@ def test_tmp_and_shm_are_size_capped() -> None:
     assert "999" in pairs(ws, "--size")
 
 
-def test_environment_is_only_what_we_set() -> None:
-    args = argv(env={"ONLY": "this"})
-    idx = [i for i, a in enumerate(args) if a == "--setenv"]
-    assert [(args[i + 1], args[i + 2]) for i in idx] == [("ONLY", "this")]
+def test_no_environment_value_is_on_the_command_line() -> None:
+    args = argv()
+    assert "--setenv" not in args  # argv is world-readable (ps); env travels via an fd
+    assert "--clearenv" in args
+
+
+def test_only_the_kernel_files_are_mounted() -> None:
+    args = argv()
+    binds = pairs(args, "--ro-bind-try")
+    assert "/opt/ldx-kernel/kernel.py" in [
+        args[i + 2] for i, a in enumerate(args) if a == "--ro-bind-try"
+    ]
+    assert not any(b.endswith("backends/local") for b in pairs(args, "--ro-bind"))
+    assert all(not b.endswith(("backend.py", "isolation.py")) for b in binds)
 
 
 def test_fds_and_kernel_command_come_last() -> None:

@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
@@ -464,22 +464,22 @@ class LocalSandbox(Sandbox):
             "mpl_cache": self._paths.mpl_cache if unsafe else isolation.SANDBOX_MPL_CACHE,
         }
         kernel_dir = isolation.KERNEL_DIR if unsafe else isolation.SANDBOX_KERNEL_DIR
-        _ensure_kernel_bytecode()
-        launcher = f"import sys; sys.path.insert(0, {kernel_dir!r}); import kernel; kernel.main()"
-        kernel_argv = [
-            self._paths.python,
-            "-I",
-            "-S",
-            "-c",
-            launcher,
-            binascii.hexlify(marshal.dumps(cfg)).decode(),
-        ]
         env = isolation.sandbox_env(self._paths, self._backend.env)
         if unsafe:
             env["HOME"] = os.path.join(cfg["tmpdir"], "home")
             env["TMPDIR"] = cfg["tmpdir"]
             env["MPLCONFIGDIR"] = os.path.join(env["HOME"], ".config", "matplotlib")
-            argv, launch_env, cwd = kernel_argv, env, self._host_work
+        cfg["env"] = env
+        # The configuration (with the environment, which may hold values the user passed
+        # on purpose) goes through an fd, never argv: argv is visible to all (ps).
+        cfg_fd = isolation.data_fd(marshal.dumps(cfg))
+        child_fds.append(cfg_fd)
+        _ensure_kernel_bytecode()
+        launcher = f"import sys; sys.path.insert(0, {kernel_dir!r}); import kernel; kernel.main()"
+        kernel_argv = [self._paths.python, "-I", "-S", "-c", launcher, str(cfg_fd)]
+        launch_env = {"PATH": "/usr/bin:/bin"}
+        if unsafe:
+            argv, cwd = kernel_argv, self._host_work
         else:
             passwd, group = isolation.passwd_and_group(self._uid, self._uid)
             data_fds = [
@@ -493,7 +493,6 @@ class LocalSandbox(Sandbox):
                 paths=self._paths,
                 limits=self._limits,
                 network=self._backend.network,
-                env=env,
                 host_workspace=self._host_work if self.mode == "root" else None,
                 seccomp_fd=data_fds[0],
                 passwd_fd=data_fds[1],
@@ -501,7 +500,7 @@ class LocalSandbox(Sandbox):
                 kernel_argv=kernel_argv,
                 bwrap=shutil.which("bwrap") or "bwrap",
             )
-            launch_env, cwd = {"PATH": "/usr/bin:/bin"}, "/"
+            cwd = "/"
         cg = self._cg
         old = cg.attach_self_thread() if cg is not None and cg.version == 1 else None
         try:
@@ -659,6 +658,23 @@ class LocalSandbox(Sandbox):
             raise SandboxError(f"internal sandbox error: {resp['fault']}")
         return resp, out
 
+    @contextlib.contextmanager
+    def _parsing(self) -> Iterator[None]:
+        """Turn a response of the wrong shape into a restart and a reported loss.
+
+        Only code running in the kernel's process (the user's) can write such a frame.
+        """
+        try:
+            yield
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            with self._lock:
+                self._kill()
+                self._state_lost_pending = True
+            raise SandboxLostError(
+                f"the sandbox sent a malformed response ({type(exc).__name__}: {exc}); it "
+                "was restarted: variables and imports are gone, files were kept"
+            ) from exc
+
     def _hard_restart(self) -> None:
         self._kill()
         self._launch()
@@ -695,6 +711,11 @@ class LocalSandbox(Sandbox):
             state_lost, self._state_lost_pending = self._state_lost_pending, False
         if "unsupported" in resp:
             raise UnsupportedLanguageError(resp["unsupported"])
+        with self._parsing():
+            return self._execution_result(resp, state_lost, start)
+
+    @staticmethod
+    def _execution_result(resp: dict[str, Any], state_lost: bool, start: float) -> ExecutionResult:
         err = resp.get("error")
         return ExecutionResult(
             stdout=resp["stdout"],
@@ -742,15 +763,16 @@ class LocalSandbox(Sandbox):
                     duration_ms=(time.monotonic() - start) * 1000,
                 )
         _raise_file_error(resp, cwd or ".")
-        return CommandResult(
-            exit_code=int(resp["exit_code"]),
-            stdout=resp["stdout"],
-            stderr=resp["stderr"],
-            timed_out=bool(resp["timed_out"]),
-            duration_ms=(time.monotonic() - start) * 1000,
-            stdout_truncated_bytes=int(resp.get("stdout_cut", 0)),
-            stderr_truncated_bytes=int(resp.get("stderr_cut", 0)),
-        )
+        with self._parsing():
+            return CommandResult(
+                exit_code=int(resp["exit_code"]),
+                stdout=str(resp["stdout"]),
+                stderr=str(resp["stderr"]),
+                timed_out=bool(resp["timed_out"]),
+                duration_ms=(time.monotonic() - start) * 1000,
+                stdout_truncated_bytes=int(resp.get("stdout_cut", 0)),
+                stderr_truncated_bytes=int(resp.get("stderr_cut", 0)),
+            )
 
     # -- files -----------------------------------------------------------------------------------
 
@@ -787,6 +809,11 @@ class LocalSandbox(Sandbox):
     def list_files(self, path: str = ".", *, depth: int = 1) -> list[FileInfo]:
         """List a folder; see :meth:`Sandbox.list_files`."""
         resp, _ = self._file_call({"op": "list", "path": path, "depth": depth})
+        with self._parsing():
+            return self._file_infos(resp)
+
+    @staticmethod
+    def _file_infos(resp: dict[str, Any]) -> list[FileInfo]:
         return [
             FileInfo(
                 name=e["name"],

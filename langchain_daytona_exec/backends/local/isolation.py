@@ -40,6 +40,13 @@ KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
 """Folder holding ``kernel.py`` and ``protocol.py``, mounted read-only in the sandbox."""
 
 SANDBOX_KERNEL_DIR = "/opt/ldx-kernel"
+KERNEL_FILES = (
+    "kernel.py",
+    "protocol.py",
+    f"__pycache__/kernel.{sys.implementation.cache_tag}.pyc",
+    f"__pycache__/protocol.{sys.implementation.cache_tag}.pyc",
+)
+"""What the sandbox sees of this package: the kernel, its framing and their bytecode."""
 SANDBOX_MPL_CACHE = "/opt/ldx-mpl-cache"
 SANDBOX_WORKDIR = "/workspace"
 SANDBOX_HOME = "/tmp/home"
@@ -245,7 +252,6 @@ def bwrap_argv(
     paths: SandboxPaths,
     limits: LocalLimits,
     network: bool,
-    env: Mapping[str, str],
     host_workspace: str | None,
     seccomp_fd: int,
     passwd_fd: int,
@@ -260,7 +266,6 @@ def bwrap_argv(
         paths: Read-only host paths to expose (Python runtime, packages).
         limits: Size caps for the tmpfs mounts.
         network: Share the host network namespace (off by default).
-        env: The complete environment of the sandbox.
         host_workspace: Root mode: the host folder bound at the workdir.
         seccomp_fd: fd holding the compiled seccomp BPF program.
         passwd_fd: fd holding the generated /etc/passwd.
@@ -302,7 +307,10 @@ def bwrap_argv(
         argv += _traversable_parents(ro, made)
         argv += ["--ro-bind", ro, ro]
     argv += _traversable_parents(SANDBOX_KERNEL_DIR, made)
-    argv += ["--ro-bind", KERNEL_DIR, SANDBOX_KERNEL_DIR]
+    argv += ["--perms", "0755", "--dir", SANDBOX_KERNEL_DIR]
+    argv += ["--perms", "0755", "--dir", f"{SANDBOX_KERNEL_DIR}/__pycache__"]
+    for name in KERNEL_FILES:  # only the kernel's own files, not the host-side engine
+        argv += ["--ro-bind-try", os.path.join(KERNEL_DIR, name), f"{SANDBOX_KERNEL_DIR}/{name}"]
     if paths.mpl_cache:
         argv += ["--ro-bind-try", paths.mpl_cache, SANDBOX_MPL_CACHE]
     if host_workspace is not None:
@@ -312,8 +320,8 @@ def bwrap_argv(
         argv += ["--tmpfs", SANDBOX_WORKDIR]
     # No --chdir: bwrap still holds uid 0 without CAP_DAC_OVERRIDE here, and the workspace
     # is 0700 for the sandbox user; the kernel enters it after switching uid.
-    for key, value in env.items():
-        argv += ["--setenv", key, value]
+    # No --setenv: the environment travels in the kernel's configuration, read from an
+    # fd, because bwrap's argv is visible to every user of the host (ps).
     argv += ["--seccomp", str(seccomp_fd), "--", *kernel_argv]
     return argv
 

@@ -1,9 +1,9 @@
 """The in-sandbox kernel: one long-lived Python process per sandbox (stdlib only).
 
 It runs INSIDE the sandbox, started by the host as ``python -I -S -c "import kernel;
-kernel.main()" CONFIG`` (imported, so its cached bytecode is used; CONFIG: hex of a
-marshalled dict). It must not import anything from the package: the sandbox sees
-only this folder.
+kernel.main()" FD`` (imported, so its cached bytecode is used; FD holds the marshalled
+configuration, environment included: nothing secret goes through argv). It must not
+import anything from the package: the sandbox sees only this folder.
 
 What it does, in order:
 
@@ -420,15 +420,31 @@ class Kernel:
         full_env = dict(os.environ)
         full_env.update(env or {})
         start = time.monotonic()
-        proc = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=full_env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=full_env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+        except OSError as exc:  # EAGAIN at the pids limit, ENOENT, ENOMEM...
+            hint = (
+                " (the sandbox is at its process limit: stop background processes, "
+                "or reset the sandbox)"
+                if exc.errno == 11
+                else ""
+            )
+            return {
+                "exit_code": 126,
+                "stdout": "",
+                "stderr": f"cannot start {argv[0]}: {exc.strerror}{hint}\n",
+                "stdout_cut": 0,
+                "stderr_cut": 0,
+                "timed_out": False,
+            }
         assert proc.stdout is not None and proc.stderr is not None
         out_cap, err_cap = Capture(self.budget), Capture(self.budget)
         caps = {proc.stdout.fileno(): out_cap, proc.stderr.fileno(): err_cap}
@@ -656,8 +672,15 @@ def _exit(code: object = None) -> None:
 
 
 def main() -> None:
-    """Start the kernel with the configuration in ``sys.argv[1]``."""
-    cfg = marshal.loads(binascii.unhexlify(sys.argv[1]))
+    """Start the kernel with the configuration read from the fd in ``sys.argv[1]``."""
+    cfg_fd = int(sys.argv[1])
+    chunks = []
+    while chunk := os.read(cfg_fd, 1 << 16):
+        chunks.append(chunk)
+    os.close(cfg_fd)
+    cfg = marshal.loads(b"".join(chunks))
+    os.environ.clear()
+    os.environ.update(cfg["env"])
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if p != here]  # the launcher's entry
     _setup_process(cfg)
