@@ -361,3 +361,24 @@ def test_environment_values_never_appear_on_the_host_command_line() -> None:
         for pid in pids:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 assert b"tok-on-purpose-123" not in f.read()
+
+
+def test_cpu_quota_throttles_busy_code() -> None:
+    from langchain_daytona_exec.backends.local import isolation
+
+    layout = isolation.cgroup_layout()
+    if layout is None or (layout[0] == 1 and "cpu" not in layout[1]):
+        pytest.skip("no writable cpu cgroup here")
+    with LocalBackend(limits=LocalLimits(cpu_cores=0.2)).create() as sb:
+        assert sb._cg is not None
+        cpu_dir = (
+            sb._cg.dirs[0]
+            if sb._cg.version == 2
+            else next(d for d in sb._cg.dirs if d.startswith("/sys/fs/cgroup/cpu/"))
+        )
+        start = time.monotonic()
+        sb.exec("timeout 1 sh -c 'while :; do :; done'", timeout=10)
+        assert time.monotonic() - start < 5
+        with open(os.path.join(cpu_dir, "cpu.stat")) as f:
+            stat = dict(line.split() for line in f)
+        assert int(stat["nr_throttled"]) > 0

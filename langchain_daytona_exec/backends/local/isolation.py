@@ -68,6 +68,9 @@ class LocalLimits:
     Attributes:
         memory_bytes: cgroup memory limit (RAM + tmpfs pages the sandbox writes).
         pids: cgroup pids limit: a fork bomb stops here.
+        cpu_cores: cgroup CPU quota in cores (1.0 = one core's worth of time); a busy
+            loop or a fork bomb cannot starve the host and the other sandboxes.
+            ``None``: no quota.
         nproc: RLIMIT_NPROC for the sandbox's own uid (second line against fork bombs).
         nofile: RLIMIT_NOFILE.
         fsize_bytes: RLIMIT_FSIZE, the largest single file.
@@ -88,6 +91,7 @@ class LocalLimits:
 
     memory_bytes: int = 1 * GiB
     pids: int = 256
+    cpu_cores: float | None = 1.0
     nproc: int = 256
     nofile: int = 1024
     fsize_bytes: int = 1 * GiB
@@ -555,6 +559,9 @@ def cgroup_layout() -> tuple[int, dict[str, str]] | None:
     if all(os.path.isfile(os.path.join(d, "cgroup.procs")) for d in v1.values()) and all(
         os.access(d, os.W_OK) for d in v1.values()
     ):
+        cpu = f"/sys/fs/cgroup/cpu{own.get('cpu', '/')}".rstrip("/")  # often cpu,cpuacct
+        if os.path.isfile(os.path.join(cpu, "cpu.cfs_quota_us")) and os.access(cpu, os.W_OK):
+            v1["cpu"] = cpu
         return 1, v1
     root = "/sys/fs/cgroup"
     with contextlib.suppress(OSError), open(os.path.join(root, "cgroup.controllers")) as f:
@@ -565,8 +572,12 @@ def cgroup_layout() -> tuple[int, dict[str, str]] | None:
     return None
 
 
+_CPU_PERIOD_US = 100_000
+"""The CFS period for the CPU quota: 100 ms, the kernel's default."""
+
+
 def create_cgroups(name: str, limits: LocalLimits) -> CgroupSet | None:
-    """Create the sandbox's cgroups with memory and pids limits, or ``None`` if unavailable."""
+    """Create the sandbox's cgroups (memory, pids, CPU quota), or ``None`` if unavailable."""
     layout = cgroup_layout()
     if layout is None:
         return None
@@ -584,6 +595,12 @@ def create_cgroups(name: str, limits: LocalLimits) -> CgroupSet | None:
             os.mkdir(pids)
             made.append(pids)
             _write(pids, "pids.max", str(limits.pids))
+            if limits.cpu_cores and "cpu" in parents:
+                cpu = os.path.join(parents["cpu"], name)
+                os.mkdir(cpu)
+                made.append(cpu)
+                _write(cpu, "cpu.cfs_period_us", str(_CPU_PERIOD_US))
+                _write(cpu, "cpu.cfs_quota_us", str(int(limits.cpu_cores * _CPU_PERIOD_US)))
         else:
             d = os.path.join(parents["unified"], name)
             os.mkdir(d)
@@ -592,6 +609,10 @@ def create_cgroups(name: str, limits: LocalLimits) -> CgroupSet | None:
             with contextlib.suppress(OSError):
                 _write(d, "memory.swap.max", "0")
             _write(d, "pids.max", str(limits.pids))
+            if limits.cpu_cores:
+                with contextlib.suppress(OSError):  # the cpu controller may be off here
+                    quota = int(limits.cpu_cores * _CPU_PERIOD_US)
+                    _write(d, "cpu.max", f"{quota} {_CPU_PERIOD_US}")
     except OSError:
         CgroupSet(made, version).destroy(1.0)
         return None
