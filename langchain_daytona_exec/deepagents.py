@@ -49,8 +49,7 @@ import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from types import TracebackType
-from typing import Any, Final, Self, TypeVar, cast
+from typing import Any, Final, TypeVar, cast
 
 try:
     from deepagents.backends.composite import CompositeBackend
@@ -84,7 +83,7 @@ from langchain_daytona_exec.errors import (
     SandboxTimeoutError,
 )
 from langchain_daytona_exec.pool import PooledSandbox, SandboxPool, describe_loss
-from langchain_daytona_exec.sandbox import Sandbox
+from langchain_daytona_exec.sandbox import ClosingContext, Sandbox
 from langchain_daytona_exec.tools._base import FALLBACK_KEY, default_pool
 from langchain_daytona_exec.tools._format import STATE_LOST_NOTICE
 from langchain_daytona_exec.types import CommandResult
@@ -192,7 +191,7 @@ def _error_response(exc: SandboxError) -> ExecuteResponse:
 # -- one sandbox ---------------------------------------------------------------------
 
 
-class DeepAgentsSandbox(BaseSandbox):
+class DeepAgentsSandbox(BaseSandbox, ClosingContext):
     """A Deep Agents sandbox backend over one of our sandboxes.
 
     ``execute`` runs the command with ``/bin/sh -c`` in the sandbox's working folder,
@@ -360,28 +359,6 @@ class DeepAgentsSandbox(BaseSandbox):
     async def aclose(self) -> None:
         """Async twin of :meth:`close`."""
         await self._sandbox.aclose()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 # -- one sandbox per thread ----------------------------------------------------------

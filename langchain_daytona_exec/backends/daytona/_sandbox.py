@@ -186,13 +186,8 @@ class DaytonaSandbox(Sandbox):
             return value
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _revive(self, deadline: float, info: ErrorInfo) -> bool:
-        """After a refused call: start a stopped sandbox; raise if it is gone.
-
-        Returns:
-            True when the sandbox was stopped and now runs again (send the call again);
-            False when it was running all along (the error stands).
-        """
+    def _refresh(self, deadline: float) -> bool:
+        """Reload the sandbox's data from the control plane; False (and lost) on 404."""
         try:
             call_with_retry(
                 lambda: self._sdk.refresh_data(request_timeout=sdk_timeout(remaining(deadline))),
@@ -206,12 +201,23 @@ class DaytonaSandbox(Sandbox):
         except Exception as exc:
             if inspect_error(exc).status == 404:
                 self._mark_lost()
-                raise SandboxLostError(
-                    f"Daytona sandbox {self.id} no longer exists (deleted, or removed by "
-                    "auto-delete); its files and state are gone. Create a new sandbox "
-                    "(a SandboxPool does so by itself and reports state_lost)."
-                ) from exc
+                return False
             raise to_sandbox_error(exc, "check the sandbox's state") from exc
+        return True
+
+    def _revive(self, deadline: float, info: ErrorInfo) -> bool:
+        """After a refused call: start a stopped sandbox; raise if it is gone.
+
+        Returns:
+            True when the sandbox was stopped and now runs again (send the call again);
+            False when it was running all along (the error stands).
+        """
+        if not self._refresh(deadline):
+            raise SandboxLostError(
+                f"Daytona sandbox {self.id} no longer exists (deleted, or removed by "
+                "auto-delete); its files and state are gone. Create a new sandbox "
+                "(a SandboxPool does so by itself and reports state_lost)."
+            )
         state = _state_of(self._sdk)
         if state in _GONE_STATES:
             self._mark_lost()
@@ -744,22 +750,8 @@ class DaytonaSandbox(Sandbox):
             return False
         if time.monotonic() - self._last_ok < ALIVE_CACHE_S:
             return True
-        deadline = deadline_in(self._backend.file_timeout)
-        try:
-            call_with_retry(
-                lambda: self._sdk.refresh_data(request_timeout=sdk_timeout(remaining(deadline))),
-                what="check the sandbox's state",
-                deadline=deadline,
-                idempotent=True,
-                policy=self._backend.retry,
-            )
-        except SandboxError:
-            raise
-        except Exception as exc:
-            if inspect_error(exc).status == 404:
-                self._mark_lost()
-                return False
-            raise to_sandbox_error(exc, "check the sandbox's state") from exc
+        if not self._refresh(deadline_in(self._backend.file_timeout)):
+            return False
         if _state_of(self._sdk) in _GONE_STATES:
             self._mark_lost()
             return False
