@@ -20,6 +20,7 @@ import sys
 from langchain_core.messages import HumanMessage, ToolCall, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
+from openai import OpenAIError
 from rich.console import Console
 
 from langchain_daytona_exec import DaytonaToolkit, LocalBackend, SandboxPool
@@ -141,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
             return run_with_model(console, args.charts_dir, args.question)
         except ModelNotConfiguredError:
             why = "no OPENAI_API_KEY or OPENAI_BASE_URL is set"
+        except OpenAIError as exc:  # unreachable server, bad key, unknown model...
+            console.print(f"[red]error: the model call failed:[/] {exc}", soft_wrap=True)
+            why = f"the configured model failed: {type(exc).__name__}; check the settings"
     else:
         why = "--offline was given"
     return run_without_model(console, args.charts_dir, why)

@@ -59,3 +59,23 @@ def test_demo_with_a_model_runs_the_agent(
     assert "3 model step(s), 2 tool call(s)" in out
     assert (tmp_path / "demo" / "chart-1.png").exists()
     assert f"charts: 1 written to {tmp_path / 'demo'}/" in out
+
+
+def test_demo_with_an_unreachable_model_says_so_and_still_runs_the_analysis(
+    demo: ModuleType,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+
+    with socket.socket() as closed:  # a loopback port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    assert demo.main(["--charts-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "error: the model call failed" in out
+    assert "the configured model failed" in out
+    assert (tmp_path / "demo" / "chart-1.png").read_bytes().startswith(b"\x89PNG")
