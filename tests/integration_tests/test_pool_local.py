@@ -282,8 +282,30 @@ CHILD = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("min_idle", [0, 2])
-def test_sigterm_of_the_host_leaves_no_sandbox(min_idle: int) -> None:
+def isolation_has_cgroups() -> bool:
+    from langchain_daytona_exec.backends.local import isolation
+
+    return isolation.cgroup_layout() is not None
+
+
+def _cgroups_of(pid: int) -> list[str]:
+    from langchain_daytona_exec.backends.local import isolation
+
+    layout = isolation.cgroup_layout()
+    if layout is None:
+        return []
+    found = []
+    for parent in layout[1].values():
+        found += [n for n in os.listdir(parent) if n.startswith(f"ldx-{pid}-")]
+    return found
+
+
+@pytest.mark.parametrize(
+    ("sig", "min_idle"),
+    [(signal.SIGTERM, 0), (signal.SIGTERM, 2), (signal.SIGINT, 0)],
+    ids=["sigterm", "sigterm-warm-pool", "ctrl-c"],
+)
+def test_sigterm_or_ctrl_c_of_the_host_leaves_no_sandbox(sig: int, min_idle: int) -> None:
     with subprocess.Popen(
         [sys.executable, "-c", CHILD.format(repo=str(REPO), min_idle=min_idle)],
         stdout=subprocess.PIPE,
@@ -299,10 +321,14 @@ def test_sigterm_of_the_host_leaves_no_sandbox(min_idle: int) -> None:
             bwraps = [p for p in procs if b"bwrap" in _cmd(p[0]).split(b"\0", 1)[0]]
             assert len(bwraps) >= 2 + min_idle
             assert len(sandbox_dirs(child.pid)) == 2 + min_idle
-            child.send_signal(signal.SIGTERM)
+            cgroups_before = _cgroups_of(child.pid)
+            child.send_signal(sig)
             child.wait(30)
             assert wait_until(lambda: not still_running(procs), 10), still_running(procs)
             assert wait_until(lambda: not sandbox_dirs(child.pid), 10), sandbox_dirs(child.pid)
+            assert wait_until(lambda: not _cgroups_of(child.pid), 10), _cgroups_of(child.pid)
+            if isolation_has_cgroups():
+                assert cgroups_before  # the check above looked at real cgroups
         finally:
             if child.poll() is None:
                 child.kill()
