@@ -50,6 +50,7 @@ bench: install
 	$(PY) benchmarks/engine.py
 	$(PY) benchmarks/pool.py
 	$(PY) benchmarks/tools.py
+	$(PY) benchmarks/daytona_bench.py
 
 # With OPENAI_API_KEY or OPENAI_BASE_URL set, the reference agent answers a question
 # about examples/data/sales.csv; without either, the same analysis runs through the tools.
