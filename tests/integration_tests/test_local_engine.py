@@ -382,3 +382,10 @@ def test_cpu_quota_throttles_busy_code() -> None:
         with open(os.path.join(cpu_dir, "cpu.stat")) as f:
             stat = dict(line.split() for line in f)
         assert int(stat["nr_throttled"]) > 0
+
+
+def test_tracebacks_show_the_source_of_earlier_cells(sb: LocalSandbox) -> None:
+    sb.run_code("def fail():\n    raise ValueError('from an earlier cell')")
+    r = sb.run_code("fail()")
+    assert r.error is not None
+    assert "raise ValueError('from an earlier cell')" in r.error.traceback

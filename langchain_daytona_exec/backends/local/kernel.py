@@ -54,6 +54,10 @@ del sys.path[0]
 RESULT_MAX_CHARS = 100_000
 """The longest last-expression ``repr`` sent back; the rest is cut with a notice."""
 
+SOURCES_KEPT = 1000
+"""Cells whose source is kept for tracebacks (a long session must not grow forever);
+a traceback through an older cell shows its line numbers without the text."""
+
 FINISH_DRAIN_S = 0.2
 """How long the end of a call keeps draining output that is still arriving (a child
 that outlives the call and floods would otherwise hold the reply forever)."""
@@ -231,6 +235,8 @@ class Kernel:
         filename = f"<cell-{self.cell}>"
         code: str = req["code"]
         self.sources[filename] = code
+        if len(self.sources) > SOURCES_KEPT:
+            del self.sources[next(iter(self.sources))]
         self.timed_out = False
         self.out.start(self.budget)
         self.err.start(self.budget)
