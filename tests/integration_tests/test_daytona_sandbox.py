@@ -199,3 +199,14 @@ async def test_async_twins(backend: DaytonaBackend) -> None:
         assert (await sandbox.arun_code("'a' in globals()")).result == "False"
     finally:
         await sandbox.aclose()
+
+
+def test_read_limit_is_checked_before_download(emu: Emulator, backend: DaytonaBackend) -> None:
+    with backend.create() as sandbox:
+        sandbox.write_file("big.bin", b"x" * 2000)
+        emu.reset_stats()
+        with pytest.raises(SandboxFileTooLargeError, match="2000 bytes"):
+            sandbox.read_file("big.bin", max_bytes=1000)
+        routes = emu.stats()["by_route"]
+        assert not any("bulk-download" in route for route in routes), routes
+        assert sandbox.read_file("big.bin") == b"x" * 2000

@@ -582,6 +582,28 @@ class DaytonaSandbox(Sandbox):
         with self._lock:
             self._check_usable()
             try:
+                # Size first: downloading a 5 GB file to refuse it afterwards would cost
+                # the host the memory and the network that the limit is there to save.
+                info = self._call(
+                    lambda: self._sdk.fs.get_file_info(
+                        path, request_timeout=sdk_timeout(remaining(deadline))
+                    ),
+                    what="inspect a file",
+                    deadline=deadline,
+                    idempotent=True,
+                )
+            except SandboxError:
+                raise
+            except Exception as exc:
+                raise self._file_error(exc, path, "read") from exc
+            if getattr(info, "is_dir", False):
+                raise SandboxIsADirectoryError(f"is a folder, not a file: {path}", path)
+            size = int(getattr(info, "size", 0) or 0)
+            if size > limit:
+                raise SandboxFileTooLargeError(
+                    f"{path} is {size} bytes, over the {limit}-byte limit", path
+                )
+            try:
                 responses = self._call(
                     lambda: self._sdk.fs.download_files(
                         [FileDownloadRequest(source=path)],
