@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
-from langchain_core.tools import BaseTool
-from langchain_tests.integration_tests import ToolsIntegrationTests
 
 from langchain_daytona_exec.backends.local import LocalLimits
 from langchain_daytona_exec.emulator import Emulator
@@ -20,6 +18,7 @@ from langchain_daytona_exec.tools import (
     DaytonaWriteFileTool,
 )
 from tests.integration_tests.daytona_support import make_backend
+from tests.integration_tests.standard_tools import StandardToolSuite
 
 _STATE: dict[str, Any] = {}
 
@@ -45,43 +44,26 @@ def _close_everything() -> Iterator[None]:
         emu.stop()
 
 
-class _Standard(ToolsIntegrationTests):
-    cls: type[BaseTool]
-    example: ClassVar[dict[str, Any]]
-
-    @property
-    def tool_constructor(self) -> type[BaseTool]:
-        return self.cls
-
-    @property
-    def tool_constructor_params(self) -> dict[str, Any]:
-        return {"pool": shared_pool()}
-
-    @property
-    def tool_invoke_params_example(self) -> dict[str, Any]:
-        return self.example
-
-
-class TestPythonTool(_Standard):
+class TestPythonTool(StandardToolSuite):
     cls = DaytonaPythonTool
-    example: ClassVar[dict[str, Any]] = {"code": "import math\nmath.sqrt(16)"}
+    pool_factory = staticmethod(shared_pool)
 
 
-class TestShellTool(_Standard):
+class TestShellTool(StandardToolSuite):
     cls = DaytonaShellTool
-    example: ClassVar[dict[str, Any]] = {"command": "echo hello && ls"}
+    pool_factory = staticmethod(shared_pool)
 
 
-class TestWriteFileTool(_Standard):
+class TestWriteFileTool(StandardToolSuite):
     cls = DaytonaWriteFileTool
-    example: ClassVar[dict[str, Any]] = {"path": "standard/notes.txt", "content": "hello"}
+    pool_factory = staticmethod(shared_pool)
 
 
-class TestReadFileTool(_Standard):
+class TestReadFileTool(StandardToolSuite):
     cls = DaytonaReadFileTool
-    example: ClassVar[dict[str, Any]] = {"path": "/etc/passwd"}
+    pool_factory = staticmethod(shared_pool)
 
 
-class TestListFilesTool(_Standard):
+class TestListFilesTool(StandardToolSuite):
     cls = DaytonaListFilesTool
-    example: ClassVar[dict[str, Any]] = {"path": "."}
+    pool_factory = staticmethod(shared_pool)

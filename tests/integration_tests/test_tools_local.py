@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool
-from langchain_tests.integration_tests import ToolsIntegrationTests
 
 from langchain_daytona_exec import LocalBackend, LocalLimits
 from langchain_daytona_exec.pool import SandboxPool
@@ -23,6 +22,7 @@ from langchain_daytona_exec.tools import (
     DaytonaToolkit,
     DaytonaWriteFileTool,
 )
+from tests.integration_tests.standard_tools import StandardToolSuite
 
 _POOL: SandboxPool | None = None
 
@@ -41,53 +41,34 @@ def _close_shared_pool() -> Iterator[None]:
         _POOL.close()
 
 
-class _Standard(ToolsIntegrationTests):
-    cls: type[BaseTool]
-    example: ClassVar[dict[str, Any]]
-
-    @property
-    def tool_constructor(self) -> type[BaseTool]:
-        return self.cls
-
-    @property
-    def tool_constructor_params(self) -> dict[str, Any]:
-        return {"pool": shared_pool()}
-
-    @property
-    def tool_invoke_params_example(self) -> dict[str, Any]:
-        return self.example
-
-
-class TestPythonTool(_Standard):
+class TestPythonTool(StandardToolSuite):
     cls = DaytonaPythonTool
-    example: ClassVar[dict[str, Any]] = {"code": "import math\nmath.sqrt(16)"}
+    pool_factory = staticmethod(shared_pool)
 
 
-class TestShellTool(_Standard):
+class TestShellTool(StandardToolSuite):
     cls = DaytonaShellTool
-    example: ClassVar[dict[str, Any]] = {"command": "echo hello && ls"}
+    pool_factory = staticmethod(shared_pool)
 
 
-class TestWriteFileTool(_Standard):
+class TestWriteFileTool(StandardToolSuite):
     cls = DaytonaWriteFileTool
-    example: ClassVar[dict[str, Any]] = {"path": "standard/notes.txt", "content": "hello"}
+    pool_factory = staticmethod(shared_pool)
 
 
-class TestReadFileTool(_Standard):
+class TestReadFileTool(StandardToolSuite):
     cls = DaytonaReadFileTool
-    example: ClassVar[dict[str, Any]] = {"path": "/etc/passwd"}
+    pool_factory = staticmethod(shared_pool)
 
 
-class TestListFilesTool(_Standard):
+class TestListFilesTool(StandardToolSuite):
     cls = DaytonaListFilesTool
-    example: ClassVar[dict[str, Any]] = {"path": "/usr/lib/python3"}
+    pool_factory = staticmethod(shared_pool)
 
 
-class TestDataAnalysisTool(_Standard):
+class TestDataAnalysisTool(StandardToolSuite):
     cls = DaytonaDataAnalysisTool
-    example: ClassVar[dict[str, Any]] = {
-        "code": "import pandas as pd\npd.DataFrame({'a': [1, 2]}).a.sum()"
-    }
+    pool_factory = staticmethod(shared_pool)
 
 
 def call(tool: BaseTool, args: dict[str, Any], thread: str) -> ToolMessage:
