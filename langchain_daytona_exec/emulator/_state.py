@@ -145,24 +145,17 @@ class EmuSandbox:
     # -- the interpreter ----------------------------------------------------------------
 
     def restart_interpreter(self) -> None:
-        """Give the sandbox a fresh interpreter, keeping its files; every context ends.
-
-        Uses the local sandbox's kill-and-relaunch step (the emulator lives in the
-        same package and needs exactly the restart a timeout kill does).
-        """
+        """Give the sandbox a fresh interpreter, keeping its files; every context ends."""
         with self.lock:
             self.contexts.clear()
-            with self.local._lock:
-                self.local._kill()
-                self.local._launch()
+            self.local.restart_interpreter()
 
     def stop_interpreter(self) -> None:
         """Kill the interpreter and keep the files (Daytona's *stop*)."""
         with self.lock:
             self.contexts.clear()
             self.sessions.clear()
-            with self.local._lock:
-                self.local._kill()
+            self.local.stop_interpreter()
 
 
 Clock = Callable[[], float]

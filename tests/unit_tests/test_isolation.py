@@ -202,3 +202,18 @@ def test_traversable_by_others(tmp_path: pytest.TempPathFactory) -> None:
     assert not _traversable_by_others(str(inner))
     closed.chmod(0o711)
     assert _traversable_by_others(str(inner)) == _traversable_by_others(str(tmp_path))
+
+
+def test_workdir_elsewhere_keeps_workspace_as_a_symlink_and_binds_shared_folders() -> None:
+    args = argv(workdir="/home/daytona", binds=[("/srv/vol", "/home/daytona/vol")])
+    i = args.index("/tmp/ldx/1-abc/work")
+    assert args[i - 1 : i + 2] == ["--bind", "/tmp/ldx/1-abc/work", "/home/daytona"]
+    j = args.index("--symlink", i)
+    assert args[j : j + 3] == ["--symlink", "/home/daytona", "/workspace"]
+    k = args.index("/srv/vol")
+    assert args[k - 1 : k + 2] == ["--bind", "/srv/vol", "/home/daytona/vol"]
+    assert k < args.index("--seccomp")  # shared folders are bound after the workspace
+    default = argv()
+    assert default[default.index("/tmp/ldx/1-abc/work") + 1] == "/workspace"
+    userns = argv(mode="userns", host_workspace=None, workdir="/home/daytona")
+    assert "/home/daytona" in pairs(userns, "--tmpfs")

@@ -276,6 +276,10 @@ class LocalBackend:
         unsafe_no_isolation: Run code WITHOUT a sandbox when bubblewrap is unusable.
             Only for machines you do not mind losing: the code can read your files.
         base_dir: Where per-sandbox folders live on the host (default: system temp).
+        workdir: The working folder inside the sandbox (default ``/workspace``, which
+            stays a symlink to it otherwise). Ignored when unsafe.
+        binds: ``{host folder: sandbox folder}`` bound read-write into every sandbox
+            (folders shared between sandboxes). Ignored when unsafe.
 
     Example:
         >>> with LocalBackend().create() as sb:
@@ -294,8 +298,12 @@ class LocalBackend:
         extra_ro_paths: tuple[str, ...] = (),
         unsafe_no_isolation: bool = False,
         base_dir: str | None = None,
+        workdir: str = isolation.SANDBOX_WORKDIR,
+        binds: Mapping[str, str] | None = None,
     ) -> None:
         self.network = network
+        self.workdir = workdir
+        self.binds = dict(binds or {})
         self.limits = limits or LocalLimits()
         self.env = dict(env or {})
         self.extra_ro_paths = tuple(extra_ro_paths)
@@ -384,8 +392,8 @@ class LocalSandbox(Sandbox):
 
     @property
     def workdir(self) -> str:
-        """The working folder inside the sandbox (``/workspace``; a host folder if unsafe)."""
-        return self._host_work if self.mode == "unsafe" else isolation.SANDBOX_WORKDIR
+        """The working folder inside the sandbox (the backend's; a host folder if unsafe)."""
+        return self._host_work if self.mode == "unsafe" else self._backend.workdir
 
     @property
     def limits(self) -> LocalLimits:
@@ -499,6 +507,8 @@ class LocalSandbox(Sandbox):
                 group_fd=data_fds[2],
                 kernel_argv=kernel_argv,
                 bwrap=shutil.which("bwrap") or "bwrap",
+                workdir=self._backend.workdir,
+                binds=tuple(self._backend.binds.items()),
             )
             cwd = "/"
         cg = self._cg
@@ -558,6 +568,31 @@ class LocalSandbox(Sandbox):
                 self._kill()
             self._state_lost_pending = True
             self._launch()
+
+    def restart_interpreter(self) -> None:
+        """Fresh interpreter now (variables and processes gone, files kept)."""
+        with self._lock:
+            if self._closed:
+                raise SandboxClosedError(f"sandbox {self.id} is closed; create a new one")
+            self._kill()
+            self._launch()
+
+    def stop_interpreter(self) -> None:
+        """Kill the interpreter and every process; files stay, the next call revives it."""
+        with self._lock:
+            self._kill()
+
+    def set_limits(self, limits: LocalLimits) -> None:
+        """Apply new CPU, memory and process limits from the next interpreter start.
+
+        The interpreter is stopped (its state is lost); the workspace keeps its size.
+        """
+        with self._lock:
+            self._kill()
+            if self._cg is not None:
+                self._cg.destroy()
+                self._cg = None
+            self._limits = limits
 
     def reset(self) -> None:
         """Fresh interpreter, empty workspace and ``/tmp``."""

@@ -262,6 +262,8 @@ def bwrap_argv(
     group_fd: int,
     kernel_argv: Iterable[str],
     bwrap: str = "bwrap",
+    workdir: str = SANDBOX_WORKDIR,
+    binds: Iterable[tuple[str, str]] = (),
 ) -> list[str]:
     """Build the bubblewrap command line of one sandbox (pure: no side effects).
 
@@ -276,6 +278,10 @@ def bwrap_argv(
         group_fd: fd holding the generated /etc/group.
         kernel_argv: The command to run inside (the kernel).
         bwrap: The bubblewrap executable.
+        workdir: Where the workspace is mounted; when it is not ``/workspace``, that
+            path stays a symlink to it.
+        binds: Extra ``(host folder, sandbox folder)`` pairs bound read-write (shared
+            folders such as the emulator's volumes).
     """
     argv = [bwrap, "--die-with-parent", "--new-session", "--clearenv"]
     if mode == "root":
@@ -318,10 +324,14 @@ def bwrap_argv(
     if paths.mpl_cache:
         argv += ["--ro-bind-try", paths.mpl_cache, SANDBOX_MPL_CACHE]
     if host_workspace is not None:
-        argv += ["--bind", host_workspace, SANDBOX_WORKDIR]
+        argv += ["--bind", host_workspace, workdir]
     else:
         argv += ["--perms", "0777", "--size", str(limits.workspace_bytes)]
-        argv += ["--tmpfs", SANDBOX_WORKDIR]
+        argv += ["--tmpfs", workdir]
+    if workdir != SANDBOX_WORKDIR:
+        argv += ["--symlink", workdir, SANDBOX_WORKDIR]
+    for host, inside in binds:
+        argv += ["--bind", host, inside]
     # No --chdir: bwrap still holds uid 0 without CAP_DAC_OVERRIDE here, and the workspace
     # is 0700 for the sandbox user; the kernel enters it after switching uid.
     # No --setenv: the environment travels in the kernel's configuration, read from an
