@@ -14,6 +14,9 @@ Mapping of the interface onto Daytona 0.226:
   a delete per call (or carry shell state from one call to the next) and have no
   per-command timeout.
 * files: ``fs.upload_file``, ``fs.download_files``, ``fs.list_files``.
+* paths: relative ones (files, ``exec``'s ``cwd``) are made absolute against the
+  work dir the sandbox reports (``get_work_dir``, asked once), never a fixed folder:
+  Daytona's images use ``/home/daytona``, custom images and the emulator may not.
 * ``reset``: delete the context (a fresh one is created on next use), empty the
   working folder, and drop the thread label.
 * ``close``: delete the sandbox.
@@ -277,6 +280,17 @@ class DaytonaSandbox(Sandbox):
                 )
         return self._workdir
 
+    def _resolve(self, path: str) -> str:
+        """``path`` made absolute against :attr:`workdir`, the folder the sandbox reports.
+
+        Daytona's working folder is ``/home/daytona`` on its own images and something
+        else on custom ones; asking the sandbox (once) keeps relative paths right on
+        every image instead of trusting how each daemon resolves them.
+        """
+        if posixpath.isabs(path):
+            return path
+        return posixpath.normpath(posixpath.join(self.workdir, path))
+
     # -- code -----------------------------------------------------------------------
 
     def run_code(
@@ -525,10 +539,11 @@ class DaytonaSandbox(Sandbox):
         envs = {str(k): str(v) for k, v in (env or {}).items()} or None
         with self._lock:
             self._check_usable()
+            where = self._resolve(cwd) if cwd else None
             try:
                 response = self._call(
                     lambda: self._sdk.process.exec(
-                        command, cwd=cwd, env=envs, timeout=sdk_timeout(seconds)
+                        command, cwd=where, env=envs, timeout=sdk_timeout(seconds)
                     ),
                     what="run a command",
                     deadline=deadline,
@@ -581,12 +596,13 @@ class DaytonaSandbox(Sandbox):
         deadline = deadline_in(self._backend.file_timeout)
         with self._lock:
             self._check_usable()
+            where = self._resolve(path)
             try:
                 # Size first: downloading a 5 GB file to refuse it afterwards would cost
                 # the host the memory and the network that the limit is there to save.
                 info = self._call(
                     lambda: self._sdk.fs.get_file_info(
-                        path, request_timeout=sdk_timeout(remaining(deadline))
+                        where, request_timeout=sdk_timeout(remaining(deadline))
                     ),
                     what="inspect a file",
                     deadline=deadline,
@@ -606,7 +622,7 @@ class DaytonaSandbox(Sandbox):
             try:
                 responses = self._call(
                     lambda: self._sdk.fs.download_files(
-                        [FileDownloadRequest(source=path)],
+                        [FileDownloadRequest(source=where)],
                         timeout=sdk_timeout(remaining(deadline)),
                     ),
                     what="download a file",
@@ -648,10 +664,11 @@ class DaytonaSandbox(Sandbox):
         deadline = deadline_in(self._backend.file_timeout)
         with self._lock:
             self._check_usable()
+            where = self._resolve(path)
             try:
                 self._call(
                     lambda: self._sdk.fs.upload_file(
-                        data, path, timeout=sdk_timeout(remaining(deadline))
+                        data, where, timeout=sdk_timeout(remaining(deadline))
                     ),
                     what="upload a file",
                     deadline=deadline,
@@ -668,10 +685,11 @@ class DaytonaSandbox(Sandbox):
         deadline = deadline_in(self._backend.file_timeout)
         with self._lock:
             self._check_usable()
+            where = self._resolve(path)
             try:
                 entries = self._call(
                     lambda: self._sdk.fs.list_files(
-                        path,
+                        where,
                         depth=depth if depth > 1 else None,
                         request_timeout=sdk_timeout(remaining(deadline)),
                     ),
