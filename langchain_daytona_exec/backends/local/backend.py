@@ -62,8 +62,10 @@ __all__ = ["LocalBackend", "LocalSandbox"]
 T = TypeVar("T")
 
 BASE_DIR_NAME = "langchain-daytona-exec"
-"""Folder under the system temp dir holding one folder per live sandbox, named
-``<host pid>-<sandbox id>`` so leftovers of a killed host can be swept."""
+"""The base folder holds one folder per live sandbox, named ``<host pid>-<sandbox id>``
+so leftovers of a killed host can be swept. One base folder per user (see
+:func:`default_base_dir`): a shared one is created by whoever runs first and is then
+unusable, or worse trusted, by everyone else."""
 
 LANGUAGES = ("python", "javascript", "typescript")
 
@@ -253,6 +255,56 @@ def _traversable_by_others(path: str) -> bool:
         current = parent
 
 
+def default_base_dir() -> str:
+    """The calling user's own base folder.
+
+    ``$XDG_RUNTIME_DIR/langchain-daytona-exec`` when the session has a runtime folder
+    (per user, 0700, cleared at logout), else ``<temp dir>/langchain-daytona-exec-<uid>``.
+    """
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if os.path.isabs(runtime):
+        return os.path.join(runtime, BASE_DIR_NAME)
+    return os.path.join(tempfile.gettempdir(), f"{BASE_DIR_NAME}-{os.geteuid()}")
+
+
+def ensure_private_dir(path: str) -> None:
+    """Create ``path`` (0700) or check an existing one: a real folder owned by this user.
+
+    The check is made on an fd opened with ``O_NOFOLLOW`` (no race between the check
+    and the use of a swapped-in symlink), and group/other write bits are dropped.
+
+    Raises:
+        IsolationUnavailableError: ``path`` is a symlink, not a folder, or owned by
+            another user (someone else could read or plant files in it).
+    """
+    path = os.path.abspath(path)
+    parent = os.path.dirname(path)
+    if parent != path:
+        os.makedirs(parent, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
+    fix = "remove it, or pass LocalBackend(base_dir=...) naming a folder of your own"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as exc:
+        kind = "a symlink" if os.path.islink(path) else "not a usable folder"
+        raise IsolationUnavailableError(
+            f"the sandbox base folder {path} is {kind} ({exc.strerror}): {fix}"
+        ) from exc
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid():
+            raise IsolationUnavailableError(
+                f"the sandbox base folder {path} belongs to uid {st.st_uid}, not to you "
+                f"(uid {os.geteuid()}); refusing to keep sandboxes where another user can "
+                f"reach them: {fix}"
+            )
+        if st.st_mode & 0o022:
+            os.fchmod(fd, st.st_mode & 0o755 & ~0o022)
+    finally:
+        os.close(fd)
+
+
 def _listdir(path: str) -> list[str]:
     try:
         return os.listdir(path)
@@ -275,7 +327,9 @@ class LocalBackend:
         extra_ro_paths: Extra host folders to expose read-only (same path inside).
         unsafe_no_isolation: Run code WITHOUT a sandbox when bubblewrap is unusable.
             Only for machines you do not mind losing: the code can read your files.
-        base_dir: Where per-sandbox folders live on the host (default: system temp).
+        base_dir: Where per-sandbox folders live on the host (default: the user's own
+            folder, see :func:`default_base_dir`). It must be a folder owned by the
+            calling user, never a symlink.
         workdir: The working folder inside the sandbox (default ``/workspace``, which
             stays a symlink to it otherwise). Ignored when unsafe.
         binds: ``{host folder: sandbox folder}`` bound read-write into every sandbox
@@ -308,7 +362,7 @@ class LocalBackend:
         self.env = dict(env or {})
         self.extra_ro_paths = tuple(extra_ro_paths)
         self.unsafe_no_isolation = unsafe_no_isolation
-        self.base_dir = base_dir or os.path.join(tempfile.gettempdir(), BASE_DIR_NAME)
+        self.base_dir = os.path.abspath(base_dir) if base_dir else default_base_dir()
         _install_sigterm()  # here too: the first create() may run on a pool's thread
 
     @functools.cached_property
@@ -332,7 +386,7 @@ class LocalBackend:
             SandboxTimeoutError: The sandbox was not ready within ``start_timeout_s``.
         """
         mode = self.mode
-        os.makedirs(self.base_dir, mode=0o700, exist_ok=True)
+        ensure_private_dir(self.base_dir)
         _install_hygiene(self.base_dir)
         paths = isolation.host_python_paths()
         paths = SandboxPaths(
