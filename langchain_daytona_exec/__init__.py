@@ -9,8 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_daytona_exec.backends.daytona import DaytonaBackend, DaytonaSandbox
 from langchain_daytona_exec.backends.local import LocalBackend, LocalLimits, LocalSandbox
+from langchain_daytona_exec.environment import Environment
 from langchain_daytona_exec.errors import (
+    EnvironmentBuildError,
     IsolationUnavailableError,
+    NetworkPolicyError,
     PoolError,
     PoolExhaustedError,
     ProviderError,
@@ -75,6 +78,8 @@ __all__ = [
     "DaytonaShellTool",
     "DaytonaToolkit",
     "DaytonaWriteFileTool",
+    "Environment",
+    "EnvironmentBuildError",
     "ExecutionError",
     "ExecutionResult",
     "FileInfo",
@@ -82,6 +87,7 @@ __all__ = [
     "LocalBackend",
     "LocalLimits",
     "LocalSandbox",
+    "NetworkPolicyError",
     "PoolError",
     "PoolExhaustedError",
     "PoolStats",

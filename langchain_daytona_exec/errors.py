@@ -12,6 +12,8 @@ Every error the package raises on purpose derives from :class:`SandboxError`, so
     │   ├── SandboxIsADirectoryError    (also an IsADirectoryError)
     │   └── SandboxFileTooLargeError
     ├── UnsupportedLanguageError        (also a ValueError)
+    ├── NetworkPolicyError              a bad ``network=`` setting (also a ValueError)
+    ├── EnvironmentBuildError           an Environment's packages could not be built
     ├── SandboxClosedError              the sandbox was closed by its owner
     ├── PoolError
     │   └── PoolExhaustedError          no sandbox could be leased in time
@@ -25,7 +27,9 @@ A timeout of the *code* is not an exception: ``run_code`` and ``exec`` return
 from __future__ import annotations
 
 __all__ = [
+    "EnvironmentBuildError",
     "IsolationUnavailableError",
+    "NetworkPolicyError",
     "PoolError",
     "PoolExhaustedError",
     "ProviderError",
@@ -88,6 +92,22 @@ class SandboxFileTooLargeError(SandboxFileError):
 
 class UnsupportedLanguageError(SandboxError, ValueError):
     """The language is unknown, or no runtime for it exists in the sandbox."""
+
+
+class NetworkPolicyError(SandboxError, ValueError):
+    """A ``network=`` setting is malformed, or the backend cannot express it."""
+
+
+class EnvironmentBuildError(SandboxError):
+    """Building an :class:`~langchain_daytona_exec.Environment` failed.
+
+    Attributes:
+        log: The tail of the installer's output (pip's message).
+    """
+
+    def __init__(self, message: str, log: str = "") -> None:
+        super().__init__(message)
+        self.log = log
 
 
 class PoolError(SandboxError):

@@ -34,9 +34,17 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from langchain_daytona_exec.backends.local import isolation, protocol
+from langchain_daytona_exec.backends.local import isolation, layers, protocol
+from langchain_daytona_exec.backends.local.egress import (
+    EgressChannel,
+    EgressEvent,
+    EgressLimits,
+    egress_proxy,
+)
 from langchain_daytona_exec.backends.local.isolation import LocalLimits, Mode, SandboxPaths
+from langchain_daytona_exec.environment import Environment
 from langchain_daytona_exec.errors import (
+    EnvironmentBuildError,
     IsolationUnavailableError,
     SandboxClosedError,
     SandboxError,
@@ -48,6 +56,7 @@ from langchain_daytona_exec.errors import (
     SandboxTimeoutError,
     UnsupportedLanguageError,
 )
+from langchain_daytona_exec.netpolicy import NetworkPolicy, NetworkSetting
 from langchain_daytona_exec.sandbox import Sandbox, run_blocking
 from langchain_daytona_exec.types import (
     Chart,
@@ -234,8 +243,8 @@ def _ensure_kernel_bytecode() -> None:
     """
     import py_compile
 
-    for name in ("kernel.py", "protocol.py"):
-        source = os.path.join(isolation.KERNEL_DIR, name)
+    for module in isolation.KERNEL_MODULES:
+        source = os.path.join(isolation.KERNEL_DIR, f"{module}.py")
         with contextlib.suppress(OSError, py_compile.PyCompileError):
             py_compile.compile(source, importlib.util.cache_from_source(source), doraise=True)
 
@@ -319,8 +328,21 @@ class LocalBackend:
     r"""Creates isolated sandboxes on this machine with bubblewrap.
 
     Args:
-        network: Give sandboxes the host's network. Off by default: no socket other
-            than AF_UNIX can even be created.
+        network: ``False`` (the default): no socket other than AF_UNIX can even be
+            created. ``True``: the host's network. A list of host patterns
+            (``["pypi.org", "*.pythonhosted.org:443", "10.0.0.5:8080"]``) or the preset
+            ``"packages"`` (the configured package index): only those hosts, through a
+            filtering proxy on the host; everything else stays unreachable. See
+            :mod:`langchain_daytona_exec.netpolicy`.
+        environment: Packages, variables, files and setup code for every sandbox
+            (:class:`~langchain_daytona_exec.Environment`). Packages are built once into
+            a cached read-only layer (on the first ``create()``), shared by every
+            sandbox and process using the same spec.
+        build_log: Called with each line of the environment build's progress.
+        layers_dir: Where package layers are cached (default
+            ``~/.cache/langchain-daytona-exec/envs``).
+        network_limits: Per-sandbox bounds of an allow-list's proxy (requests, bytes,
+            connections at once); see :class:`EgressLimits`.
         limits: Resource limits; the defaults are safe for untrusted code.
         env: Extra environment variables for sandboxed code (nothing else from the
             host reaches it).
@@ -346,7 +368,7 @@ class LocalBackend:
     def __init__(
         self,
         *,
-        network: bool = False,
+        network: NetworkSetting = False,
         limits: LocalLimits | None = None,
         env: Mapping[str, str] | None = None,
         extra_ro_paths: tuple[str, ...] = (),
@@ -354,10 +376,24 @@ class LocalBackend:
         base_dir: str | None = None,
         workdir: str = isolation.SANDBOX_WORKDIR,
         binds: Mapping[str, str] | None = None,
+        environment: Environment | None = None,
+        build_log: Callable[[str], None] | None = None,
+        layers_dir: str | None = None,
+        network_limits: EgressLimits | None = None,
     ) -> None:
+        self.policy = NetworkPolicy.parse(network)
         self.network = network
         self.workdir = workdir
         self.binds = dict(binds or {})
+        if environment is not None and not isinstance(environment, Environment):
+            raise TypeError("environment must be an Environment(...)")
+        self.environment = environment
+        self.build_log = build_log
+        self.layers_dir = layers_dir
+        self.network_limits = network_limits or EgressLimits()
+        self._layer: str | None = None
+        self._layer_ready = False
+        self._layer_lock = threading.Lock()
         self.limits = limits or LocalLimits()
         self.env = dict(env or {})
         self.extra_ro_paths = tuple(extra_ro_paths)
@@ -386,6 +422,12 @@ class LocalBackend:
             SandboxTimeoutError: The sandbox was not ready within ``start_timeout_s``.
         """
         mode = self.mode
+        if mode == "unsafe" and self.policy.filtered:
+            raise IsolationUnavailableError(
+                "a network allow-list needs the sandbox's own network namespace, which "
+                "unsafe_no_isolation does not have: install bubblewrap, or pass network=True"
+            )
+        layer = self.layer()
         ensure_private_dir(self.base_dir)
         _install_hygiene(self.base_dir)
         paths = isolation.host_python_paths()
@@ -394,15 +436,48 @@ class LocalBackend:
             prefixes=paths.prefixes,
             site_packages=paths.site_packages,
             mpl_cache=_mpl_cache_dir(),
-            extra_ro=self.extra_ro_paths,
+            extra_ro=self.extra_ro_paths + ((layer,) if layer and mode == "unsafe" else ()),
         )
-        sb = LocalSandbox(self, mode, paths, dict(labels or {}))
+        sb = LocalSandbox(self, mode, paths, dict(labels or {}), layer)
         try:
             sb._start()
         except BaseException:
             sb.close()
             raise
         return sb
+
+    def layer(self) -> str | None:
+        """Build (once) and return the host folder of the environment's package layer.
+
+        Returns:
+            The layer folder, or ``None`` without an environment or packages.
+
+        Raises:
+            EnvironmentBuildError: pip failed; the message ends with pip's.
+        """
+        if self.environment is None:
+            return None
+        with self._layer_lock:
+            if not self._layer_ready:
+                self._layer = layers.build_layer(
+                    self.environment, layers_dir=self.layers_dir, log=self.build_log
+                )
+                self._layer_ready = True
+            return self._layer
+
+    def describe_network(self) -> str:
+        """What sandboxed code can reach, in one line (for messages and tool text)."""
+        return self.policy.describe()
+
+    @property
+    def can_install_packages(self) -> bool:
+        """Whether ``pip install`` inside a sandbox reaches the configured package index."""
+        if self.policy.mode != "allow":
+            return self.policy.mode == "open"
+        from langchain_daytona_exec.netpolicy import package_index_patterns
+
+        index = package_index_patterns()[:1]
+        return bool(index) and self.policy.allows(index[0].host, index[0].port or 443)
 
     async def acreate(self, *, labels: Mapping[str, str] | None = None) -> LocalSandbox:
         """Async twin of :meth:`create`."""
@@ -422,7 +497,12 @@ class LocalSandbox(Sandbox):
     backend_name = "local"
 
     def __init__(
-        self, backend: LocalBackend, mode: Mode, paths: SandboxPaths, labels: dict[str, str]
+        self,
+        backend: LocalBackend,
+        mode: Mode,
+        paths: SandboxPaths,
+        labels: dict[str, str],
+        layer: str | None = None,
     ) -> None:
         self.id = secrets.token_hex(6)
         self.labels = labels
@@ -440,6 +520,8 @@ class LocalSandbox(Sandbox):
         self._host_dir = os.path.join(backend.base_dir, f"{os.getpid()}-{self.id}")
         self._host_work = os.path.join(self._host_dir, "work")
         self._cg: isolation.CgroupSet | None = None
+        self._layer = layer
+        self._egress: EgressChannel | None = None
         _live.add(self)
 
     # -- properties ------------------------------------------------------------------------
@@ -483,7 +565,34 @@ class LocalSandbox(Sandbox):
                     os.chmod(folder, 0o711)
                 for folder in (self._host_work, tmp):
                     os.chown(folder, self._uid, self._uid)
+        if self._backend.policy.filtered:
+            self._egress = egress_proxy().open(
+                os.path.join(self._host_dir, "egress.sock"),
+                self._backend.policy,
+                self._backend.network_limits,
+            )
         self._launch()
+        self._provision()
+
+    def _provision(self) -> None:
+        """Place the environment's files and run its setup code (new or reset sandbox)."""
+        spec = self._backend.environment
+        if spec is None:
+            return
+        for rel, content in spec.files.items():
+            self.write_file(rel, content)
+        if spec.setup:
+            r = self.run_code(spec.setup)
+            if r.error is not None or r.timed_out:
+                detail = r.error.traceback if r.error else "it timed out"
+                raise EnvironmentBuildError(f"the environment's setup code failed:\n{detail}")
+
+    def network_log(self) -> list[EgressEvent]:
+        """Every request through the network allow-list's proxy (newest 1000).
+
+        Empty when the sandbox has no allow-list.
+        """
+        return self._egress.log() if self._egress is not None else []
 
     def _launch(self) -> None:
         """Start the kernel process tree and wait for its ready frame."""
@@ -522,11 +631,21 @@ class LocalSandbox(Sandbox):
             "rlimits": self._limits.rlimits(),
             "uid": self._uid if os.geteuid() == 0 else None,
             "gid": self._uid if os.geteuid() == 0 else None,
-            "python_paths": list(self._paths.site_packages),
+            "python_paths": self._python_paths(),
             "mpl_cache": self._paths.mpl_cache if unsafe else isolation.SANDBOX_MPL_CACHE,
         }
         kernel_dir = isolation.KERNEL_DIR if unsafe else isolation.SANDBOX_KERNEL_DIR
-        env = isolation.sandbox_env(self._paths, self._backend.env)
+        env = isolation.sandbox_env(self._paths, self._environment_vars())
+        env["PYTHONPATH"] = ":".join(cfg["python_paths"])
+        if self._layer is not None:
+            env["PATH"] = f"{self._layer_path()}/site/bin:{env['PATH']}"
+        if self._backend.policy.mode != "off":
+            cfg["make_dirs"] = [self._user_site()]
+        if self._egress is not None:
+            cfg["egress"] = {
+                "port": isolation.SANDBOX_PROXY_PORT,
+                "socket": isolation.SANDBOX_PROXY_SOCKET,
+            }
         if unsafe:
             env["HOME"] = os.path.join(cfg["tmpdir"], "home")
             env["TMPDIR"] = cfg["tmpdir"]
@@ -545,7 +664,7 @@ class LocalSandbox(Sandbox):
         else:
             passwd, group = isolation.passwd_and_group(self._uid, self._uid)
             data_fds = [
-                isolation.data_fd(isolation.seccomp_program(self._backend.network)),
+                isolation.data_fd(isolation.seccomp_program(self._backend.policy.mode != "off")),
                 isolation.data_fd(passwd),
                 isolation.data_fd(group),
             ]
@@ -554,7 +673,7 @@ class LocalSandbox(Sandbox):
                 mode="root" if self.mode == "root" else "userns",
                 paths=self._paths,
                 limits=self._limits,
-                network=self._backend.network,
+                network=self._backend.policy.mode == "open",
                 host_workspace=self._host_work if self.mode == "root" else None,
                 seccomp_fd=data_fds[0],
                 passwd_fd=data_fds[1],
@@ -563,6 +682,8 @@ class LocalSandbox(Sandbox):
                 bwrap=shutil.which("bwrap") or "bwrap",
                 workdir=self._backend.workdir,
                 binds=tuple(self._backend.binds.items()),
+                egress_socket=self._egress_socket(),
+                layer=self._layer,
             )
             cwd = "/"
         cg = self._cg
@@ -586,6 +707,61 @@ class LocalSandbox(Sandbox):
         assert proc.stderr is not None
         os.set_blocking(proc.stderr.fileno(), False)
         return proc, req_w, resp_r
+
+    def _layer_path(self) -> str:
+        """The layer folder as the kernel sees it."""
+        assert self._layer is not None
+        return self._layer if self.mode == "unsafe" else isolation.SANDBOX_LAYER_DIR
+
+    def _user_site(self) -> str:
+        """Where ``pip install`` puts packages when an index is reachable."""
+        base = (
+            os.path.join(self._host_work, ".local")
+            if self.mode == "unsafe"
+            else isolation.SANDBOX_USER_BASE
+        )
+        version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+        return f"{base}/lib/{version}/site-packages"
+
+    def _python_paths(self) -> list[str]:
+        """``sys.path`` entries before the host's packages: pip's user site, the layer."""
+        paths: list[str] = []
+        if self._backend.policy.mode != "off":
+            paths.append(self._user_site())
+        if self._layer is not None:
+            paths.append(f"{self._layer_path()}/site")
+        return paths + list(self._paths.site_packages)
+
+    def _environment_vars(self) -> dict[str, str]:
+        """What the environment spec, the network policy and ``env=`` add to the env."""
+        out: dict[str, str] = {}
+        if self._backend.policy.mode != "off":
+            base = os.path.dirname(os.path.dirname(os.path.dirname(self._user_site())))
+            out.update({"PYTHONUSERBASE": base, "PIP_USER": "1", "PIP_NO_INPUT": "1"})
+            bundle = "/etc/ssl/certs/ca-certificates.crt"
+            if os.path.exists(bundle):  # the system's trust store (mounted via /etc/ssl)
+                out.update({"PIP_CERT": bundle, "SSL_CERT_FILE": bundle})
+                out["REQUESTS_CA_BUNDLE"] = bundle
+            if self._backend.policy.label == "packages":
+                from langchain_daytona_exec.netpolicy import package_index_urls
+
+                urls = package_index_urls()
+                out["PIP_INDEX_URL"] = urls[0]
+                if urls[1:]:
+                    out["PIP_EXTRA_INDEX_URL"] = " ".join(urls[1:])
+        if self._egress is not None:
+            proxy = f"http://127.0.0.1:{isolation.SANDBOX_PROXY_PORT}"
+            for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+                out[name] = proxy
+            out["NO_PROXY"] = out["no_proxy"] = ""
+        spec = self._backend.environment
+        if spec is not None:
+            out.update(spec.env)
+        out.update(self._backend.env)
+        return out
+
+    def _egress_socket(self) -> str | None:
+        return os.path.join(self._host_dir, "egress.sock") if self._egress is not None else None
 
     def _startup_stderr(self) -> str:
         if self._proc is None or self._proc.stderr is None:
@@ -669,6 +845,7 @@ class LocalSandbox(Sandbox):
                             os.unlink(path)
             self._state_lost_pending = False
             self._launch()
+            self._provision()
 
     def close(self) -> None:
         """Kill the sandbox and remove its cgroups, mounts and folders. Idempotent."""
@@ -677,6 +854,9 @@ class LocalSandbox(Sandbox):
                 return
             self._closed = True
             self._kill()
+            if self._egress is not None:
+                with contextlib.suppress(Exception):
+                    self._egress.close()
             if self._cg is not None:
                 self._cg.destroy()
                 self._cg = None

@@ -40,16 +40,27 @@ KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
 """Folder holding ``kernel.py`` and ``protocol.py``, mounted read-only in the sandbox."""
 
 SANDBOX_KERNEL_DIR = "/opt/ldx-kernel"
-KERNEL_FILES = (
-    "kernel.py",
-    "protocol.py",
-    f"__pycache__/kernel.{sys.implementation.cache_tag}.pyc",
-    f"__pycache__/protocol.{sys.implementation.cache_tag}.pyc",
+KERNEL_MODULES = ("kernel", "protocol", "forwarder")
+"""The stdlib-only modules that run inside the sandbox: the kernel, its framing, and
+the egress forwarder of network allow-lists."""
+KERNEL_FILES = tuple(
+    name
+    for module in KERNEL_MODULES
+    for name in (f"{module}.py", f"__pycache__/{module}.{sys.implementation.cache_tag}.pyc")
 )
-"""What the sandbox sees of this package: the kernel, its framing and their bytecode."""
+"""What the sandbox sees of this package: those modules and their bytecode."""
 SANDBOX_MPL_CACHE = "/opt/ldx-mpl-cache"
 SANDBOX_WORKDIR = "/workspace"
 SANDBOX_HOME = "/tmp/home"
+SANDBOX_LAYER_DIR = "/opt/ldx-env"
+"""Where a sandbox sees its environment's package layer (read-only)."""
+SANDBOX_PROXY_SOCKET = "/run/ldx-egress.sock"
+"""Where the host's filtering proxy socket is mounted (network allow-lists)."""
+SANDBOX_PROXY_PORT = 3128
+"""The in-sandbox forwarder's port on the sandbox's own loopback."""
+SANDBOX_USER_BASE = f"{SANDBOX_WORKDIR}/.local"
+"""``PYTHONUSERBASE`` when the sandbox may reach a package index: ``pip install`` puts
+packages here (writable, first on ``sys.path``, kept across interpreter restarts)."""
 
 UID_BASE = 1_800_000_000
 UID_SPAN = 100_000_000
@@ -264,6 +275,8 @@ def bwrap_argv(
     bwrap: str = "bwrap",
     workdir: str = SANDBOX_WORKDIR,
     binds: Iterable[tuple[str, str]] = (),
+    egress_socket: str | None = None,
+    layer: str | None = None,
 ) -> list[str]:
     """Build the bubblewrap command line of one sandbox (pure: no side effects).
 
@@ -282,6 +295,11 @@ def bwrap_argv(
             path stays a symlink to it.
         binds: Extra ``(host folder, sandbox folder)`` pairs bound read-write (shared
             folders such as the emulator's volumes).
+        egress_socket: Host path of the filtering proxy's Unix socket (a network
+            allow-list), bound at ``SANDBOX_PROXY_SOCKET``; the network namespace stays
+            private.
+        layer: Host folder of the environment's package layer, bound read-only at
+            ``SANDBOX_LAYER_DIR``.
     """
     argv = [bwrap, "--die-with-parent", "--new-session", "--clearenv"]
     if mode == "root":
@@ -323,6 +341,12 @@ def bwrap_argv(
         argv += ["--ro-bind-try", os.path.join(KERNEL_DIR, name), f"{SANDBOX_KERNEL_DIR}/{name}"]
     if paths.mpl_cache:
         argv += ["--ro-bind-try", paths.mpl_cache, SANDBOX_MPL_CACHE]
+    if layer is not None:
+        argv += _traversable_parents(SANDBOX_LAYER_DIR, made)
+        argv += ["--ro-bind", layer, SANDBOX_LAYER_DIR]
+    if egress_socket is not None:
+        argv += ["--perms", "0755", "--dir", os.path.dirname(SANDBOX_PROXY_SOCKET)]
+        argv += ["--bind", egress_socket, SANDBOX_PROXY_SOCKET]
     if host_workspace is not None:
         argv += ["--bind", host_workspace, workdir]
     else:
@@ -435,7 +459,8 @@ def seccomp_program(network: bool) -> bytes:
     """Compile (once per setting) the seccomp BPF program passed to ``bwrap --seccomp``.
 
     Args:
-        network: When False, sockets other than AF_UNIX fail with EAFNOSUPPORT.
+        network: When False, sockets other than AF_UNIX fail with EAFNOSUPPORT. True for
+            an allow-list too: its TCP sockets reach only the sandbox's own loopback.
 
     Raises:
         IsolationUnavailableError: libseccomp is missing.

@@ -688,8 +688,14 @@ def main() -> None:
     os.environ.clear()
     os.environ.update(cfg["env"])
     here = os.path.dirname(os.path.abspath(__file__))
+    egress = cfg.get("egress")
+    forwarder = __import__("forwarder") if egress else None  # beside this file
     sys.path[:] = [p for p in sys.path if p != here]  # the launcher's entry
     _setup_process(cfg)
+    for folder in cfg.get("make_dirs", []):  # pip's user site: importable once filled
+        os.makedirs(folder, exist_ok=True)
+    if forwarder is not None:  # a network allow-list: the proxy on the sandbox's loopback
+        forwarder.start(egress["port"], egress["socket"], list(cfg["fds"]))
     sys.stdin = open(0, encoding="utf-8", closefd=False)
     builtins.input = _no_input
     builtins.exit = builtins.quit = _exit  # type: ignore[assignment]  # `site` adds them
@@ -701,7 +707,7 @@ def main() -> None:
     sys.warnoptions.append("ignore:FigureCanvasAgg is non-interactive")
     _signal.signal(_SIGINT, _signal.SIG_IGN)
     kernel = Kernel(cfg)
-    for name in ("kernel", "protocol"):  # keep the user's import namespace clean
+    for name in ("kernel", "protocol", "forwarder"):  # keep the user's namespace clean
         sys.modules.pop(name, None)
     kernel.serve()
 
