@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from langchain_daytona_exec import Environment, LocalBackend  # noqa: E402
-from tests.integration_tests.package_index import build_wheel, serve_index  # noqa: E402
+from langchain_daytona_exec import Environment, LocalBackend
+from tests.integration_tests.package_index import build_wheel, serve_index
 
 N = 15
 
