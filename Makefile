@@ -47,6 +47,7 @@ format: install
 	$(VENV)/bin/ruff check --fix langchain_daytona_exec tests benchmarks
 
 bench: install
+	$(PY) benchmarks/startup.py
 	$(PY) benchmarks/engine.py
 	$(PY) benchmarks/pool.py
 	$(PY) benchmarks/tools.py

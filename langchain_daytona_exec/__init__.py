@@ -1,70 +1,115 @@
 """Safe, stateful, fast code execution for LangChain and LangGraph agents.
 
 Sandboxes run on this machine (:class:`LocalBackend`, bubblewrap) or on Daytona.
+
+Every export is imported on first access (PEP 562): ``import langchain_daytona_exec``
+costs almost nothing, ``from langchain_daytona_exec import LocalBackend`` imports the
+local engine only (no LangChain), and the tools pull in ``langchain_core`` when first
+named.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from langchain_daytona_exec.backends.daytona import DaytonaBackend, DaytonaSandbox
-from langchain_daytona_exec.backends.local import LocalBackend, LocalLimits, LocalSandbox
-from langchain_daytona_exec.environment import Environment
-from langchain_daytona_exec.errors import (
-    EnvironmentBuildError,
-    IsolationUnavailableError,
-    NetworkPolicyError,
-    PoolError,
-    PoolExhaustedError,
-    ProviderError,
-    ProviderRateLimitError,
-    SandboxClosedError,
-    SandboxError,
-    SandboxFileError,
-    SandboxFileNotFoundError,
-    SandboxFileTooLargeError,
-    SandboxIsADirectoryError,
-    SandboxLostError,
-    SandboxTimeoutError,
-    UnsupportedLanguageError,
-)
-from langchain_daytona_exec.pool import PooledSandbox, SandboxPool, default_backend
-from langchain_daytona_exec.sandbox import Sandbox, SandboxBackend
-from langchain_daytona_exec.tools import (
-    DaytonaDataAnalysisTool,
-    DaytonaListFilesTool,
-    DaytonaPythonTool,
-    DaytonaReadFileTool,
-    DaytonaShellTool,
-    DaytonaToolkit,
-    DaytonaWriteFileTool,
-)
-from langchain_daytona_exec.types import (
-    Chart,
-    CommandResult,
-    ExecutionError,
-    ExecutionResult,
-    FileInfo,
-    PoolStats,
-)
+import importlib
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from langchain_daytona_exec.agent import create_code_interpreter_agent
+    from langchain_daytona_exec.backends.daytona import DaytonaBackend, DaytonaSandbox
+    from langchain_daytona_exec.backends.local import LocalBackend, LocalLimits, LocalSandbox
+    from langchain_daytona_exec.environment import Environment
+    from langchain_daytona_exec.errors import (
+        EnvironmentBuildError,
+        IsolationUnavailableError,
+        NetworkPolicyError,
+        PoolError,
+        PoolExhaustedError,
+        ProviderError,
+        ProviderRateLimitError,
+        SandboxClosedError,
+        SandboxError,
+        SandboxFileError,
+        SandboxFileNotFoundError,
+        SandboxFileTooLargeError,
+        SandboxIsADirectoryError,
+        SandboxLostError,
+        SandboxTimeoutError,
+        UnsupportedLanguageError,
+    )
+    from langchain_daytona_exec.pool import PooledSandbox, SandboxPool, default_backend
+    from langchain_daytona_exec.sandbox import Sandbox, SandboxBackend
+    from langchain_daytona_exec.tools import (
+        DaytonaDataAnalysisTool,
+        DaytonaListFilesTool,
+        DaytonaPythonTool,
+        DaytonaReadFileTool,
+        DaytonaShellTool,
+        DaytonaToolkit,
+        DaytonaWriteFileTool,
+    )
+    from langchain_daytona_exec.types import (
+        Chart,
+        CommandResult,
+        ExecutionError,
+        ExecutionResult,
+        FileInfo,
+        PoolStats,
+    )
 
 __version__ = "0.1.0"
 
-_LAZY = {"create_code_interpreter_agent": "langchain_daytona_exec.agent"}
-"""Names imported on first access: the agent pulls in LangGraph (~0.3 s), which the
-tools and ``daytona-exec exec`` do not need."""
+_ERRORS = "langchain_daytona_exec.errors"
+_TOOLS = "langchain_daytona_exec.tools"
+_TYPES = "langchain_daytona_exec.types"
+_POOL = "langchain_daytona_exec.pool"
+_LOCAL = "langchain_daytona_exec.backends.local"
+_DAYTONA = "langchain_daytona_exec.backends.daytona"
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+_EXPORTS: dict[str, str] = {
+    "Chart": _TYPES,
+    "CommandResult": _TYPES,
+    "DaytonaBackend": _DAYTONA,
+    "DaytonaDataAnalysisTool": _TOOLS,
+    "DaytonaListFilesTool": _TOOLS,
+    "DaytonaPythonTool": _TOOLS,
+    "DaytonaReadFileTool": _TOOLS,
+    "DaytonaSandbox": _DAYTONA,
+    "DaytonaShellTool": _TOOLS,
+    "DaytonaToolkit": _TOOLS,
+    "DaytonaWriteFileTool": _TOOLS,
+    "Environment": "langchain_daytona_exec.environment",
+    "EnvironmentBuildError": _ERRORS,
+    "ExecutionError": _TYPES,
+    "ExecutionResult": _TYPES,
+    "FileInfo": _TYPES,
+    "IsolationUnavailableError": _ERRORS,
+    "LocalBackend": _LOCAL,
+    "LocalLimits": _LOCAL,
+    "LocalSandbox": _LOCAL,
+    "NetworkPolicyError": _ERRORS,
+    "PoolError": _ERRORS,
+    "PoolExhaustedError": _ERRORS,
+    "PoolStats": _TYPES,
+    "PooledSandbox": _POOL,
+    "ProviderError": _ERRORS,
+    "ProviderRateLimitError": _ERRORS,
+    "Sandbox": "langchain_daytona_exec.sandbox",
+    "SandboxBackend": "langchain_daytona_exec.sandbox",
+    "SandboxClosedError": _ERRORS,
+    "SandboxError": _ERRORS,
+    "SandboxFileError": _ERRORS,
+    "SandboxFileNotFoundError": _ERRORS,
+    "SandboxFileTooLargeError": _ERRORS,
+    "SandboxIsADirectoryError": _ERRORS,
+    "SandboxLostError": _ERRORS,
+    "SandboxPool": _POOL,
+    "SandboxTimeoutError": _ERRORS,
+    "UnsupportedLanguageError": _ERRORS,
+    "create_code_interpreter_agent": "langchain_daytona_exec.agent",
+    "default_backend": _POOL,
+}
+"""Each public name and the module that defines it, imported on first access: the tools
+need LangChain (~0.5 s to import), the agent LangGraph, and the CLI's ``exec`` neither."""
 
 __all__ = [
     "Chart",
@@ -109,3 +154,16 @@ __all__ = [
     "create_code_interpreter_agent",
     "default_backend",
 ]
+
+
+def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this hook
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -206,15 +206,19 @@ def _mpl_cache_dir() -> str | None:
 
     Without it every new sandbox rebuilds the font list on its first ``import
     matplotlib.pyplot`` (about a second). Built in the background; until it exists
-    sandboxes build their own.
+    sandboxes build their own. The folder is named after the installed matplotlib
+    (its path and modification time), found without importing it: the import alone
+    costs the host about a second.
     """
-    if importlib.util.find_spec("matplotlib") is None:
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is None or spec.origin is None:
         return None
-    import matplotlib
-
-    cache = os.path.join(
-        os.path.expanduser("~"), ".cache", BASE_DIR_NAME, f"mpl-{matplotlib.__version__}"
-    )
+    try:
+        stamp = os.stat(spec.origin).st_mtime_ns
+    except OSError:
+        return None
+    install = binascii.crc32(f"{spec.origin}:{stamp}".encode())
+    cache = os.path.join(os.path.expanduser("~"), ".cache", BASE_DIR_NAME, f"mpl-{install:08x}")
     if not any(n.endswith(".json") for n in _listdir(cache)):
 
         def build() -> None:
