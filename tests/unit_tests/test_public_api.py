@@ -36,6 +36,7 @@ HEAVY = ("langchain_core", "langchain_openai", "langgraph", "langsmith", "pydant
 
 def test_all_is_sorted_and_complete() -> None:
     assert pkg.__all__ == sorted(pkg.__all__)
+    assert set(pkg._EXPORTS) == set(pkg.__all__)
     for name in pkg.__all__:
         assert getattr(pkg, name).__name__ == name  # every export resolves to itself
 
