@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,11 @@ from langchain_daytona_exec.backends.daytona._config import (
     DEFAULT_TIMEOUT_S,
     MANAGED_LABEL,
     OWNER_LABEL,
+)
+from langchain_daytona_exec.backends.daytona._environment import (
+    daytona_network,
+    ensure_snapshot,
+    ensure_warm_pool,
 )
 from langchain_daytona_exec.backends.daytona._errors import inspect_error, to_sandbox_error
 from langchain_daytona_exec.backends.daytona._retry import (
@@ -39,7 +44,9 @@ from langchain_daytona_exec.backends.daytona._sandbox import (
     DaytonaSandbox,
     _state_of,
 )
-from langchain_daytona_exec.errors import SandboxError
+from langchain_daytona_exec.environment import Environment
+from langchain_daytona_exec.errors import EnvironmentBuildError, SandboxError
+from langchain_daytona_exec.netpolicy import NetworkSetting
 from langchain_daytona_exec.sandbox import run_blocking
 
 __all__ = ["DaytonaBackend", "GcEntry"]
@@ -101,9 +108,17 @@ class DaytonaBackend:
             emulator URL; ``None`` reads ``DAYTONA_API_URL`` (SDK default: the cloud).
         target: Region; ``None`` reads ``DAYTONA_TARGET`` (SDK default: the
             organization's).
-        network: Give sandboxes network access. ``False`` sets ``network_block_all``.
+        network: ``False`` (default) sets ``network_block_all``; ``True`` opens the
+            network; a list of IP literals or CIDR ranges becomes Daytona's
+            ``network_allow_list``. Host names, ports and the ``"packages"`` preset raise
+            :class:`NetworkPolicyError` (Daytona filters by address only).
         network_allow_list: Comma-separated CIDRs reachable even when ``network`` is
             False (Daytona's ``network_allow_list``).
+        environment: Packages and environment variables baked into a snapshot
+            (``ldx-env-<hash>``, built once and then reused by every process), plus files
+            and setup code applied to each new sandbox. Not with ``snapshot``/``image``.
+        build_log: Called with each line of the snapshot build log.
+        build_timeout: **Seconds** a snapshot build may take.
         snapshot: Snapshot to create sandboxes from (``None``: Daytona's default).
         image: Image (a name or a ``daytona.Image``) to build sandboxes from instead
             of a snapshot; slower to create.
@@ -134,8 +149,11 @@ class DaytonaBackend:
         api_key: str | None = None,
         api_url: str | None = None,
         target: str | None = None,
-        network: bool = False,
+        network: NetworkSetting = False,
         network_allow_list: str | None = None,
+        environment: Environment | None = None,
+        build_log: Callable[[str], None] | None = None,
+        build_timeout: float = 1800.0,
         snapshot: str | None = None,
         image: Any = None,
         resources: Any = None,
@@ -156,11 +174,22 @@ class DaytonaBackend:
     ) -> None:
         if image is not None and snapshot is not None:
             raise ValueError("pass either snapshot= or image=, not both")
+        if environment is not None and (image is not None or snapshot is not None):
+            raise ValueError("environment= builds its own snapshot: drop snapshot=/image=")
+        if environment is not None and not isinstance(environment, Environment):
+            raise TypeError("environment must be an Environment(...)")
+        self.network_block_all, self.network_allow_list = daytona_network(
+            network, network_allow_list
+        )
+        self.environment = environment
+        self.build_log = build_log
+        self.build_timeout = build_timeout
+        self._env_snapshot: str | None = None
+        self._env_lock = threading.Lock()
         self.api_key = api_key
         self.api_url = api_url
         self.target = target
         self.network = network
-        self.network_allow_list = network_allow_list
         self.snapshot = snapshot
         self.image = image
         self.resources = resources
@@ -232,7 +261,7 @@ class DaytonaBackend:
             "language": self.language,
             "env_vars": dict(self.env_vars) or None,
             "labels": self.sandbox_labels(labels),
-            "network_block_all": not self.network,
+            "network_block_all": self.network_block_all,
             "network_allow_list": self.network_allow_list,
             "auto_stop_interval": self.auto_stop_interval,
             "auto_delete_interval": self.auto_delete_interval,
@@ -241,7 +270,39 @@ class DaytonaBackend:
             return CreateSandboxFromImageParams(
                 image=self.image, resources=self.resources, **common
             )
-        return CreateSandboxFromSnapshotParams(snapshot=self.snapshot, **common)
+        return CreateSandboxFromSnapshotParams(snapshot=self.snapshot_name(), **common)
+
+    def snapshot_name(self) -> str | None:
+        """The snapshot new sandboxes start from: the environment's (built on first use).
+
+        Raises:
+            EnvironmentBuildError: The environment's snapshot could not be built.
+        """
+        if self.environment is None:
+            return self.snapshot
+        with self._env_lock:
+            if self._env_snapshot is None:
+                self._env_snapshot = ensure_snapshot(
+                    self.client,
+                    self.environment,
+                    log=self.build_log,
+                    timeout_s=self.build_timeout,
+                )
+            return self._env_snapshot
+
+    def ensure_warm_pool(self, size: int) -> Any:
+        """Keep ``size`` ready sandboxes of this backend's snapshot on the Daytona server.
+
+        Every process and host using the same environment then shares one server-side
+        pool. Needs a snapshot (``environment=`` or ``snapshot=``).
+
+        Raises:
+            ValueError: The backend has no snapshot to keep warm.
+        """
+        name = self.snapshot_name()
+        if name is None:
+            raise ValueError("a server-side warm pool needs environment= or snapshot=")
+        return ensure_warm_pool(self.client, name, size)
 
     def create(self, *, labels: Mapping[str, str] | None = None) -> DaytonaSandbox:
         """Create a sandbox and wait until it runs.
@@ -272,7 +333,26 @@ class DaytonaBackend:
             if orphan:  # created, but it did not start in time: do not leak it
                 self._delete_quietly(str(orphan))
             raise to_sandbox_error(exc, "create a sandbox") from exc
-        return DaytonaSandbox(self, sdk)
+        sandbox = DaytonaSandbox(self, sdk)
+        try:
+            self._provision(sandbox)
+        except BaseException:
+            sandbox.close()
+            raise
+        return sandbox
+
+    def _provision(self, sandbox: DaytonaSandbox) -> None:
+        """Place the environment's files and run its setup code in a new sandbox."""
+        spec = self.environment
+        if spec is None:
+            return
+        for rel, content in spec.files.items():
+            sandbox.write_file(rel, content)
+        if spec.setup:
+            r = sandbox.run_code(spec.setup)
+            if r.error is not None or r.timed_out:
+                detail = r.error.traceback if r.error else "it timed out"
+                raise EnvironmentBuildError(f"the environment's setup code failed:\n{detail}")
 
     async def acreate(self, *, labels: Mapping[str, str] | None = None) -> DaytonaSandbox:
         """Async twin of :meth:`create` (on the shared sandbox I/O threads)."""
