@@ -14,11 +14,13 @@ Subcommands:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from langchain_daytona_exec import __version__
 from langchain_daytona_exec.errors import SandboxError
 from langchain_daytona_exec.types import ExecutionResult
 
@@ -29,11 +31,27 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="daytona-exec", description="Run AI-generated code in isolated sandboxes."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    ex = sub.add_parser("exec", help="run code in a fresh local sandbox")
-    src = ex.add_mutually_exclusive_group(required=True)
-    src.add_argument("file", nargs="?", help="a source file to run ('-' reads stdin)")
-    src.add_argument("-c", "--code", help="code to run")
+    # `exec` is parsed by its own parser (see main): this entry serves the command list.
+    sub.add_parser("exec", help="run a file or code in a fresh local sandbox, like python")
+    ag = sub.add_parser("agent", help="ask the reference code-interpreter agent a question")
+    _add_agent_arguments(ag)
+    _add_daytona_commands(sub)
+    return parser
+
+
+def _exec_parser() -> argparse.ArgumentParser:
+    """``daytona-exec exec``: parsed intermixed, so the script's arguments may follow it."""
+    ex = argparse.ArgumentParser(
+        prog="daytona-exec exec",
+        description="Run a file (or -c CODE) in a fresh local sandbox, like `python FILE "
+        "ARGS...`: sys.argv, __file__ and __name__ == '__main__' are set, sys.exit() "
+        "sets the exit status. The script's own options go after `--`.",
+    )
+    ex.add_argument("file", nargs="?", help="a source file to run ('-' reads stdin)")
+    ex.add_argument("args", nargs="*", help="arguments for the script (its sys.argv[1:])")
+    ex.add_argument("-c", "--code", help="code to run (instead of a file)")
     ex.add_argument(
         "-l", "--language", default=None, help="python (default), javascript or typescript"
     )
@@ -45,13 +63,27 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="upload a host file into the sandbox's workspace first (repeatable)",
     )
-    ex.add_argument("--charts-dir", default="charts", help="where PNG charts are written")
+    ex.add_argument(
+        "--charts-dir",
+        default="charts",
+        help="where PNG charts are written (chart-<n>.png, never overwriting one)",
+    )
     ex.add_argument("--timeout", type=float, default=None, help="seconds before interrupting")
     ex.add_argument("--network", action="store_true", help="give the sandbox network access")
-    ag = sub.add_parser("agent", help="ask the reference code-interpreter agent a question")
-    _add_agent_arguments(ag)
-    _add_daytona_commands(sub)
-    return parser
+    return ex
+
+
+def _parse_exec(argv: Sequence[str]) -> argparse.Namespace:
+    parser = _exec_parser()
+    args = parser.parse_intermixed_args(argv)
+    if args.code is not None:
+        # Like `python -c CODE ARGS`: every positional word is an argument.
+        args.args = [args.file, *args.args] if args.file is not None else list(args.args)
+        args.file = None
+    elif args.file is None:
+        parser.error("give a FILE to run, '-' for stdin, or -c CODE")
+    args.command = "exec"
+    return args
 
 
 def _add_daytona_commands(sub: Any) -> None:
@@ -59,7 +91,13 @@ def _add_daytona_commands(sub: Any) -> None:
     em.add_argument("--host", default="127.0.0.1", help="address to listen on (keep loopback)")
     em.add_argument("--port", type=int, default=3986, help="port to listen on")
     em.add_argument("--api-key", default=None, help="the only API key accepted (default: any)")
-    gc = sub.add_parser("gc", help="delete our Daytona sandboxes idle for too long")
+    gc = sub.add_parser(
+        "gc",
+        help="delete our Daytona sandboxes idle for too long",
+        description="Delete the Daytona sandboxes this package labelled that have been idle "
+        "for --older-than. Needs DAYTONA_API_KEY (and DAYTONA_API_URL for a self-hosted "
+        "Daytona or the emulator).",
+    )
     gc.add_argument(
         "--older-than",
         default="1h",
@@ -88,12 +126,19 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     from langchain_daytona_exec.emulator import serve
 
     print(
-        f"Daytona API emulator: DAYTONA_API_URL=http://{args.host}:{args.port}/api "
-        "DAYTONA_USE_DEPRECATED_POLLING=true",
-        file=sys.stderr,
+        f"Daytona API emulator; point the SDK at it with:\n  {_emulator_env(args)}", file=sys.stderr
     )
     serve(args.host, args.port, api_key=args.api_key)
     return 0
+
+
+def _emulator_env(args: argparse.Namespace) -> str:
+    """The environment that points the Daytona SDK at an emulator started with ``args``."""
+    key = args.api_key or "any"
+    return (
+        f"DAYTONA_API_KEY={key} DAYTONA_API_URL=http://{args.host}:{args.port}/api "
+        "DAYTONA_USE_DEPRECATED_POLLING=true"
+    )
 
 
 def _cmd_gc(args: argparse.Namespace) -> int:
@@ -149,6 +194,37 @@ def _language_for(path: str | None) -> str:
     return "python"
 
 
+def _write_chart(charts_dir: str, png: bytes) -> str:
+    """Write ``png`` as the first free ``chart-<n>.png``: an earlier run's charts are kept."""
+    os.makedirs(charts_dir, exist_ok=True)
+    n = 1
+    while True:
+        path = os.path.join(charts_dir, f"chart-{n}.png")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            n += 1
+            continue
+        with os.fdopen(fd, "wb") as f:
+            f.write(png)
+        return path
+
+
+def _exit_status(value: str) -> tuple[int, str | None]:
+    """Python's exit status for ``SystemExit(value)`` (as text), and what it prints.
+
+    ``sys.exit()`` and ``sys.exit(None)`` exit 0, ``sys.exit(n)`` exits ``n`` (modulo 256,
+    as the OS keeps one byte), anything else is printed to stderr and exits 1.
+    """
+    text = value.strip()
+    if text in ("", "None"):
+        return 0, None
+    try:
+        return int(text) % 256, None
+    except ValueError:
+        return 1, value
+
+
 def _print_result(result: ExecutionResult, charts_dir: str) -> int:
     if result.stdout:
         sys.stdout.write(result.stdout if result.stdout.endswith("\n") else result.stdout + "\n")
@@ -156,51 +232,147 @@ def _print_result(result: ExecutionResult, charts_dir: str) -> int:
         sys.stderr.write(result.stderr if result.stderr.endswith("\n") else result.stderr + "\n")
     if result.result is not None:
         print(f"=> {result.result}")
-    if result.charts:
-        os.makedirs(charts_dir, exist_ok=True)
-        for i, chart in enumerate(result.charts, 1):
-            path = os.path.join(charts_dir, f"chart-{i}.png")
-            with open(path, "wb") as f:
-                f.write(chart.png)
-            print(f"chart written: {path}" + (f" ({chart.title})" if chart.title else ""))
+    for chart in result.charts:
+        path = _write_chart(charts_dir, chart.png)
+        print(f"chart written: {path}" + (f" ({chart.title})" if chart.title else ""))
     if result.timed_out:
         print("timed out" + (" (interpreter restarted)" if result.state_lost else ""))
+    if result.error is not None and result.error.name == "SystemExit":
+        status, message = _exit_status(result.error.value)
+        if message is not None:
+            print(message, file=sys.stderr)
+        return status
     if result.error is not None:
         sys.stderr.write(result.error.traceback)
         return 1
     return 2 if result.timed_out else 0
 
 
+class _ScriptError(Exception):
+    """The script cannot be read as source text (the message says why and what to do)."""
+
+
+def _read_source(path: str) -> str:
+    """The text of ``path`` ('-' is stdin), decoded as Python would (PEP 263 cookie, BOM)."""
+    import io
+    import tokenize
+
+    if path == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        with open(path, "rb") as f:
+            data = f.read()
+    name = "stdin" if path == "-" else path
+    try:
+        try:
+            encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        except SyntaxError as exc:  # an unknown cookie, or the first lines are not UTF-8
+            if "unknown encoding" in str(exc):
+                raise _ScriptError(f"{name}: {exc}; save it as UTF-8") from None
+            encoding = "utf-8"
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise _ScriptError(
+            f"{name} is not valid {exc.encoding} text (byte 0x{data[exc.start]:02x} at "
+            f"offset {exc.start}); save it as UTF-8, or declare its encoding on the first "
+            "line, e.g. '# -*- coding: latin-1 -*-'"
+        ) from None
+
+
+def _prelude(argv: list[str], file: str | None) -> str:
+    """Python code giving the interpreter what ``python FILE ARGS`` gives a script."""
+    lines = ["import sys as _ldx_sys", f"_ldx_sys.argv = {argv!r}"]
+    if file is not None:
+        lines.append(f"__file__ = {file!r}")
+    lines.append("del _ldx_sys")
+    return "\n".join(lines)
+
+
 def _cmd_exec(args: argparse.Namespace) -> int:
     from langchain_daytona_exec.backends.local import LocalBackend
 
-    if args.code is not None:
-        code = args.code
-    elif args.file == "-":
-        code = sys.stdin.read()
-    else:
-        with open(args.file, encoding="utf-8") as f:
-            code = f.read()
+    try:
+        code = args.code if args.code is not None else _read_source(args.file)
+    except _ScriptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
     language = args.language or _language_for(args.file)
     with LocalBackend(network=args.network).create() as sb:
+        name = os.path.basename(args.file) if args.file not in (None, "-") else None
+        if name is not None:  # like `python FILE`: the file exists at __file__
+            sb.write_file(name, code)
         for path in args.uploads:
             with open(path, "rb") as f:
                 sb.write_file(os.path.basename(path), f.read())
             print(f"uploaded {path} -> {sb.workdir}/{os.path.basename(path)}")
+        if language == "python":
+            file = f"{sb.workdir}/{name}" if name is not None else None
+            argv0 = "-c" if args.code is not None else (file or "-")
+            if args.file == "-":
+                file = "<stdin>"
+            sb.run_code(_prelude([argv0, *args.args], file))
         result = sb.run_code(code, language=language, timeout=args.timeout)
     return _print_result(result, args.charts_dir)
+
+
+REAP_TIMEOUT_S = 5.0
+"""Seconds the command waits, before exiting, for the processes its sandboxes left
+behind (bwrap helpers that outlive their parent) to end, so none is left running or
+unreaped in the caller's process group."""
+
+_PR_SET_CHILD_SUBREAPER = 36
+"""prctl(2) option: orphaned descendants are re-parented to this process, not to init."""
+
+
+def _become_subreaper() -> None:
+    """Adopt our orphaned descendants, so :func:`_reap_children` can wait for them."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _reap_children(timeout: float = REAP_TIMEOUT_S) -> None:
+    """Wait (at most ``timeout`` seconds) until every child process has ended."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return  # no child left
+        if pid == 0:  # children remain, none has ended yet
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.01)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``daytona-exec`` console script.
 
     Args:
-        argv: Arguments without the program name; ``None`` reads ``sys.argv``.
+        argv: Arguments without the program name; ``None`` reads ``sys.argv`` and, as
+            the console script, also waits for the processes its sandboxes leave behind
+            before returning (see :data:`REAP_TIMEOUT_S`).
 
     Returns:
         The process exit status.
     """
-    args = _build_parser().parse_args(argv)
+    if argv is not None:
+        return _run(list(argv))
+    _become_subreaper()
+    try:
+        return _run(sys.argv[1:])
+    finally:
+        _reap_children()
+
+
+def _run(argv: list[str]) -> int:
+    exec_args = argv[:1] == ["exec"]
+    args = _parse_exec(argv[1:]) if exec_args else _build_parser().parse_args(argv)
     try:
         if args.command == "exec":
             return _cmd_exec(args)

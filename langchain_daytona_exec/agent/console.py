@@ -302,22 +302,38 @@ Approver = Callable[[ApprovalRequest], object]
 def ask_in_terminal(console: Console) -> Approver:
     """An approver that asks on the terminal (y/N, then an optional reason).
 
-    With no terminal to ask (stdin closed), the calls are denied.
+    Anything but ``y``/``yes`` is the user's refusal. With no terminal to ask (stdin
+    closed before an answer), the calls are denied as not approved by anyone.
     """
+
+    def read(prompt: str) -> str:
+        # Text, not markup: rich would take "[y/N]" for a style tag and drop it.
+        console.print(Text(prompt, style="bold"), end="")
+        return input().strip()
 
     def ask(request: ApprovalRequest) -> object:
         try:
-            console.print("[bold]Run it? [y/N][/] ", end="")
-            answer = input().strip().lower()
-            if answer in ("y", "yes"):
-                return {"approved": True}
-            console.print("[bold]Reason for the model (optional):[/] ", end="")
-            return {"approved": False, "reason": input().strip() or None}
+            answer = read("Run it? [y/N] ").lower()
         except EOFError:
             console.print()
-            return {"approved": False, "reason": "nobody was there to approve it"}
+            return {"approved": False, "reason": NO_ANSWER}
+        if answer in ("y", "yes"):
+            return {"approved": True}
+        try:
+            reason = read("Reason for the model (optional): ")
+        except EOFError:
+            console.print()
+            reason = ""
+        return {"approved": False, "reason": reason or USER_REFUSED}
 
     return ask
+
+
+NO_ANSWER = "nobody was there to approve it"
+"""The denial's reason when stdin closed before the user answered."""
+
+USER_REFUSED = "the user said no"
+"""The denial's reason when the user answered no without giving a reason."""
 
 
 def run_turn(
