@@ -52,27 +52,25 @@ do the background work: the *filler* keeps ``min_idle`` warm sandboxes (backing
 off after failed creations), the *janitor* evicts keys past ``idle_ttl_s`` or
 ``max_lifetime_s``, resets evicted sandboxes back into the warm pool when it is
 short, and closes retired sandboxes. The threads hold only a weak reference to the
-pool, and so does the ``atexit`` hook that closes pools still open at exit. Ending
+pool, and so does the lifecycle registry that closes pools still open at exit. Ending
 a lease never blocks: a sandbox to close goes to the janitor.
 
 Shutdown: :meth:`SandboxPool.close` (idempotent) closes every sandbox the pool
 created, including those of open sessions and those still being created. Pools
-open at exit are closed by ``atexit``; on SIGTERM (whose default action skips
-``atexit``) a handler closes them and then lets the signal kill the process, when
-the application has not installed its own handler (``handle_sigterm``).
+open at exit or on SIGTERM are closed by the process lifecycle
+(:mod:`langchain_daytona_exec._lifecycle`), before loose sandboxes, from a helper
+thread and within a deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import functools
 import itertools
 import logging
 import math
 import os
-import signal
 import threading
 import time
 import warnings
@@ -82,6 +80,7 @@ from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mappin
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from langchain_daytona_exec import _lifecycle
 from langchain_daytona_exec.errors import (
     PoolError,
     PoolExhaustedError,
@@ -156,10 +155,6 @@ _THREAD_JOIN_S = 10.0
 _CLOSE_WAIT_S = 30.0
 """How long :meth:`SandboxPool.close` waits for creations already under way, so a
 sandbox that a lease was creating is closed before ``close()`` returns."""
-
-_CLOSE_WORKERS = 8
-"""Threads closing sandboxes in parallel at shutdown (a Daytona delete is a round
-trip; 200 of them one after another would take a minute)."""
 
 _REMEMBERED_LOSSES = 10_000
 """Evicted keys remembered so that a conversation coming back is told its state is
@@ -479,62 +474,7 @@ class PooledSandbox(Sandbox):
 
 # -- the pool ----------------------------------------------------------------------
 
-_open_pools: weakref.WeakSet[SandboxPool] = weakref.WeakSet()
 _pool_ids = itertools.count(1)
-
-
-def _close_open_pools() -> None:
-    """Close every pool still open when the interpreter exits."""
-    for pool in list(_open_pools):
-        try:
-            pool.close()
-        except Exception:
-            logger.warning("closing %r at exit failed", pool, exc_info=True)
-
-
-atexit.register(_close_open_pools)
-
-_SIGTERM_CLOSE_S = 10.0
-"""How long the SIGTERM handler lets open pools close before the process dies."""
-
-_sigterm_lock = threading.Lock()
-_sigterm_installed = False
-
-
-def _install_sigterm_handler() -> None:
-    """Close open pools on SIGTERM, when SIGTERM still has its default action.
-
-    Without it a SIGTERM kills the host without running ``atexit``: bubblewrap's
-    ``--die-with-parent`` still ends local sandbox processes, but their folders,
-    mounts and cgroups stay, and remote (Daytona) sandboxes run on until their
-    auto-stop. Only installed from the main thread (Python's rule) and only over
-    the default action, so an application's own handler is never replaced.
-    """
-    global _sigterm_installed
-    if threading.current_thread() is not threading.main_thread():
-        return
-    with _sigterm_lock:
-        if _sigterm_installed:
-            return
-        _sigterm_installed = True
-        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-            return
-        with contextlib.suppress(ValueError, OSError):
-            signal.signal(signal.SIGTERM, _on_sigterm)
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    """Close every open pool, then die of SIGTERM as if there were no handler.
-
-    The pools are closed from a helper thread: the handler runs in the main thread
-    between two bytecodes, possibly while that thread holds a pool's lock.
-    """
-    closer = threading.Thread(target=_close_open_pools, name="ldx-pool-sigterm", daemon=True)
-    with contextlib.suppress(RuntimeError):
-        closer.start()
-        closer.join(_SIGTERM_CLOSE_S)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _background_loop(
@@ -593,9 +533,12 @@ class SandboxPool(ClosingContext):
         health_check_interval_s: ``is_alive()`` is called at a lease when the last
             check is older than this many **seconds** (0: at every lease), and
             always after a call raised ``SandboxLostError``.
-        handle_sigterm: On SIGTERM, close open pools before the process dies.
-            Installed once per process, from the main thread, and only while
-            SIGTERM has its default action (an application's handler is kept).
+        handle_sigterm: Install the package's SIGTERM handler (if not yet done),
+            which closes open pools, then loose sandboxes, before the process dies
+            of the signal. Installed once per process, from the main thread, and
+            only while SIGTERM has its default action (an application's handler is
+            kept). With False the pool is still closed at exit, and on SIGTERM if
+            the handler was installed by someone else.
 
     Raises:
         ValueError: Inconsistent sizes or negative durations.
@@ -679,9 +622,9 @@ class SandboxPool(ClosingContext):
         self._janitor_wake = threading.Event()
         self._threads: list[threading.Thread] = []
         self._threads_started = False
-        _open_pools.add(self)
+        _lifecycle.register_pool(self)
         if handle_sigterm:
-            _install_sigterm_handler()
+            _lifecycle.install_sigterm_handler()
         if min_idle > 0:
             self._ensure_threads()
 
@@ -862,11 +805,11 @@ class SandboxPool(ClosingContext):
             self._idle.clear()
             self._retiring = []
             self._notify_locked()
-        _open_pools.discard(self)
+        _lifecycle.unregister_pool(self)
         self._stop.set()
         self._fill_wake.set()
         self._janitor_wake.set()
-        _close_all(doomed)
+        _lifecycle.close_sandboxes(doomed, _CLOSE_WAIT_S)
         current = threading.current_thread()
         for thread in self._threads:
             if thread is not current:
@@ -1437,32 +1380,3 @@ class SandboxPool(ClosingContext):
                 self._threads.append(thread)
         for thread in self._threads:
             thread.start()
-
-
-def _close_each(sandboxes: list[Sandbox]) -> None:
-    for sandbox in sandboxes:
-        _close_quietly(sandbox)
-
-
-def _close_all(sandboxes: list[Sandbox]) -> None:
-    """Close sandboxes, in parallel when there are several (best effort)."""
-    if len(sandboxes) <= 1:
-        _close_each(sandboxes)
-        return
-    chunks = [sandboxes[i::_CLOSE_WORKERS] for i in range(min(_CLOSE_WORKERS, len(sandboxes)))]
-    threads: list[threading.Thread] = []
-    for chunk in chunks:
-        thread = threading.Thread(
-            target=_close_each,
-            args=(chunk,),
-            name="ldx-pool-close",
-            daemon=True,
-        )
-        try:
-            thread.start()
-        except RuntimeError:  # interpreter shutting down: close here, one by one
-            _close_each(chunk)
-        else:
-            threads.append(thread)
-    for thread in threads:
-        thread.join(_CLOSE_WAIT_S)

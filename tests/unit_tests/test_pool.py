@@ -621,16 +621,6 @@ async def test_cancel_while_waiting_for_the_key(pool: SandboxPool) -> None:
         pass
 
 
-def test_atexit_hook_closes_open_pools(backend: FakeBackend) -> None:
-    pool = SandboxPool(backend)
-    with pool.session("a"):
-        pass
-    assert pool in pool_module._open_pools
-    pool_module._close_open_pools()
-    assert pool.closed
-    assert backend.live() == []
-
-
 def test_pool_is_not_kept_alive_by_its_threads_or_the_hook() -> None:
     backend = FakeBackend()
 

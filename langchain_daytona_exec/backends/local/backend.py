@@ -12,7 +12,6 @@ it exits, so a sandbox started from a short-lived thread (a pool filler,
 
 from __future__ import annotations
 
-import atexit
 import binascii
 import contextlib
 import functools
@@ -29,11 +28,11 @@ import sys
 import tempfile
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from langchain_daytona_exec import _lifecycle
 from langchain_daytona_exec.backends.local import isolation, layers, protocol
 from langchain_daytona_exec.backends.local.egress import (
     EgressChannel,
@@ -114,46 +113,18 @@ def _spawner() -> _Spawner:
 
 # -- process-wide hygiene --------------------------------------------------------------
 
-_live: weakref.WeakSet[LocalSandbox] = weakref.WeakSet()
 _hygiene_lock = threading.Lock()
 _hygiene_done = False
 
 
-def _close_all() -> None:
-    for sb in list(_live):
-        with contextlib.suppress(Exception):
-            sb.close()
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    _close_all()
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
 def _install_hygiene(base: str) -> None:
-    """Once per process: atexit + SIGTERM cleanup, and sweep leftovers of dead hosts."""
+    """Once per process: sweep leftovers of dead hosts (exit cleanup is ``_lifecycle``'s)."""
     global _hygiene_done
     with _hygiene_lock:
         if _hygiene_done:
             return
         _hygiene_done = True
-    atexit.register(_close_all)
-    _install_sigterm()
     sweep_stale(base)
-
-
-def _install_sigterm() -> None:
-    """Close live sandboxes on SIGTERM, then die of it as usual.
-
-    Python's default SIGTERM kills without atexit: the sandbox processes still die
-    (``--die-with-parent``) but mounts, cgroups and folders would stay. Installed only
-    from the main thread (a signal rule) and only when nobody else handles SIGTERM.
-    """
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(
-        signal.SIGTERM
-    ) in (signal.SIG_DFL, None):
-        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def sweep_stale(base: str) -> int:
@@ -403,7 +374,9 @@ class LocalBackend:
         self.extra_ro_paths = tuple(extra_ro_paths)
         self.unsafe_no_isolation = unsafe_no_isolation
         self.base_dir = os.path.abspath(base_dir) if base_dir else default_base_dir()
-        _install_sigterm()  # here too: the first create() may run on a pool's thread
+        # Here, on the caller's thread: the first create() may run on a pool's thread,
+        # where no signal handler can be installed.
+        _lifecycle.install_sigterm_handler()
 
     @functools.cached_property
     def mode(self) -> Mode:
@@ -526,7 +499,7 @@ class LocalSandbox(Sandbox):
         self._cg: isolation.CgroupSet | None = None
         self._layer = layer
         self._egress: EgressChannel | None = None
-        _live.add(self)
+        _lifecycle.register_sandbox(self)  # closed at exit and on SIGTERM
 
     # -- properties ------------------------------------------------------------------------
 
@@ -867,7 +840,7 @@ class LocalSandbox(Sandbox):
                 self._cg.destroy()
                 self._cg = None
             _remove_sandbox_dir(self._host_dir)
-            _live.discard(self)
+            _lifecycle.unregister_sandbox(self)
 
     def is_alive(self) -> bool:
         """True until :meth:`close`: a killed kernel is revived on the next call."""
