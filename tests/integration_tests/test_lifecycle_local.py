@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from tests.integration_tests.test_pool_local import (
     REPO,
@@ -63,10 +64,8 @@ CHILD = textwrap.dedent(
 )
 
 
-def test_sigterm_closes_local_and_daytona_pools_and_loose_sandboxes(tmp_path: object) -> None:
-    from pathlib import Path
-
-    marker = Path(str(tmp_path)) / "closed.txt"
+def test_sigterm_closes_local_and_daytona_pools_and_loose_sandboxes(tmp_path: Path) -> None:
+    marker = tmp_path / "closed.txt"
     code = CHILD.format(repo=str(REPO), marker=str(marker))
     with subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=REPO

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 import threading
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from langchain_daytona_exec.backends.local.backend import default_base_dir
 from langchain_daytona_exec.pool import PooledSandbox, SandboxPool
 
 try:
@@ -28,7 +28,7 @@ except ImportError as exc:  # the backend is being written in parallel
     )
 
 REPO = Path(__file__).resolve().parents[2]
-SANDBOX_DIRS = Path(tempfile.gettempdir()) / "langchain-daytona-exec"
+SANDBOX_DIRS = Path(default_base_dir())  # per user since the base folder moved
 
 Proc = tuple[int, int]  # (pid, start time in clock ticks): immune to pid reuse
 
