@@ -28,6 +28,7 @@ from langchain_daytona_exec.tools._format import (
     STATE_LOST_NOTICE,
     cut_middle,
 )
+from langchain_daytona_exec.tools._network import NO_NETWORK, network_sentence
 
 __all__ = ["FALLBACK_KEY", "SandboxTool", "default_pool"]
 
@@ -80,6 +81,13 @@ class SandboxTool(BaseTool):
     """Pool key for calls without ``configurable.thread_id``."""
 
     _kind: ClassVar[str] = "call"
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Make the description's network sentence true for this pool's backend."""
+        super().model_post_init(context)
+        if self.pool is not None and NO_NETWORK in self.description:
+            sentence = network_sentence(self.pool.backend)
+            self.description = self.description.replace(NO_NETWORK, sentence, 1)
 
     # -- leasing -------------------------------------------------------------------
 

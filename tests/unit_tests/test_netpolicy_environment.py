@@ -105,3 +105,28 @@ def test_bwrap_argv_binds_the_layer_read_only_and_the_proxy_socket() -> None:
     assert "--ro-bind /cache/layer /opt/ldx-env" in joined
     assert "--bind /h/egress.sock /run/ldx-egress.sock" in joined
     assert "--unshare-net" in argv  # an allow-list keeps the private network namespace
+
+
+def test_tool_descriptions_say_what_the_network_allows(monkeypatch: pytest.MonkeyPatch) -> None:
+    from langchain_daytona_exec import DaytonaPythonTool, DaytonaShellTool, LocalBackend, netpolicy
+    from langchain_daytona_exec.pool import SandboxPool
+
+    monkeypatch.setenv("PIP_INDEX_URL", "https://pypi.org/simple")
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "")
+    netpolicy.package_index_urls.cache_clear()
+    monkeypatch.setattr(netpolicy, "_pip_config", lambda key: None)
+
+    closed = SandboxPool(LocalBackend(), min_idle=0)
+    packages = SandboxPool(LocalBackend(network=["pypi.org:443", "files.pythonhosted.org:443"]))
+    other = SandboxPool(LocalBackend(network=["example.com"]))
+    try:
+        text = DaytonaPythonTool(pool=closed).description
+        assert "No network access" in text and "cannot reach an index" in text
+        text = DaytonaShellTool(pool=packages).description
+        assert "pip install <package>` works" in text and "pypi.org:443" in text
+        text = DaytonaPythonTool(pool=other).description
+        assert "only example.com" in text and "pip install" not in text
+    finally:
+        for p in (closed, packages, other):
+            p.close()
+        netpolicy.package_index_urls.cache_clear()

@@ -290,6 +290,19 @@ class DaytonaBackend:
                 )
             return self._env_snapshot
 
+    def describe_network(self) -> str:
+        """What sandboxed code can reach, in one line (for messages and tool text)."""
+        if self.network_block_all:
+            return "no network"
+        if self.network_allow_list:
+            return f"only the address ranges {self.network_allow_list}"
+        return "full network"
+
+    @property
+    def can_install_packages(self) -> bool:
+        """Whether ``pip install`` in a sandbox can reach a package index (open network)."""
+        return not self.network_block_all and not self.network_allow_list
+
     def ensure_warm_pool(self, size: int) -> Any:
         """Keep ``size`` ready sandboxes of this backend's snapshot on the Daytona server.
 
