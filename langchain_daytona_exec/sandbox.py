@@ -21,7 +21,6 @@ Semantics every backend keeps:
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import functools
 from abc import ABC, abstractmethod
@@ -62,6 +61,8 @@ async def run_blocking(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     Returns:
         What ``fn`` returned; its exception propagates.
     """
+    import asyncio  # here, not at the top: the sync path never needs it (~15 ms)
+
     loop = asyncio.get_running_loop()
     ctx = contextvars.copy_context()
     call = functools.partial(ctx.run, fn, *args, **kwargs)

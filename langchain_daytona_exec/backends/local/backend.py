@@ -30,16 +30,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_daytona_exec import _lifecycle
 from langchain_daytona_exec.backends.local import isolation, layers, protocol
-from langchain_daytona_exec.backends.local.egress import (
-    EgressChannel,
-    EgressEvent,
-    EgressLimits,
-    egress_proxy,
-)
 from langchain_daytona_exec.backends.local.isolation import LocalLimits, Mode, SandboxPaths
 from langchain_daytona_exec.environment import Environment
 from langchain_daytona_exec.errors import (
@@ -64,6 +58,13 @@ from langchain_daytona_exec.types import (
     ExecutionResult,
     FileInfo,
 )
+
+if TYPE_CHECKING:  # the proxy pulls in asyncio: imported when an allow-list needs it
+    from langchain_daytona_exec.backends.local.egress import (
+        EgressChannel,
+        EgressEvent,
+        EgressLimits,
+    )
 
 __all__ = ["LocalBackend", "LocalSandbox"]
 
@@ -365,7 +366,8 @@ class LocalBackend:
         self.environment = environment
         self.build_log = build_log
         self.layers_dir = layers_dir
-        self.network_limits = network_limits or EgressLimits()
+        self.network_limits = network_limits
+        """``None``: the :class:`EgressLimits` defaults, applied when a proxy opens."""
         self._layer: str | None = None
         self._layer_ready = False
         self._layer_lock = threading.Lock()
@@ -543,10 +545,12 @@ class LocalSandbox(Sandbox):
                 for folder in (self._host_work, tmp):
                     os.chown(folder, self._uid, self._uid)
         if self._backend.policy.filtered:
+            from langchain_daytona_exec.backends.local.egress import EgressLimits, egress_proxy
+
             self._egress = egress_proxy().open(
                 os.path.join(self._host_dir, "egress.sock"),
                 self._backend.policy,
-                self._backend.network_limits,
+                self._backend.network_limits or EgressLimits(),
             )
         self._launch()
         self._provision()
