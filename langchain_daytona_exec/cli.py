@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -70,6 +72,23 @@ def _exec_parser() -> argparse.ArgumentParser:
     )
     ex.add_argument("--timeout", type=float, default=None, help="seconds before interrupting")
     ex.add_argument("--network", action="store_true", help="give the sandbox network access")
+    ex.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="allow only this host through a filtering proxy (repeatable; *.suffix and IP "
+        "literals work; 'packages' allows the configured package index)",
+    )
+    ex.add_argument(
+        "--with",
+        dest="packages",
+        action="append",
+        default=[],
+        metavar="REQUIREMENT",
+        help="a package the sandbox needs (repeatable): built once into a cached layer",
+    )
+    ex.add_argument("--index-url", default=None, help="the package index for --with")
     return ex
 
 
@@ -91,6 +110,19 @@ def _add_daytona_commands(sub: Any) -> None:
     em.add_argument("--host", default="127.0.0.1", help="address to listen on (keep loopback)")
     em.add_argument("--port", type=int, default=3986, help="port to listen on")
     em.add_argument("--api-key", default=None, help="the only API key accepted (default: any)")
+    envs = sub.add_parser(
+        "envs",
+        help="list or remove the cached package layers of local environments",
+        description="Package layers are built once per Environment (packages + index + "
+        "Python) and reused by every sandbox and process. List them, remove one by key, "
+        "or remove those built before --older-than.",
+    )
+    envs.add_argument("action", nargs="?", choices=("list", "rm", "prune"), default="list")
+    envs.add_argument("keys", nargs="*", help="layer keys to remove (rm)")
+    envs.add_argument(
+        "--older-than", type=_duration, default=None, help="prune: built at least this long ago"
+    )
+    envs.add_argument("--dir", default=None, help="the layers folder (default: the cache)")
     gc = sub.add_parser(
         "gc",
         help="delete our Daytona sandboxes idle for too long",
@@ -153,6 +185,36 @@ def _cmd_gc(args: argparse.Namespace) -> int:
         print(f"{verb} {e.id} ({e.state}, idle {e.idle_s / 60:.0f} min)")
     print(f"{len(doomed)} of {len(entries)} sandboxes idle for at least {args.older_than:g} s")
     return 0 if all(e.deleted or args.dry_run for e in doomed) else 1
+
+
+def _cmd_envs(args: argparse.Namespace) -> int:
+    from langchain_daytona_exec.backends.local import layers
+
+    found = layers.list_layers(args.dir)
+    if args.action == "list":
+        for info in found:
+            age_h = (time.time() - info.built_at) / 3600
+            print(
+                f"{info.key}  {info.size_bytes / 1e6:8.1f} MB  {age_h:6.1f} h  "
+                f"{' '.join(info.packages)}"
+            )
+        print(f"{len(found)} layer(s) in {args.dir or layers.default_layers_dir()}")
+        return 0
+    if args.action == "prune":
+        if args.older_than is None:
+            print("error: prune needs --older-than (such as 7d)", file=sys.stderr)
+            return 2
+        keys = [i.key for i in found if time.time() - i.built_at >= args.older_than]
+    else:
+        keys = list(args.keys)
+        if not keys:
+            print("error: name the layer keys to remove (see `daytona-exec envs`)", file=sys.stderr)
+            return 2
+    missing = [k for k in keys if not layers.remove_layer(k, args.dir)]
+    print(f"removed {len(keys) - len(missing)} layer(s)")
+    for key in missing:
+        print(f"error: no layer {key}", file=sys.stderr)
+    return 1 if missing else 0
 
 
 def _add_agent_arguments(ag: argparse.ArgumentParser) -> None:
@@ -288,8 +350,38 @@ def _prelude(argv: list[str], file: str | None) -> str:
     return "\n".join(lines)
 
 
+def _build_progress(line: str) -> None:
+    """Show an environment build's progress on stderr (stdout is the script's).
+
+    On a terminal, one rich status line follows pip's latest output; otherwise (logs, CI,
+    pipes) each line is printed as ``  env | ...``.
+    """
+    if not line.strip():
+        return
+    if sys.stderr.isatty():
+        status = _status()
+        if status is not None:
+            status.update(f"building the environment: {line[:100]}")
+            if line.startswith("layer ") and line.endswith("ready"):
+                status.stop()
+            return
+    print(f"  env | {line}", file=sys.stderr, flush=True)
+
+
+@functools.lru_cache(maxsize=1)
+def _status() -> Any:
+    try:
+        from rich.console import Console
+    except ImportError:
+        return None
+    status = Console(stderr=True).status("building the environment")
+    status.start()
+    return status
+
+
 def _cmd_exec(args: argparse.Namespace) -> int:
     from langchain_daytona_exec.backends.local import LocalBackend
+    from langchain_daytona_exec.environment import Environment
 
     try:
         code = args.code if args.code is not None else _read_source(args.file)
@@ -297,7 +389,12 @@ def _cmd_exec(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 3
     language = args.language or _language_for(args.file)
-    with LocalBackend(network=args.network).create() as sb:
+    network: bool | list[str] = list(args.allow) or bool(args.network)
+    environment = (
+        Environment(packages=args.packages, index_url=args.index_url) if args.packages else None
+    )
+    backend = LocalBackend(network=network, environment=environment, build_log=_build_progress)
+    with backend.create() as sb:
         name = os.path.basename(args.file) if args.file not in (None, "-") else None
         if name is not None:  # like `python FILE`: the file exists at __file__
             sb.write_file(name, code)
@@ -382,6 +479,8 @@ def _run(argv: list[str]) -> int:
             return _cmd_emulator(args)
         if args.command == "gc":
             return _cmd_gc(args)
+        if args.command == "envs":
+            return _cmd_envs(args)
     except SandboxError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
