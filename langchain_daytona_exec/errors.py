@@ -47,7 +47,15 @@ __all__ = [
 
 
 class SandboxError(Exception):
-    """Base class of every error this package raises on purpose."""
+    """Base class of every error this package raises on purpose.
+
+    Attributes:
+        provider_info: What the remote provider reported when its answer caused the
+            error (for Daytona an ``ErrorInfo``: HTTP status, ``Retry-After``, error
+            code and source, transport facts); ``None`` otherwise.
+    """
+
+    provider_info: object = None
 
 
 class IsolationUnavailableError(SandboxError):

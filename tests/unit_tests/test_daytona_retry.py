@@ -18,6 +18,10 @@ from daytona.common.errors import DaytonaBadGatewayError, DaytonaServiceUnavaila
 
 from langchain_daytona_exec.backends.daytona import DaytonaBackend, RetryPolicy
 from langchain_daytona_exec.backends.daytona._errors import (
+    ErrorInfo,
+    file_errors,
+    ignore_not_found,
+    info_of,
     inspect_error,
     parse_retry_after,
     to_sandbox_error,
@@ -27,6 +31,9 @@ from langchain_daytona_exec.backends.daytona._retry import call_with_retry, dead
 from langchain_daytona_exec.errors import (
     ProviderError,
     ProviderRateLimitError,
+    SandboxError,
+    SandboxFileNotFoundError,
+    SandboxIsADirectoryError,
     SandboxTimeoutError,
 )
 
@@ -93,8 +100,9 @@ def test_503_and_429_are_resent_even_when_not_idempotent() -> None:
 def test_502_is_resent_only_when_idempotent() -> None:
     sleeps: list[float] = []
     fn = Flaky([DaytonaBadGatewayError("bad gateway", status_code=502)])
-    with pytest.raises(DaytonaBadGatewayError):
+    with pytest.raises(ProviderError) as raised:
         run(fn, idempotent=False, sleeps=sleeps)
+    assert raised.value.status == 502 and info_of(raised.value).status == 502
     assert fn.calls == 1 and sleeps == []
     fn = Flaky([DaytonaBadGatewayError("bad gateway", status_code=502)])
     assert run(fn, idempotent=True, sleeps=sleeps) == "ok" and fn.calls == 2
@@ -107,16 +115,69 @@ def test_connection_errors_resent_only_when_not_sent_or_idempotent() -> None:
     dropped.__cause__ = httpx.ReadError("reset")
     sleeps: list[float] = []
     assert run(Flaky([refused]), idempotent=False, sleeps=sleeps) == "ok"
-    with pytest.raises(DaytonaConnectionError):
+    with pytest.raises(ProviderError, match="reach Daytona") as raised:
         run(Flaky([dropped]), idempotent=False, sleeps=sleeps)
+    assert raised.value.__cause__ is dropped and info_of(raised.value).connection
     assert run(Flaky([dropped]), idempotent=True, sleeps=sleeps) == "ok"
 
 
-def test_non_transient_errors_pass_through_unchanged() -> None:
-    fn = Flaky([DaytonaNotFoundError("gone", status_code=404)])
-    with pytest.raises(DaytonaNotFoundError):
+def test_non_transient_errors_are_not_retried_and_carry_their_facts() -> None:
+    gone = DaytonaNotFoundError("gone", status_code=404)
+    fn = Flaky([gone])
+    with pytest.raises(ProviderError) as raised:
         run(fn, idempotent=True, sleeps=[])
     assert fn.calls == 1
+    assert raised.value.__cause__ is gone and raised.value.status == 404
+    info = info_of(raised.value)
+    assert info.status == 404 and info.not_found and info.message == "gone"
+
+
+def test_only_sandbox_errors_leave_call_with_retry() -> None:
+    failures: list[Exception] = [
+        DaytonaError("odd"),
+        ValueError("a bug in the SDK"),
+        DaytonaConnectionError("down"),
+        DaytonaRateLimitError("slow down", status_code=429),
+    ]
+    for failure in failures:
+        with pytest.raises(SandboxError) as raised:
+            run(Flaky([failure] * 6), idempotent=True, sleeps=[], attempts=2)
+        assert raised.value.__cause__ is failure
+        assert isinstance(raised.value.provider_info, ErrorInfo)
+
+
+def test_a_timeout_of_ours_is_marked_abandoned() -> None:
+    with pytest.raises(SandboxTimeoutError) as raised:
+        call_with_retry(
+            lambda: time.sleep(1),
+            what="hang",
+            deadline=deadline_in(0.05),
+            idempotent=True,
+            policy=RetryPolicy(),
+        )
+    info = info_of(raised.value)
+    assert info.abandoned and info.timeout
+
+
+def test_error_policies() -> None:
+    def mapped(exc: Exception) -> SandboxError:
+        return to_sandbox_error(exc, "test")
+
+    missing = mapped(DaytonaNotFoundError("no such file", status_code=404))
+    assert ignore_not_found(missing, info_of(missing)) is None
+    boom = mapped(DaytonaError("boom", status_code=500))
+    with pytest.raises(ProviderError):
+        ignore_not_found(boom, info_of(boom))
+    read = file_errors("a.txt", "read")
+    with pytest.raises(SandboxFileNotFoundError) as not_found:
+        read(missing, info_of(missing))
+    assert not_found.value.path == "a.txt" and not_found.value.__cause__ is missing
+    folder = mapped(DaytonaError("is a directory", status_code=400, source="DAYTONA_DAEMON"))
+    with pytest.raises(SandboxIsADirectoryError):
+        read(folder, info_of(folder))
+    busy = mapped(DaytonaRateLimitError("file size limit exceeds quota", status_code=429))
+    with pytest.raises(ProviderRateLimitError):  # not a file error, whatever its words
+        read(busy, info_of(busy))
 
 
 def test_exhausted_rate_limit_maps_to_provider_rate_limit_error() -> None:

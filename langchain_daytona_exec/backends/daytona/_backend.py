@@ -12,7 +12,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from langchain_daytona_exec.backends.daytona._config import (
     DEFAULT_AUTO_DELETE_MIN,
@@ -30,7 +30,13 @@ from langchain_daytona_exec.backends.daytona._environment import (
     ensure_snapshot,
     ensure_warm_pool,
 )
-from langchain_daytona_exec.backends.daytona._errors import inspect_error, to_sandbox_error
+from langchain_daytona_exec.backends.daytona._errors import (
+    ErrorInfo,
+    ErrorPolicy,
+    ignore_not_found,
+    info_of,
+    to_sandbox_error,
+)
 from langchain_daytona_exec.backends.daytona._retry import (
     RetryPolicy,
     call_with_retry,
@@ -49,7 +55,20 @@ from langchain_daytona_exec.errors import EnvironmentBuildError, SandboxError
 from langchain_daytona_exec.netpolicy import NetworkSetting
 from langchain_daytona_exec.sandbox import run_blocking
 
+if TYPE_CHECKING:
+    from daytona import (
+        CreateSandboxFromImageParams,
+        CreateSandboxFromSnapshotParams,
+        Daytona,
+        Image,
+        Resources,
+    )
+    from daytona import Sandbox as SdkSandbox
+
 __all__ = ["DaytonaBackend", "GcEntry"]
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 logger = logging.getLogger(__name__)
 
@@ -155,8 +174,8 @@ class DaytonaBackend:
         build_log: Callable[[str], None] | None = None,
         build_timeout: float = 1800.0,
         snapshot: str | None = None,
-        image: Any = None,
-        resources: Any = None,
+        image: str | Image | None = None,
+        resources: Resources | None = None,
         language: str = "python",
         env_vars: Mapping[str, str] | None = None,
         labels: Mapping[str, str] | None = None,
@@ -170,7 +189,7 @@ class DaytonaBackend:
         retry: RetryPolicy | None = None,
         owner: str | None = None,
         use_polling: bool | None = None,
-        client: Any = None,
+        client: Daytona | None = None,
     ) -> None:
         if image is not None and snapshot is not None:
             raise ValueError("pass either snapshot= or image=, not both")
@@ -215,14 +234,14 @@ class DaytonaBackend:
     # -- the SDK client -------------------------------------------------------------
 
     @property
-    def client(self) -> Any:
+    def client(self) -> Daytona:
         """The ``daytona.Daytona`` client, made on first use."""
         with self._client_lock:
             if self._client is None:
                 self._client = self._make_client()
             return self._client
 
-    def _make_client(self) -> Any:
+    def _make_client(self) -> Daytona:
         from daytona import Daytona, DaytonaConfig
 
         polling = self.use_polling
@@ -253,7 +272,9 @@ class DaytonaBackend:
             OWNER_LABEL: self.owner,
         }
 
-    def create_params(self, labels: Mapping[str, str] | None = None) -> Any:
+    def create_params(
+        self, labels: Mapping[str, str] | None = None
+    ) -> CreateSandboxFromSnapshotParams | CreateSandboxFromImageParams:
         """The SDK's creation parameters for a new sandbox (safe defaults applied)."""
         from daytona import CreateSandboxFromImageParams, CreateSandboxFromSnapshotParams
 
@@ -330,22 +351,13 @@ class DaytonaBackend:
         """
         params = self.create_params(labels)
         client = self.client
-        deadline = deadline_in(self.create_timeout)
-        try:
-            sdk = call_with_retry(
-                lambda: client.create(params, timeout=sdk_timeout(remaining(deadline))),
-                what="create a sandbox",
-                deadline=deadline,
-                idempotent=False,
-                policy=self.retry,
-            )
-        except SandboxError:
-            raise
-        except Exception as exc:
-            orphan = getattr(exc, "sandbox_id", None)
-            if orphan:  # created, but it did not start in time: do not leak it
-                self._delete_quietly(str(orphan))
-            raise to_sandbox_error(exc, "create a sandbox") from exc
+        sdk = self._call(
+            lambda timeout: client.create(params, timeout=timeout),
+            what="create a sandbox",
+            deadline=deadline_in(self.create_timeout),
+            idempotent=False,
+            on_error=self._delete_orphan,
+        )
         sandbox = DaytonaSandbox(self, sdk)
         try:
             self._provision(sandbox)
@@ -367,30 +379,65 @@ class DaytonaBackend:
                 detail = r.error.traceback if r.error else "it timed out"
                 raise EnvironmentBuildError(f"the environment's setup code failed:\n{detail}")
 
+    def _delete_orphan(self, error: SandboxError, info: ErrorInfo) -> NoReturn:
+        """Error policy of ``create``: a sandbox created but not started in time is deleted."""
+        orphan = getattr(error.__cause__, "sandbox_id", None)
+        if orphan:
+            self._delete_quietly(str(orphan))
+        raise error
+
+    def _call(
+        self,
+        op: Callable[[int], T],
+        *,
+        what: str,
+        deadline: float,
+        idempotent: bool,
+        on_error: ErrorPolicy[R] | None = None,
+    ) -> T | R:
+        """The one boundary of every SDK call: retries, the deadline, our errors.
+
+        Args:
+            op: The SDK call; it receives the SDK timeout (whole seconds left).
+            what: The operation, for messages ("create a sandbox").
+            deadline: ``time.monotonic()`` instant the call must end by.
+            idempotent: Sending it twice is harmless (decides what is retried).
+            on_error: Error policy: given the :class:`SandboxError` and its facts,
+                it returns a value instead or raises; ``None`` raises the error.
+
+        Raises:
+            SandboxError: Only ever a subclass of it (never an SDK exception).
+        """
+        try:
+            return call_with_retry(
+                lambda: op(sdk_timeout(remaining(deadline))),
+                what=what,
+                deadline=deadline,
+                idempotent=idempotent,
+                policy=self.retry,
+            )
+        except SandboxError as error:
+            if on_error is None:
+                raise
+            return on_error(error, info_of(error))
+
     async def acreate(self, *, labels: Mapping[str, str] | None = None) -> DaytonaSandbox:
         """Async twin of :meth:`create` (on the shared sandbox I/O threads)."""
         return await run_blocking(self.create, labels=labels)
 
     # -- lookup -----------------------------------------------------------------------
 
-    def _list(self, labels: Mapping[str, str], deadline: float) -> list[Any]:
+    def _list(self, labels: Mapping[str, str], deadline: float) -> list[SdkSandbox]:
         from daytona import ListSandboxesQuery
 
         client = self.client
         query = ListSandboxesQuery(labels=dict(labels))
-        try:
-            found: list[Any] = call_with_retry(
-                lambda: list(client.list(query, request_timeout=sdk_timeout(remaining(deadline)))),
-                what="list sandboxes",
-                deadline=deadline,
-                idempotent=True,
-                policy=self.retry,
-            )
-        except SandboxError:
-            raise
-        except Exception as exc:
-            raise to_sandbox_error(exc, "list sandboxes") from exc
-        return found
+        return self._call(
+            lambda timeout: list(client.list(query, request_timeout=timeout)),
+            what="list sandboxes",
+            deadline=deadline,
+            idempotent=True,
+        )
 
     def find(self, labels: Mapping[str, str]) -> DaytonaSandbox | None:
         """Find a live sandbox of ours carrying all ``labels`` (another process's, too).
@@ -421,12 +468,7 @@ class DaytonaBackend:
         sdk = candidates[0]
         sandbox = DaytonaSandbox(self, sdk)
         if _state_of(sdk) in _STOPPED_STATES:
-            try:
-                sandbox._start(deadline)
-            except SandboxError:
-                raise
-            except Exception as exc:
-                raise to_sandbox_error(exc, "start a stopped sandbox") from exc
+            sandbox._start(deadline)
         else:
             sandbox._adopt_context(deadline)
         return sandbox
@@ -481,17 +523,17 @@ class DaytonaBackend:
     def _delete_quietly(self, sandbox_id: str) -> bool:
         """Delete a sandbox by id; log instead of raising. Returns True when deleted."""
         client = self.client
-        deadline = deadline_in(self.create_timeout)
         try:
-            call_with_retry(
-                lambda: client.get(sandbox_id).delete(timeout=sdk_timeout(remaining(deadline))),
+            self._call(
+                lambda timeout: client.get(sandbox_id, request_timeout=timeout).delete(
+                    timeout=timeout
+                ),
                 what="delete a sandbox",
-                deadline=deadline,
+                deadline=deadline_in(self.create_timeout),
                 idempotent=True,
-                policy=self.retry,
+                on_error=ignore_not_found,
             )
-        except Exception as exc:
-            if isinstance(exc, SandboxError) or inspect_error(exc).status != 404:
-                logger.warning("could not delete Daytona sandbox %s: %s", sandbox_id, exc)
-                return False
+        except SandboxError as error:
+            logger.warning("could not delete Daytona sandbox %s: %s", sandbox_id, error)
+            return False
         return True

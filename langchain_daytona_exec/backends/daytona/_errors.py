@@ -12,31 +12,51 @@ The SDK reports failures in several shapes, depending on the path a call took:
 
 :func:`inspect_error` walks the exception chain once and returns an
 :class:`ErrorInfo`; :func:`to_sandbox_error` turns it into a
-:class:`~langchain_daytona_exec.errors.SandboxError` with a next step.
+:class:`~langchain_daytona_exec.errors.SandboxError` with a next step, which carries
+the facts (``provider_info``, read back with :func:`info_of`).
+
+Callers that expect a failure name an *error policy*: a function of the mapped
+error and its facts that returns a value instead, raises a more precise error, or
+raises the error again. :func:`ignore_not_found` (deletes) and :func:`file_errors`
+(file operations) are the shared ones; what a 404 means is decided by
+:attr:`ErrorInfo.not_found` alone.
 """
 
 from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 from langchain_daytona_exec.errors import (
     ProviderError,
     ProviderRateLimitError,
     SandboxError,
+    SandboxFileError,
+    SandboxFileNotFoundError,
+    SandboxFileTooLargeError,
+    SandboxIsADirectoryError,
     SandboxTimeoutError,
 )
 
 __all__ = [
     "RETRYABLE_STATUSES",
     "ErrorInfo",
+    "ErrorPolicy",
+    "attach",
+    "file_error",
+    "file_errors",
+    "ignore_not_found",
+    "info_of",
     "inspect_error",
     "parse_retry_after",
     "to_sandbox_error",
 ]
+
+R = TypeVar("R")
+E = TypeVar("E", bound=SandboxError)
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 """Statuses worth another try: rate limited, or a proxy/gateway that failed."""
@@ -56,6 +76,12 @@ not park a call for an hour; the call's deadline caps it further)."""
 _CHAIN_LIMIT = 16
 """Exception-chain links inspected at most (chains are short; this guards cycles)."""
 
+_IS_DIR_TEXTS = ("is a directory", "is a folder")
+"""How Daytona's daemon words a file operation on a folder (it has no error code)."""
+
+_TOO_LARGE_TEXTS = ("too large", "file size", "exceeds")
+"""How a size refusal is worded (uploads carry no error code in the SDK's error)."""
+
 
 @dataclass(frozen=True)
 class ErrorInfo:
@@ -71,6 +97,8 @@ class ErrorInfo:
         not_sent: The request certainly never reached the server (connection
             refused, websocket upgrade rejected): safe to send again.
         timeout: A timeout (client-side read timeout, 408/504, a code timeout).
+        abandoned: Our own deadline passed before any answer: the call was given
+            up and its outcome is unknown (the server may still complete it).
     """
 
     status: int | None = None
@@ -81,6 +109,7 @@ class ErrorInfo:
     connection: bool = False
     not_sent: bool = False
     timeout: bool = False
+    abandoned: bool = False
 
     @property
     def retryable(self) -> bool:
@@ -95,6 +124,11 @@ class ErrorInfo:
     def from_daemon(self) -> bool:
         """The sandbox itself answered (so the sandbox exists and runs)."""
         return self.source == SOURCE_DAEMON
+
+    @property
+    def not_found(self) -> bool:
+        """What the call named does not exist: HTTP 404 or a ``*_NOT_FOUND`` code."""
+        return self.status == 404 or (self.code or "").endswith("NOT_FOUND")
 
 
 def parse_retry_after(value: object, now: float | None = None) -> float | None:
@@ -270,7 +304,11 @@ def to_sandbox_error(exc: BaseException, what: str, info: ErrorInfo | None = Non
     if isinstance(exc, SandboxError):
         return exc
     info = info or inspect_error(exc)
-    detail = info.message or type(exc).__name__
+    return attach(_translate(info, what, type(exc).__name__), info)
+
+
+def _translate(info: ErrorInfo, what: str, kind: str) -> SandboxError:
+    detail = info.message or kind
     where = f" (HTTP {info.status})" if info.status is not None else ""
     if info.status == 429:
         wait = f"; the server asked for {info.retry_after:g} s" if info.retry_after else ""
@@ -297,3 +335,63 @@ def to_sandbox_error(exc: BaseException, what: str, info: ErrorInfo | None = Non
             "network; the call was retried with backoff before giving up."
         )
     return ProviderError(f"Daytona failed to {what}{where}: {detail}", status=info.status)
+
+
+ErrorPolicy = Callable[[SandboxError, ErrorInfo], R]
+"""What a caller does with a failed call: return a value instead, or raise."""
+
+
+def attach(error: E, info: ErrorInfo) -> E:
+    """``error`` carrying ``info`` as its ``provider_info``."""
+    error.provider_info = info
+    return error
+
+
+def info_of(error: BaseException) -> ErrorInfo:
+    """The facts a mapped error carries (a bare record for any other error)."""
+    info = getattr(error, "provider_info", None)
+    return info if isinstance(info, ErrorInfo) else ErrorInfo(message=str(error))
+
+
+def ignore_not_found(error: SandboxError, info: ErrorInfo) -> None:
+    """Error policy of deletes: what is already gone needs no deleting."""
+    if not info.not_found:
+        raise error
+
+
+def file_error(info: ErrorInfo, path: str, verb: str) -> SandboxFileError | None:
+    """The file error the local backend would raise for this failure, if it is one.
+
+    Args:
+        info: The failure's facts.
+        path: The path as the caller gave it.
+        verb: What was done to it (``"read"``, ``"write"``, ``"list"``).
+
+    Returns:
+        ``None`` when the failure is not about the file (rate limits, timeouts,
+        transport failures, server errors): the caller's error stands.
+    """
+    if info.retryable or info.abandoned:
+        return None
+    text = info.message.lower()
+    if info.not_found or "not found" in text:
+        return SandboxFileNotFoundError(f"no such file or folder in the sandbox: {path}", path)
+    if any(t in text for t in _IS_DIR_TEXTS):
+        return SandboxIsADirectoryError(f"is a folder, not a file: {path}", path)
+    if info.status == 413 or any(t in text for t in _TOO_LARGE_TEXTS):
+        return SandboxFileTooLargeError(f"{path} is too large: {info.message}", path)
+    if info.from_daemon and (info.status is None or 400 <= info.status < 500):
+        return SandboxFileError(f"cannot {verb} {path}: {info.message}", path)
+    return None
+
+
+def file_errors(path: str, verb: str) -> ErrorPolicy[NoReturn]:
+    """Error policy of file operations: raise :func:`file_error`'s error when there is one."""
+
+    def policy(error: SandboxError, info: ErrorInfo) -> NoReturn:
+        precise = file_error(info, path, verb)
+        if precise is None:
+            raise error
+        raise precise from error
+
+    return policy

@@ -19,10 +19,11 @@ from typing import TypeVar
 
 from langchain_daytona_exec.backends.daytona._errors import (
     ErrorInfo,
+    attach,
     inspect_error,
     to_sandbox_error,
 )
-from langchain_daytona_exec.errors import SandboxTimeoutError
+from langchain_daytona_exec.errors import SandboxError, SandboxTimeoutError
 
 __all__ = [
     "RetryPolicy",
@@ -127,10 +128,16 @@ def bounded(fn: Callable[[], T], wait_s: float, what: str) -> T:
     try:
         return fut.result(timeout=max(wait_s, 0.001))
     except TimeoutError:
-        raise SandboxTimeoutError(
+        raise _abandoned(
             f"Daytona did not finish to {what} within {wait_s:.3g} s; the call was abandoned "
             "(the server may still complete it). Retry, or raise the backend's timeouts."
         ) from None
+
+
+def _abandoned(message: str) -> SandboxTimeoutError:
+    return attach(
+        SandboxTimeoutError(message), ErrorInfo(message=message, timeout=True, abandoned=True)
+    )
 
 
 def call_with_retry(
@@ -149,7 +156,9 @@ def call_with_retry(
     A failure is retried when it is transient (429, 502, 503, 504, a transport
     error), sending it again cannot run it twice (``idempotent``, or the request
     was refused or never sent), attempts remain, and the backoff ends before the
-    deadline. Otherwise the SDK's exception propagates unchanged (callers map it).
+    deadline. Otherwise it is raised as a :class:`SandboxError` whose
+    ``provider_info`` holds the facts (:func:`~._errors.info_of`); the SDK's
+    exception is its ``__cause__``.
 
     Args:
         fn: One attempt.
@@ -163,28 +172,29 @@ def call_with_retry(
 
     Raises:
         SandboxTimeoutError: The deadline passed while an attempt ran.
+        SandboxError: Any other failure, mapped by :func:`~._errors.to_sandbox_error`.
     """
     retry = 0
     while True:
         left = remaining(deadline)
         if left <= 0:
-            raise SandboxTimeoutError(
+            raise _abandoned(
                 f"ran out of time to {what} (the call's deadline passed); retry later or "
                 "raise the backend's timeouts"
             )
         try:
             return bounded(fn, left, what)
-        except SandboxTimeoutError:
+        except SandboxError:
             raise
         except Exception as exc:
             info = inspect_error(exc)
             retry += 1
-            if not (info.retryable and info.safe_to_resend(idempotent)) or retry >= policy.attempts:
-                if info.status == 429 or (info.retryable and retry >= policy.attempts):
-                    raise to_sandbox_error(exc, what, info) from exc
-                raise
             wait = policy.backoff(retry, info, rng)
-            if wait >= remaining(deadline):
+            if (
+                not (info.retryable and info.safe_to_resend(idempotent))
+                or retry >= policy.attempts
+                or wait >= remaining(deadline)
+            ):
                 raise to_sandbox_error(exc, what, info) from exc
             logger.info(
                 "Daytona: %s failed (%s); retry %d in %.2fs",

@@ -21,8 +21,11 @@ Mapping of the interface onto Daytona 0.226:
   working folder, and drop the thread label.
 * ``close``: delete the sandbox.
 
-Failure handling: every SDK call runs bounded by the call's deadline and is retried
-on transient failures when that cannot run it twice (``_retry.py``). A call the
+Failure handling: every SDK call goes through one boundary, :meth:`DaytonaSandbox._call`
+(over :meth:`DaytonaBackend._call`): bounded by the call's deadline, retried on
+transient failures when that cannot run it twice (``_retry.py``), raised only as our
+errors, and handed to the caller's named error policy (``_errors.py``: file errors,
+ignore-404 on delete; here: the code and command timeouts). A call the
 sandbox's proxy refused (sandbox stopped, gone) triggers one control-plane look:
 a *stopped* sandbox (Daytona's auto-stop) is started again and the call repeated,
 with ``state_lost`` reported on the next ``run_code``; a deleted one raises
@@ -37,7 +40,7 @@ import shlex
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from langchain_daytona_exec.backends.daytona import _python
 from langchain_daytona_exec.backends.daytona._config import (
@@ -46,16 +49,15 @@ from langchain_daytona_exec.backends.daytona._config import (
     KEY_LABEL,
 )
 from langchain_daytona_exec.backends.daytona._errors import (
+    SOURCE_DAEMON,
     ErrorInfo,
-    inspect_error,
-    to_sandbox_error,
+    ErrorPolicy,
+    file_error,
+    file_errors,
+    ignore_not_found,
+    info_of,
 )
-from langchain_daytona_exec.backends.daytona._retry import (
-    call_with_retry,
-    deadline_in,
-    remaining,
-    sdk_timeout,
-)
+from langchain_daytona_exec.backends.daytona._retry import deadline_in, sdk_timeout
 from langchain_daytona_exec.errors import (
     SandboxClosedError,
     SandboxError,
@@ -77,11 +79,18 @@ from langchain_daytona_exec.types import (
 )
 
 if TYPE_CHECKING:
+    from daytona import ExecuteResponse
+    from daytona import ExecutionResult as SdkRun
+    from daytona import Sandbox as SdkSandbox
+    from daytona_toolbox_api_client import CodeRunResponse, InterpreterContext
+    from daytona_toolbox_api_client import FileInfo as SdkFileInfo
+
     from langchain_daytona_exec.backends.daytona._backend import DaytonaBackend
 
 __all__ = ["DaytonaSandbox"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 LANGUAGES = ("python", "javascript", "typescript")
 
@@ -100,14 +109,12 @@ _CONTEXT_GONE_TEXT = "context not found"
 """The close reason of an interpreter websocket whose context no longer exists (the
 code did not run, so it is safe to create a context and send it again)."""
 
-_IS_DIR_TEXTS = ("is a directory", "is a folder")
-"""How Daytona's daemon words a file operation on a folder (it has no error code)."""
-
-_TOO_LARGE_TEXTS = ("too large", "file size", "exceeds")
-"""How a size refusal is worded (uploads carry no error code in the SDK's error)."""
+_CODE_RUN_HTTP_MARGIN_S = 5
+"""Seconds the ``code-run`` request may take beyond the code's own timeout (its
+server-side timeout ends the code; the reply still has to arrive)."""
 
 
-def _state_of(sdk: Any) -> str:
+def _state_of(sdk: SdkSandbox) -> str:
     state = getattr(sdk, "state", None)
     return str(getattr(state, "value", state) or "unknown")
 
@@ -135,13 +142,15 @@ class DaytonaSandbox(Sandbox):
 
     backend_name = "daytona"
 
-    def __init__(self, backend: DaytonaBackend, sdk: Any, *, state_lost: bool = False) -> None:
+    def __init__(
+        self, backend: DaytonaBackend, sdk: SdkSandbox, *, state_lost: bool = False
+    ) -> None:
         self._backend = backend
         self._sdk = sdk
         self.id = str(sdk.id)
         self.labels = dict(sdk.labels or {})
         self._lock = threading.RLock()
-        self._context: Any = None
+        self._context: InterpreterContext | None = None
         self._workdir: str | None = None
         self._closed = False
         self._lost = False
@@ -152,63 +161,62 @@ class DaytonaSandbox(Sandbox):
         return f"<DaytonaSandbox id={self.id!r}>"
 
     @property
-    def sdk(self) -> Any:
+    def sdk(self) -> SdkSandbox:
         """The SDK's ``Sandbox`` object (for features this interface does not cover)."""
         return self._sdk
 
     # -- plumbing -------------------------------------------------------------------
 
-    def _call(self, fn: Callable[[], T], *, what: str, deadline: float, idempotent: bool) -> T:
-        """One SDK call against the sandbox, with retries, the deadline, and revival.
+    def _call(
+        self,
+        op: Callable[[int], T],
+        *,
+        what: str,
+        deadline: float,
+        idempotent: bool,
+        on_error: ErrorPolicy[R] | None = None,
+    ) -> T | R:
+        """:meth:`DaytonaBackend._call` against this sandbox, which it revives if stopped.
 
         When the call fails in a way that is not the sandbox's own answer, one
         control-plane look decides: still running, the error stands; stopped, the
         sandbox is started and the call sent again (the proxy refused it, so it did
-        not run); gone, :class:`SandboxLostError`.
+        not run); gone, :class:`SandboxLostError`. Then ``on_error`` has its say.
         """
         for attempt in (1, 2):
             try:
-                value = call_with_retry(
-                    fn,
-                    what=what,
-                    deadline=deadline,
-                    idempotent=idempotent,
-                    policy=self._backend.retry,
-                )
-            except SandboxError:
-                raise
-            except Exception as exc:
-                info = inspect_error(exc)
-                if info.from_daemon or info.timeout or attempt == 2:
-                    self._last_ok = time.monotonic() if info.from_daemon else self._last_ok
+                value = self._backend._call(op, what=what, deadline=deadline, idempotent=idempotent)
+            except SandboxError as error:
+                info = info_of(error)
+                if info.from_daemon:
+                    self._last_ok = time.monotonic()
+                elif attempt == 1 and _may_be_stopped(info, idempotent) and self._revive(deadline):
+                    continue
+                if on_error is None:
                     raise
-                if not self._revive(deadline, info):
-                    raise
-                continue
+                return on_error(error, info)
             self._last_ok = time.monotonic()
             return value
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _refresh(self, deadline: float) -> bool:
         """Reload the sandbox's data from the control plane; False (and lost) on 404."""
-        try:
-            call_with_retry(
-                lambda: self._sdk.refresh_data(request_timeout=sdk_timeout(remaining(deadline))),
-                what="check the sandbox's state",
-                deadline=deadline,
-                idempotent=True,
-                policy=self._backend.retry,
-            )
-        except SandboxError:
-            raise
-        except Exception as exc:
-            if inspect_error(exc).status == 404:
-                self._mark_lost()
-                return False
-            raise to_sandbox_error(exc, "check the sandbox's state") from exc
-        return True
+        return self._backend._call(
+            lambda timeout: self._sdk.refresh_data(request_timeout=timeout) or True,
+            what="check the sandbox's state",
+            deadline=deadline,
+            idempotent=True,
+            on_error=self._lost_if_gone,
+        )
 
-    def _revive(self, deadline: float, info: ErrorInfo) -> bool:
+    def _lost_if_gone(self, error: SandboxError, info: ErrorInfo) -> bool:
+        """Error policy of the control-plane look: a 404 means the sandbox is gone."""
+        if not info.not_found:
+            raise error
+        self._mark_lost()
+        return False
+
+    def _revive(self, deadline: float) -> bool:
         """After a refused call: start a stopped sandbox; raise if it is gone.
 
         Returns:
@@ -235,12 +243,11 @@ class DaytonaSandbox(Sandbox):
 
     def _start(self, deadline: float) -> None:
         """Start the stopped sandbox; its interpreter state is gone."""
-        call_with_retry(
-            lambda: self._sdk.start(timeout=sdk_timeout(remaining(deadline))),
+        self._backend._call(
+            lambda timeout: self._sdk.start(timeout=timeout),
             what="start the stopped sandbox",
             deadline=deadline,
             idempotent=True,
-            policy=self._backend.retry,
         )
         self._context = None
         self._state_lost_pending = True
@@ -272,7 +279,7 @@ class DaytonaSandbox(Sandbox):
                 self._check_usable()
                 self._workdir = str(
                     self._call(
-                        self._sdk.get_work_dir,
+                        lambda _timeout: self._sdk.get_work_dir(),
                         what="ask for the working folder",
                         deadline=deadline,
                         idempotent=True,
@@ -313,17 +320,23 @@ class DaytonaSandbox(Sandbox):
         result.duration_ms = (time.monotonic() - started) * 1000
         return result
 
-    def _ensure_context(self, deadline: float) -> Any:
+    def _ensure_context(self, deadline: float) -> InterpreterContext:
         if self._context is None:
             self._context = self._call(
-                lambda: self._sdk.code_interpreter.create_context(
-                    request_timeout=sdk_timeout(remaining(deadline))
-                ),
+                lambda timeout: self._sdk.code_interpreter.create_context(request_timeout=timeout),
                 what="create an interpreter context",
                 deadline=deadline,
                 idempotent=False,
             )
         return self._context
+
+    def _contexts(self, deadline: float) -> list[InterpreterContext]:
+        return self._call(
+            lambda timeout: self._sdk.code_interpreter.list_contexts(request_timeout=timeout),
+            what="list interpreter contexts",
+            deadline=deadline,
+            idempotent=True,
+        )
 
     def _adopt_context(self, deadline: float) -> None:
         """Take over the interpreter context of a running sandbox found by labels.
@@ -331,19 +344,7 @@ class DaytonaSandbox(Sandbox):
         Our sandboxes have one context; reusing it keeps the conversation's
         variables when another process (or a restarted one) picks the sandbox up.
         """
-        try:
-            contexts = self._call(
-                lambda: self._sdk.code_interpreter.list_contexts(
-                    request_timeout=sdk_timeout(remaining(deadline))
-                ),
-                what="list interpreter contexts",
-                deadline=deadline,
-                idempotent=True,
-            )
-        except SandboxError:
-            raise
-        except Exception as exc:
-            raise to_sandbox_error(exc, "list interpreter contexts") from exc
+        contexts = self._contexts(deadline)
         if contexts:
             self._context = contexts[0]
 
@@ -352,71 +353,21 @@ class DaytonaSandbox(Sandbox):
         if self._context is None:
             return False
         try:
-            contexts = self._call(
-                lambda: self._sdk.code_interpreter.list_contexts(
-                    request_timeout=sdk_timeout(remaining(deadline))
-                ),
-                what="list interpreter contexts",
-                deadline=deadline,
-                idempotent=True,
-            )
+            contexts = self._contexts(deadline)
         except (SandboxLostError, SandboxTimeoutError):
             raise
-        except Exception:
+        except SandboxError:
             return False
-        return any(getattr(c, "id", None) == self._context.id for c in contexts)
+        return any(c.id == self._context.id for c in contexts)
 
     def _run_python(self, code: str, seconds: float, deadline: float) -> ExecutionResult:
         nonce = _python.new_nonce()
-        wrapped = _python.build_call(code, nonce)
         out: list[str] = []
         err: list[str] = []
-        for attempt in (1, 2):
-            context = self._ensure_context(deadline)
-            out.clear()
-            err.clear()
-
-            def send(ctx: Any = context) -> Any:
-                return self._sdk.code_interpreter.run_code(
-                    wrapped,
-                    context=ctx,
-                    on_stdout=lambda m: out.append(m.output),
-                    on_stderr=lambda m: err.append(m.output),
-                    timeout=sdk_timeout(seconds),
-                )
-
-            try:
-                response = self._call(send, what="run code", deadline=deadline, idempotent=False)
-                break
-            except SandboxTimeoutError:
-                # our deadline passed with the websocket still open: the server did
-                # not end the run; give up on the context (its state is unknown)
-                self._context = None
-                return self._timed_out(out, err, nonce, state_lost=True)
-            except SandboxError:
-                raise
-            except Exception as exc:
-                info = inspect_error(exc)
-                text = str(exc)
-                if info.timeout and info.status is None and _CODE_TIMEOUT_TEXT in text:
-                    lost = not self._context_alive(deadline)
-                    if lost:
-                        self._context = None
-                    return self._timed_out(out, err, nonce, state_lost=lost)
-                if _CONTEXT_GONE_TEXT in text and attempt == 1:
-                    self._context = None
-                    self._state_lost_pending = True
-                    continue
-                if info.connection and info.status is None:
-                    # the websocket broke while the code ran: the interpreter died
-                    self._context = None
-                    self._state_lost_pending = True
-                    raise SandboxLostError(
-                        "the sandbox's interpreter died while running the code (" + text + "); "
-                        "its variables and imports are gone, files were kept. Re-run your "
-                        "setup code."
-                    ) from exc
-                raise to_sandbox_error(exc, "run code", info) from exc
+        run = self._send_python(_python.build_call(code, nonce), nonce, out, err, seconds, deadline)
+        if isinstance(run, ExecutionResult):
+            return run
+        response: SdkRun = run
         parsed = _python.parse_output("".join(out) or response.stdout, nonce)
         stderr = "".join(err) or response.stderr
         error = parsed.error
@@ -439,6 +390,80 @@ class DaytonaSandbox(Sandbox):
             stdout_truncated_bytes=out_cut,
             stderr_truncated_bytes=err_cut,
         )
+
+    def _send_python(
+        self,
+        wrapped: str,
+        nonce: str,
+        out: list[str],
+        err: list[str],
+        seconds: float,
+        deadline: float,
+        *,
+        again: bool = True,
+    ) -> SdkRun | ExecutionResult:
+        """Send the wrapped code over the interpreter websocket.
+
+        A context that vanished before the code ran is replaced and the code sent once
+        more (when ``again``).
+        """
+        context = self._ensure_context(deadline)
+        out.clear()
+        err.clear()
+
+        def send(_timeout: int) -> SdkRun:
+            # the code's own timeout, not the call's: the server ends the run
+            return self._sdk.code_interpreter.run_code(
+                wrapped,
+                context=context,
+                on_stdout=lambda m: out.append(m.output),
+                on_stderr=lambda m: err.append(m.output),
+                timeout=sdk_timeout(seconds),
+            )
+
+        def on_error(error: SandboxError, info: ErrorInfo) -> SdkRun | ExecutionResult:
+            if again and _CONTEXT_GONE_TEXT in info.message:  # it did not run: send again
+                self._context = None
+                self._state_lost_pending = True
+                return self._send_python(wrapped, nonce, out, err, seconds, deadline, again=False)
+            return self._python_failed(error, info, out, err, nonce, deadline)
+
+        return self._call(
+            send, what="run code", deadline=deadline, idempotent=False, on_error=on_error
+        )
+
+    def _python_failed(
+        self,
+        error: SandboxError,
+        info: ErrorInfo,
+        out: list[str],
+        err: list[str],
+        nonce: str,
+        deadline: float,
+    ) -> ExecutionResult:
+        """Error policy of Python runs: a code timeout is a result, not an error.
+
+        A broken websocket means a lost interpreter; anything else stands.
+        """
+        if info.abandoned:
+            # our deadline passed with the websocket still open: the server did not
+            # end the run; give up on the context (its state is unknown)
+            self._context = None
+            return self._timed_out(out, err, nonce, state_lost=True)
+        if info.timeout and info.status is None and _CODE_TIMEOUT_TEXT in info.message:
+            lost = not self._context_alive(deadline)
+            if lost:
+                self._context = None
+            return self._timed_out(out, err, nonce, state_lost=lost)
+        if info.connection and info.status is None and not info.not_sent:
+            # the websocket broke while the code ran: the interpreter died
+            self._context = None
+            self._state_lost_pending = True
+            raise SandboxLostError(
+                f"the sandbox's interpreter died while running the code ({info.message}); "
+                "its variables and imports are gone, files were kept. Re-run your setup code."
+            ) from error
+        raise error
 
     def _timed_out(
         self, out: list[str], err: list[str], nonce: str, *, state_lost: bool
@@ -463,9 +488,8 @@ class DaytonaSandbox(Sandbox):
         from daytona import FileDownloadRequest
 
         responses = self._call(
-            lambda: self._sdk.fs.download_files(
-                [FileDownloadRequest(source=path) for path, _ in charts],
-                timeout=sdk_timeout(remaining(deadline)),
+            lambda timeout: self._sdk.fs.download_files(
+                [FileDownloadRequest(source=path) for path, _ in charts], timeout=timeout
             ),
             what="download charts",
             deadline=deadline,
@@ -475,11 +499,9 @@ class DaytonaSandbox(Sandbox):
         found: list[Chart] = []
         for path, title in charts:
             response = by_path.get(path)
-            if response is not None and response.error is None and response.result is not None:
-                data = response.result
-                found.append(
-                    Chart(png=data if isinstance(data, bytes) else bytes(data), title=title)
-                )
+            # bytes, as no local destination was asked for (a str would be a local path)
+            if response is not None and isinstance(response.result, bytes):
+                found.append(Chart(png=response.result, title=title))
         return found
 
     def _run_once(
@@ -497,20 +519,26 @@ class DaytonaSandbox(Sandbox):
         api = self._sdk.process._api_client
         request = CodeRunRequest(code=code, language=language, timeout=sdk_timeout(seconds))
 
-        def send() -> Any:
-            return api.code_run(request=request, _request_timeout=float(sdk_timeout(seconds) + 5))
-
-        try:
-            response = self._call(send, what=f"run {language}", deadline=deadline, idempotent=False)
-        except SandboxError:
-            raise
-        except Exception as exc:
-            info = inspect_error(exc)
+        def on_error(error: SandboxError, info: ErrorInfo) -> ExecutionResult:
             if info.status == 408 or (info.timeout and info.from_daemon):
                 return self._timed_out([], [], "", state_lost=False)
             if info.status == 400 and "runtime" in info.message.lower():
-                raise UnsupportedLanguageError(info.message) from exc
-            raise to_sandbox_error(exc, f"run {language}", info) from exc
+                raise UnsupportedLanguageError(info.message) from error
+            raise error
+
+        run = self._call(
+            lambda _timeout: api.code_run(
+                request=request,
+                _request_timeout=float(sdk_timeout(seconds) + _CODE_RUN_HTTP_MARGIN_S),
+            ),
+            what=f"run {language}",
+            deadline=deadline,
+            idempotent=False,
+            on_error=on_error,
+        )
+        if isinstance(run, ExecutionResult):
+            return run
+        response: CodeRunResponse = run
         output = response.result or ""
         exit_code = response.exit_code if response.exit_code is not None else 0
         stdout, cut = _cut(output, self._backend.output_bytes)
@@ -540,31 +568,22 @@ class DaytonaSandbox(Sandbox):
         with self._lock:
             self._check_usable()
             where = self._resolve(cwd) if cwd else None
-            try:
-                response = self._call(
-                    lambda: self._sdk.process.exec(
-                        command, cwd=where, env=envs, timeout=sdk_timeout(seconds)
-                    ),
-                    what="run a command",
-                    deadline=deadline,
-                    idempotent=False,
-                )
-            except SandboxError:
-                raise
-            except Exception as exc:
-                info = inspect_error(exc)
-                if info.status == 408 or (info.timeout and info.status is None):
-                    return CommandResult(
-                        exit_code=124,
-                        stderr=f"[sandbox] the command timed out after {seconds:g} s; killed",
-                        timed_out=True,
-                        duration_ms=(time.monotonic() - started) * 1000,
-                    )
-                if info.from_daemon and info.status in (400, 404) and cwd:
-                    raise SandboxFileNotFoundError(
-                        f"cannot run the command in {cwd!r}: {info.message}", cwd
-                    ) from exc
-                raise to_sandbox_error(exc, "run a command", info) from exc
+
+            def on_error(error: SandboxError, info: ErrorInfo) -> CommandResult:
+                return self._exec_failed(error, info, cwd, seconds, started)
+
+            run = self._call(
+                lambda _timeout: self._sdk.process.exec(
+                    command, cwd=where, env=envs, timeout=sdk_timeout(seconds)
+                ),
+                what="run a command",
+                deadline=deadline,
+                idempotent=False,
+                on_error=on_error,
+            )
+        if isinstance(run, CommandResult):
+            return run
+        response: ExecuteResponse = run
         stdout, cut = _cut(response.result or "", self._backend.output_bytes)
         return CommandResult(
             exit_code=int(response.exit_code if response.exit_code is not None else -1),
@@ -573,20 +592,28 @@ class DaytonaSandbox(Sandbox):
             stdout_truncated_bytes=cut,
         )
 
-    # -- files ------------------------------------------------------------------------
+    def _exec_failed(
+        self, error: SandboxError, info: ErrorInfo, cwd: str | None, seconds: float, started: float
+    ) -> CommandResult:
+        """Error policy of ``exec``: the server's timeout is a result, not an error.
 
-    def _file_error(self, exc: Exception, path: str, what: str) -> SandboxError:
-        info = inspect_error(exc)
-        text = info.message.lower()
-        if info.status == 404 or info.code == "FILE_NOT_FOUND" or "not found" in text:
-            return SandboxFileNotFoundError(f"no such file or folder in the sandbox: {path}", path)
-        if any(t in text for t in _IS_DIR_TEXTS):
-            return SandboxIsADirectoryError(f"is a folder, not a file: {path}", path)
-        if info.status == 413 or any(t in text for t in _TOO_LARGE_TEXTS):
-            return SandboxFileTooLargeError(f"{path} is too large: {info.message}", path)
-        if info.from_daemon and info.status is not None and 400 <= info.status < 500:
-            return SandboxFileError(f"cannot {what} {path}: {info.message}", path)
-        return to_sandbox_error(exc, f"{what} {path}", info)
+        It gets exit code 124, as ``timeout(1)`` gives; a missing ``cwd`` is the local
+        backend's file error.
+        """
+        if info.status == 408 or (info.timeout and info.status is None and not info.abandoned):
+            return CommandResult(
+                exit_code=124,
+                stderr=f"[sandbox] the command timed out after {seconds:g} s; killed",
+                timed_out=True,
+                duration_ms=(time.monotonic() - started) * 1000,
+            )
+        if info.from_daemon and info.status in (400, 404) and cwd:
+            raise SandboxFileNotFoundError(
+                f"cannot run the command in {cwd!r}: {info.message}", cwd
+            ) from error
+        raise error
+
+    # -- files ------------------------------------------------------------------------
 
     def read_file(self, path: str, *, max_bytes: int | None = None) -> bytes:
         """Read a file; see :meth:`Sandbox.read_file`."""
@@ -597,53 +624,43 @@ class DaytonaSandbox(Sandbox):
         with self._lock:
             self._check_usable()
             where = self._resolve(path)
-            try:
-                # Size first: downloading a 5 GB file to refuse it afterwards would cost
-                # the host the memory and the network that the limit is there to save.
-                info = self._call(
-                    lambda: self._sdk.fs.get_file_info(
-                        where, request_timeout=sdk_timeout(remaining(deadline))
-                    ),
-                    what="inspect a file",
-                    deadline=deadline,
-                    idempotent=True,
-                )
-            except SandboxError:
-                raise
-            except Exception as exc:
-                raise self._file_error(exc, path, "read") from exc
-            if getattr(info, "is_dir", False):
+            # Size first: downloading a 5 GB file to refuse it afterwards would cost
+            # the host the memory and the network that the limit is there to save.
+            stat = self._call(
+                lambda timeout: self._sdk.fs.get_file_info(where, request_timeout=timeout),
+                what=f"read {path}",
+                deadline=deadline,
+                idempotent=True,
+                on_error=file_errors(path, "read"),
+            )
+            if stat.is_dir:
                 raise SandboxIsADirectoryError(f"is a folder, not a file: {path}", path)
-            size = int(getattr(info, "size", 0) or 0)
+            size = int(stat.size or 0)
             if size > limit:
                 raise SandboxFileTooLargeError(
                     f"{path} is {size} bytes, over the {limit}-byte limit", path
                 )
-            try:
-                responses = self._call(
-                    lambda: self._sdk.fs.download_files(
-                        [FileDownloadRequest(source=where)],
-                        timeout=sdk_timeout(remaining(deadline)),
-                    ),
-                    what="download a file",
-                    deadline=deadline,
-                    idempotent=True,
-                )
-            except SandboxError:
-                raise
-            except Exception as exc:
-                raise self._file_error(exc, path, "read") from exc
+            responses = self._call(
+                lambda timeout: self._sdk.fs.download_files(
+                    [FileDownloadRequest(source=where)], timeout=timeout
+                ),
+                what=f"read {path}",
+                deadline=deadline,
+                idempotent=True,
+                on_error=file_errors(path, "read"),
+            )
         response = responses[0]
         if response.error is not None:
             details = response.error_details
-            status = getattr(details, "status_code", None)
-            code = getattr(details, "code", None)
-            text = str(response.error).lower()
-            if status == 404 or code == "FILE_NOT_FOUND" or "not found" in text:
-                raise SandboxFileNotFoundError(f"no such file in the sandbox: {path}", path)
-            if any(t in text for t in _IS_DIR_TEXTS):
-                raise SandboxIsADirectoryError(f"is a folder, not a file: {path}", path)
-            raise SandboxFileError(f"cannot read {path}: {response.error}", path)
+            failure = ErrorInfo(
+                status=details.status_code if details else None,
+                code=details.code if details else None,
+                source=SOURCE_DAEMON,
+                message=str(response.error),
+            )
+            raise file_error(failure, path, "read") or SandboxFileError(
+                f"cannot read {path}: {response.error}", path
+            )
         data = response.result
         data = data if isinstance(data, bytes) else str(data or "").encode()
         if len(data) > limit:
@@ -665,19 +682,13 @@ class DaytonaSandbox(Sandbox):
         with self._lock:
             self._check_usable()
             where = self._resolve(path)
-            try:
-                self._call(
-                    lambda: self._sdk.fs.upload_file(
-                        data, where, timeout=sdk_timeout(remaining(deadline))
-                    ),
-                    what="upload a file",
-                    deadline=deadline,
-                    idempotent=True,
-                )
-            except SandboxError:
-                raise
-            except Exception as exc:
-                raise self._file_error(exc, path, "write") from exc
+            self._call(
+                lambda timeout: self._sdk.fs.upload_file(data, where, timeout=timeout),
+                what=f"write {path}",
+                deadline=deadline,
+                idempotent=True,
+                on_error=file_errors(path, "write"),
+            )
 
     def list_files(self, path: str = ".", *, depth: int = 1) -> list[FileInfo]:
         """List a folder; see :meth:`Sandbox.list_files`."""
@@ -686,21 +697,15 @@ class DaytonaSandbox(Sandbox):
         with self._lock:
             self._check_usable()
             where = self._resolve(path)
-            try:
-                entries = self._call(
-                    lambda: self._sdk.fs.list_files(
-                        where,
-                        depth=depth if depth > 1 else None,
-                        request_timeout=sdk_timeout(remaining(deadline)),
-                    ),
-                    what="list a folder",
-                    deadline=deadline,
-                    idempotent=True,
-                )
-            except SandboxError:
-                raise
-            except Exception as exc:
-                raise self._file_error(exc, path, "list") from exc
+            entries: list[SdkFileInfo] = self._call(
+                lambda timeout: self._sdk.fs.list_files(
+                    where, depth=depth if depth > 1 else None, request_timeout=timeout
+                ),
+                what=f"list {path}",
+                deadline=deadline,
+                idempotent=True,
+                on_error=file_errors(path, "list"),
+            )
         return _file_infos(path, entries)
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -716,15 +721,23 @@ class DaytonaSandbox(Sandbox):
             self._check_usable()
             if self._context is not None:
                 context, self._context = self._context, None
-                with contextlib.suppress(SandboxFileError, SandboxTimeoutError):
-                    self._delete_context(context, deadline)
+                with contextlib.suppress(SandboxTimeoutError):
+                    self._call(
+                        lambda timeout: self._sdk.code_interpreter.delete_context(
+                            context, request_timeout=timeout
+                        ),
+                        what="delete the interpreter context",
+                        deadline=deadline,
+                        idempotent=True,
+                        on_error=ignore_not_found,
+                    )
             workdir = self.workdir
             script = (
                 f"find {shlex.quote(workdir)} -mindepth 1 -maxdepth 1 -exec rm -rf {{}} + ; "
                 f"rm -rf {shlex.quote(_python.CHART_DIR)}"
             )
             self._call(
-                lambda: self._sdk.process.exec(script, timeout=sdk_timeout(remaining(deadline))),
+                lambda timeout: self._sdk.process.exec(script, timeout=timeout),
                 what="empty the working folder",
                 deadline=deadline,
                 idempotent=True,
@@ -732,31 +745,13 @@ class DaytonaSandbox(Sandbox):
             if KEY_LABEL in self.labels:
                 labels = {k: v for k, v in self.labels.items() if k != KEY_LABEL}
                 self._call(
-                    lambda: self._sdk.set_labels(
-                        labels, request_timeout=sdk_timeout(remaining(deadline))
-                    ),
+                    lambda timeout: self._sdk.set_labels(labels, request_timeout=timeout),
                     what="update the sandbox's labels",
                     deadline=deadline,
                     idempotent=True,
                 )
                 self.labels = labels
             self._state_lost_pending = False
-
-    def _delete_context(self, context: Any, deadline: float) -> None:
-        try:
-            self._call(
-                lambda: self._sdk.code_interpreter.delete_context(
-                    context, request_timeout=sdk_timeout(remaining(deadline))
-                ),
-                what="delete the interpreter context",
-                deadline=deadline,
-                idempotent=True,
-            )
-        except SandboxError:
-            raise
-        except Exception as exc:
-            if inspect_error(exc).status != 404:
-                raise to_sandbox_error(exc, "delete the interpreter context") from exc
 
     def close(self) -> None:
         """Delete the sandbox in Daytona. Idempotent; a sandbox already gone is fine."""
@@ -765,20 +760,13 @@ class DaytonaSandbox(Sandbox):
                 return
             self._closed = True
             self._context = None
-        deadline = deadline_in(self._backend.create_timeout)
-        try:
-            call_with_retry(
-                lambda: self._sdk.delete(timeout=sdk_timeout(remaining(deadline))),
-                what="delete the sandbox",
-                deadline=deadline,
-                idempotent=True,
-                policy=self._backend.retry,
-            )
-        except SandboxError:
-            raise
-        except Exception as exc:
-            if inspect_error(exc).status != 404:
-                raise to_sandbox_error(exc, "delete the sandbox") from exc
+        self._backend._call(
+            lambda timeout: self._sdk.delete(timeout=timeout),
+            what="delete the sandbox",
+            deadline=deadline_in(self._backend.create_timeout),
+            idempotent=True,
+            on_error=ignore_not_found,
+        )
 
     def is_alive(self) -> bool:
         """True while the sandbox exists in Daytona (a stopped one restarts on use).
@@ -799,7 +787,17 @@ class DaytonaSandbox(Sandbox):
         return True
 
 
-def _file_infos(requested: str, entries: list[Any]) -> list[FileInfo]:
+def _may_be_stopped(info: ErrorInfo, idempotent: bool) -> bool:
+    """True for a failure worth one control-plane look (the sandbox may be stopped).
+
+    Not the sandbox's own answer, not a timeout, and not a transient failure that the
+    retries already had their turns at.
+    """
+    retried = info.retryable and info.safe_to_resend(idempotent)
+    return not (info.from_daemon or info.timeout or retried)
+
+
+def _file_infos(requested: str, entries: list[SdkFileInfo]) -> list[FileInfo]:
     """Our ``FileInfo`` list from Daytona's, with paths relative to the listing when it was.
 
     Daytona returns absolute paths (``FileInfo.path``) and, in older daemons, only
