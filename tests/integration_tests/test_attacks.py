@@ -342,6 +342,34 @@ def test_host_files_are_invisible(box: LocalSandbox, tmp_path: Path) -> None:
         home_marker.unlink(missing_ok=True)
 
 
+@pytest.mark.attack
+def test_proc_does_not_reveal_the_host_layout(box: LocalSandbox) -> None:
+    """/proc/1/cmdline was bwrap's argv: project folder, venv, runtime and host pid."""
+    base = box._backend.base_dir
+    host_pid_dir = f"{os.getpid()}-{box.id}"
+    python_home = os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))
+    leaks = [str(REPO), sys.prefix, python_home, base, host_pid_dir, os.path.expanduser("~")]
+    listing = box.exec(
+        "for p in /proc/[0-9]*; do tr '\\000' ' ' < $p/cmdline; echo; done", timeout=10
+    ).stdout
+    assert "bwrap" in listing and "kernel" in listing  # control: the probe reads argv
+    for leak in leaks:
+        assert leak not in listing, leak
+    mountinfo = box.exec("cat /proc/self/mountinfo", timeout=10).stdout
+    assert " /workspace " in mountinfo and "/opt/ldx-kernel/kernel.py" in mountinfo
+    for leak in (base, host_pid_dir, isolation.KERNEL_DIR, os.path.expanduser("~/.cache")):
+        assert leak not in mountinfo, leak
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        host_boot_id = f.read()
+    with open("/proc/cmdline") as f:
+        host_cmdline = f.read()
+    inside = box.exec("cat /proc/sys/kernel/random/boot_id; cat /proc/cmdline", timeout=10)
+    boot_id, cmdline = inside.stdout.splitlines()
+    assert len(boot_id) == 36 and boot_id != host_boot_id.strip()
+    assert cmdline != host_cmdline.strip()
+    assert box.run_code("1 + 1").result == "2"
+
+
 # -- 3. symlinks -------------------------------------------------------------------------
 
 
@@ -542,9 +570,8 @@ def test_sandboxes_cannot_reach_each_other(make_sandbox: Callable[..., LocalSand
         "shm_id = libc.shmget(0x1D70, 4096, 0o1666)\n"
     )
     assert probe(b, "shm_id") >= 0
-    # b's workspace as the host knows it, from the bwrap command line b can see.
-    argv = b.exec("tr '\\0' '\\n' < /proc/1/cmdline", timeout=10).stdout.splitlines()
-    host_work = argv[argv.index("/workspace") - 1]
+    # b's workspace as the host knows it (the sandboxes no longer see host paths).
+    host_work = b._host_work
     assert host_work.startswith("/") and host_work != "/workspace"
     code = (
         "import ctypes, os, socket\n"

@@ -217,3 +217,38 @@ def test_workdir_elsewhere_keeps_workspace_as_a_symlink_and_binds_shared_folders
     assert default[default.index("/tmp/ldx/1-abc/work") + 1] == "/workspace"
     userns = argv(mode="userns", host_workspace=None, workdir="/home/daytona")
     assert "/home/daytona" in pairs(userns, "--tmpfs")
+
+
+def test_options_move_to_an_args_fd_and_only_the_command_stays() -> None:
+    full = argv()
+    short, payload = isolation.args_fd_argv(full, 42)
+    assert short == ["bwrap", "--args", "42", "--", *full[full.index("--") + 1 :]]
+    options = payload.split(b"\0")
+    assert options[-1] == b""  # NUL-terminated
+    assert [o.decode() for o in options[:-1]] == full[1 : full.index("--")]
+    assert not any("/home/me" in a or "/tmp/ldx" in a for a in short)
+
+
+def test_data_files_replace_binds_and_mask_proc() -> None:
+    data = {
+        "/opt/ldx-kernel/kernel.py": 20,
+        "/opt/ldx-mpl-cache/fontlist.json": 21,
+        "/proc/sys/kernel/random/boot_id": 22,
+    }
+    args = argv(data_files=data)
+    targets = [args[i + 2] for i, a in enumerate(args) if a == "--ro-bind-data"]
+    assert set(data) <= set(targets)
+    tries = [args[i + 2] for i, a in enumerate(args) if a == "--ro-bind-try"]
+    assert "/opt/ldx-kernel/kernel.py" not in tries  # the copy, not a bind of the package
+    assert "/opt/ldx-kernel/protocol.py" in tries  # not given: still bound
+    dirs = pairs(args, "--dir")
+    assert "/opt/ldx-mpl-cache" in dirs
+    assert not any(d.startswith("/proc") for d in dirs)
+    assert args.index("--proc") < args.index("/proc/sys/kernel/random/boot_id")
+    assert set(isolation.proc_mask_contents()) == set(isolation.PROC_MASKS)
+
+
+def test_kernel_runs_from_a_neutral_python_path() -> None:
+    args = argv()
+    i = args.index(isolation.SANDBOX_PYTHON)
+    assert args[i - 2 : i] == ["--symlink", "/opt/py/bin/python3.11"]

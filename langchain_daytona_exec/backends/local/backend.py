@@ -225,6 +225,48 @@ def _ensure_kernel_bytecode() -> None:
             py_compile.compile(source, importlib.util.cache_from_source(source), doraise=True)
 
 
+@functools.lru_cache(maxsize=1)
+def _kernel_files() -> dict[str, bytes]:
+    """The kernel's files as the sandbox sees them: sources and unchecked-hash bytecode.
+
+    They are copied into each sandbox from memory rather than bound from the package
+    folder, whose host path ``/proc/self/mountinfo`` would show. The bytecode is
+    "unchecked hash" so Python trusts it although the copies get fresh mtimes.
+    """
+    import py_compile
+
+    files: dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory(prefix="ldx-pyc-") as tmp:
+        for module in isolation.KERNEL_MODULES:
+            name = f"{module}.py"
+            source = os.path.join(isolation.KERNEL_DIR, name)
+            with open(source, "rb") as f:
+                files[f"{isolation.SANDBOX_KERNEL_DIR}/{name}"] = f.read()
+            pyc = os.path.join(tmp, name + "c")
+            with contextlib.suppress(OSError, py_compile.PyCompileError):
+                py_compile.compile(
+                    source,
+                    cfile=pyc,
+                    doraise=True,
+                    invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+                )
+                with open(pyc, "rb") as f:
+                    cached = importlib.util.cache_from_source(name)
+                    files[f"{isolation.SANDBOX_KERNEL_DIR}/{cached}"] = f.read()
+    return files
+
+
+def _mpl_cache_files() -> dict[str, bytes]:
+    """The matplotlib font cache's files, copied into each sandbox (see _mpl_cache_dir)."""
+    cache = _mpl_cache_dir()
+    files: dict[str, bytes] = {}
+    for name in _listdir(cache) if cache else []:
+        if name.endswith(".json"):
+            with contextlib.suppress(OSError), open(os.path.join(cache or "", name), "rb") as f:
+                files[f"{isolation.SANDBOX_MPL_CACHE}/{name}"] = f.read()
+    return files
+
+
 def _traversable_by_others(path: str) -> bool:
     """True when every folder from / down to ``path`` has the o+x bit."""
     current = os.path.abspath(path)
@@ -640,7 +682,8 @@ class LocalSandbox(Sandbox):
         child_fds.append(cfg_fd)
         _ensure_kernel_bytecode()
         launcher = f"import sys; sys.path.insert(0, {kernel_dir!r}); import kernel; kernel.main()"
-        kernel_argv = [self._paths.python, "-I", "-S", "-c", launcher, str(cfg_fd)]
+        python = self._paths.python if unsafe else isolation.SANDBOX_PYTHON
+        kernel_argv = [python, "-I", "-S", "-c", launcher, str(cfg_fd)]
         launch_env = {"PATH": "/usr/bin:/bin"}
         if unsafe:
             argv, cwd = kernel_argv, self._host_work
@@ -652,9 +695,20 @@ class LocalSandbox(Sandbox):
                 isolation.data_fd(group),
             ]
             child_fds += data_fds
+            files = {**_kernel_files(), **_mpl_cache_files(), **isolation.proc_mask_contents()}
+            file_fds = {inside: isolation.data_fd(data) for inside, data in files.items()}
+            child_fds += file_fds.values()
+            paths = self._paths
+            paths = SandboxPaths(
+                python=paths.python,
+                prefixes=paths.prefixes,
+                site_packages=paths.site_packages,
+                mpl_cache=None,  # copied in data_files instead
+                extra_ro=paths.extra_ro,
+            )
             argv = isolation.bwrap_argv(
                 mode="root" if self.mode == "root" else "userns",
-                paths=self._paths,
+                paths=paths,
                 limits=self._limits,
                 network=self._backend.policy.mode == "open",
                 host_workspace=self._host_work if self.mode == "root" else None,
@@ -667,7 +721,14 @@ class LocalSandbox(Sandbox):
                 binds=tuple(self._backend.binds.items()),
                 egress_socket=self._egress_socket(),
                 layer=self._layer,
+                data_files=file_fds,
             )
+            # Options through an fd: /proc/1/cmdline in the sandbox is bwrap's argv.
+            args_fd = os.memfd_create("ldx-args", 0)
+            child_fds.append(args_fd)
+            argv, payload = isolation.args_fd_argv(argv, args_fd)
+            os.write(args_fd, payload)
+            os.lseek(args_fd, 0, os.SEEK_SET)
             cwd = "/"
         cg = self._cg
         old = cg.attach_self_thread() if cg is not None and cg.version == 1 else None

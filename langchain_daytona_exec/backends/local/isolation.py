@@ -49,6 +49,9 @@ KERNEL_FILES = tuple(
     for name in (f"{module}.py", f"__pycache__/{module}.{sys.implementation.cache_tag}.pyc")
 )
 """What the sandbox sees of this package: those modules and their bytecode."""
+SANDBOX_PYTHON = f"{SANDBOX_KERNEL_DIR}/python"
+"""A symlink to the host's Python runtime, run as the kernel: the sandbox's process
+list then names a neutral path, not where the runtime lives on the host."""
 SANDBOX_MPL_CACHE = "/opt/ldx-mpl-cache"
 SANDBOX_WORKDIR = "/workspace"
 SANDBOX_HOME = "/tmp/home"
@@ -277,6 +280,7 @@ def bwrap_argv(
     binds: Iterable[tuple[str, str]] = (),
     egress_socket: str | None = None,
     layer: str | None = None,
+    data_files: Mapping[str, int] | None = None,
 ) -> list[str]:
     """Build the bubblewrap command line of one sandbox (pure: no side effects).
 
@@ -300,6 +304,10 @@ def bwrap_argv(
             private.
         layer: Host folder of the environment's package layer, bound read-only at
             ``SANDBOX_LAYER_DIR``.
+        data_files: ``{sandbox path: fd}``: read-only files copied from an fd rather
+            than bound from a host path, so ``/proc/self/mountinfo`` does not name
+            where they come from: the kernel's files (else bound from
+            :data:`KERNEL_DIR`), the matplotlib cache, and the :data:`PROC_MASKS`.
     """
     argv = [bwrap, "--die-with-parent", "--new-session", "--clearenv"]
     if mode == "root":
@@ -337,8 +345,13 @@ def bwrap_argv(
     argv += _traversable_parents(SANDBOX_KERNEL_DIR, made)
     argv += ["--perms", "0755", "--dir", SANDBOX_KERNEL_DIR]
     argv += ["--perms", "0755", "--dir", f"{SANDBOX_KERNEL_DIR}/__pycache__"]
+    made.update((SANDBOX_KERNEL_DIR, f"{SANDBOX_KERNEL_DIR}/__pycache__"))
+    argv += ["--symlink", paths.python, SANDBOX_PYTHON]
+    data = dict(data_files or {})
     for name in KERNEL_FILES:  # only the kernel's own files, not the host-side engine
-        argv += ["--ro-bind-try", os.path.join(KERNEL_DIR, name), f"{SANDBOX_KERNEL_DIR}/{name}"]
+        inside = f"{SANDBOX_KERNEL_DIR}/{name}"
+        if inside not in data:
+            argv += ["--ro-bind-try", os.path.join(KERNEL_DIR, name), inside]
     if paths.mpl_cache:
         argv += ["--ro-bind-try", paths.mpl_cache, SANDBOX_MPL_CACHE]
     if layer is not None:
@@ -347,6 +360,10 @@ def bwrap_argv(
     if egress_socket is not None:
         argv += ["--perms", "0755", "--dir", os.path.dirname(SANDBOX_PROXY_SOCKET)]
         argv += ["--bind", egress_socket, SANDBOX_PROXY_SOCKET]
+    for inside, fd in sorted(data.items()):
+        if not inside.startswith("/proc/"):
+            argv += _traversable_parents(inside, made)
+        argv += ["--perms", "0444", "--ro-bind-data", str(fd), inside]
     if host_workspace is not None:
         argv += ["--bind", host_workspace, workdir]
     else:
@@ -362,6 +379,45 @@ def bwrap_argv(
     # fd, because bwrap's argv is visible to every user of the host (ps).
     argv += ["--seccomp", str(seccomp_fd), "--", *kernel_argv]
     return argv
+
+
+PROC_MASKS: Mapping[str, str] = {
+    "/proc/sys/kernel/random/boot_id": "a fresh random id per sandbox (the host's would "
+    "link sandboxes of one machine together, and to the host's logs)",
+    "/proc/cmdline": "the host kernel's boot line names the host's devices and init",
+}
+"""Files of the sandbox's /proc that describe the host, covered by a read-only copy
+(bwrap ``--ro-bind-data``). Left visible on purpose: ``/proc/self/mountinfo`` (it names
+the host paths of the read-only mounts: the Python runtime and its packages, which
+the sandbox can list anyway); ``/proc/cpuinfo``, ``meminfo`` and ``uptime`` (the
+machine's size, which code legitimately reads to size its work)."""
+
+
+def proc_mask_contents() -> dict[str, bytes]:
+    """What each of :data:`PROC_MASKS` reads as inside one sandbox."""
+    import uuid
+
+    return {
+        "/proc/sys/kernel/random/boot_id": f"{uuid.uuid4()}\n".encode(),
+        "/proc/cmdline": b"sandbox\n",
+    }
+
+
+def args_fd_argv(argv: list[str], args_fd: int) -> tuple[list[str], bytes]:
+    """Move bwrap's options out of its argv into an ``--args`` fd payload.
+
+    bwrap's argv is the command line of the sandbox's pid 1, readable by the sandboxed
+    code in ``/proc/1/cmdline``: its options name host paths (the project, the
+    virtualenv, the per-sandbox folder with the host's pid). bwrap reads NUL-separated
+    options from ``--args FD``; only the command itself must stay on the command line.
+
+    Returns:
+        The short argv (``bwrap --args FD -- command...``) and the payload for the fd.
+    """
+    split = argv.index("--")
+    options, command = argv[1:split], argv[split + 1 :]
+    payload = b"".join(arg.encode() + b"\0" for arg in options)
+    return [argv[0], "--args", str(args_fd), "--", *command], payload
 
 
 def _traversable_parents(path: str, made: set[str]) -> list[str]:
