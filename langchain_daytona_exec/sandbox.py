@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -31,9 +32,128 @@ from typing import Any, Protocol, Self, TypeVar, runtime_checkable
 
 from langchain_daytona_exec.types import CommandResult, ExecutionResult, FileInfo
 
-__all__ = ["ClosingContext", "Sandbox", "SandboxBackend", "run_blocking"]
+__all__ = [
+    "MAX_TIMEOUT_S",
+    "ClosingContext",
+    "Sandbox",
+    "SandboxBackend",
+    "check_command_args",
+    "check_content",
+    "check_path",
+    "check_run_args",
+    "check_timeout",
+    "run_blocking",
+]
 
 T = TypeVar("T")
+
+MAX_TIMEOUT_S = 86_400.0
+"""The longest per-call timeout in **seconds** (one day), on every backend, tool and
+adapter. A larger value is clamped to it: timeouts can come straight from a model's
+tool arguments, and beyond ~2.1e6 s the OS timers (``poll``, ``setitimer``) overflow."""
+
+MAX_CODE_CHARS = 16 * 1024 * 1024
+"""The longest ``code`` or ``command`` accepted (16 Mi characters): a request must fit
+the local kernel's request frame even when every character takes 4 bytes."""
+
+
+def check_timeout(timeout: object, name: str = "timeout") -> float | None:
+    """Validate a timeout at the API edge, before anything is sent.
+
+    Args:
+        timeout: Seconds, or ``None`` for the backend's default.
+        name: The argument's name, for the error message.
+
+    Returns:
+        ``None``, or the timeout as a float clamped to :data:`MAX_TIMEOUT_S`.
+
+    Raises:
+        TypeError: Not a number.
+        ValueError: Not finite, or not positive.
+    """
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, not {type(timeout).__name__}")
+    try:
+        value = float(timeout)
+    except OverflowError:  # an int beyond the float range: finite, hence clamped
+        return MAX_TIMEOUT_S
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number of seconds, got {timeout!r}")
+    if value <= 0:
+        raise ValueError(f"{name} must be positive (seconds), got {timeout!r}")
+    return min(value, MAX_TIMEOUT_S)
+
+
+def _check_text(value: object, name: str, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    if "\0" in value:
+        raise ValueError(f"{name} must not contain NUL characters")
+
+
+def check_run_args(code: object, language: object, timeout: object) -> float | None:
+    """Validate ``run_code`` arguments; returns the checked timeout.
+
+    Raises:
+        TypeError: ``code`` or ``language`` is not a str, ``timeout`` not a number.
+        ValueError: ``code`` is too long, or ``timeout`` is not finite and positive.
+    """
+    if not isinstance(code, str):
+        raise TypeError(f"code must be a str, not {type(code).__name__}")
+    if len(code) > MAX_CODE_CHARS:
+        raise ValueError(f"code is {len(code)} characters, over the {MAX_CODE_CHARS} limit")
+    if not isinstance(language, str):
+        raise TypeError(f"language must be a str, not {type(language).__name__}")
+    return check_timeout(timeout)
+
+
+def check_command_args(command: object, cwd: object, env: object, timeout: object) -> float | None:
+    """Validate ``exec`` arguments; returns the checked timeout.
+
+    Raises:
+        TypeError: An argument has the wrong type (the message names it).
+        ValueError: A NUL character, an ``=`` in a variable name, a command that is
+            too long, or a timeout that is not finite and positive.
+    """
+    _check_text(command, "command")
+    assert isinstance(command, str)
+    if len(command) > MAX_CODE_CHARS:
+        raise ValueError(f"command is {len(command)} characters, over the {MAX_CODE_CHARS} limit")
+    _check_text(cwd, "cwd", allow_none=True)
+    if env is not None:
+        if not isinstance(env, Mapping):
+            raise TypeError(f"env must be a mapping of str to str, not {type(env).__name__}")
+        for key, value in env.items():
+            _check_text(key, "env name")
+            _check_text(value, f"env[{key!r}]")
+            if not key or "=" in key:
+                raise ValueError(f"env name {key!r} is empty or contains '='")
+    return check_timeout(timeout)
+
+
+def check_path(path: object, name: str = "path") -> str:
+    """Validate a path argument (a str without NUL characters); returns it."""
+    _check_text(path, name)
+    assert isinstance(path, str)
+    return path
+
+
+def check_content(content: object) -> bytes:
+    """Validate ``write_file`` content; returns it as bytes (text as UTF-8).
+
+    Raises:
+        TypeError: Neither ``str`` nor a bytes-like object.
+    """
+    if isinstance(content, str):
+        return content.encode()
+    if isinstance(content, (bytes, bytearray, memoryview)):
+        return bytes(content)
+    raise TypeError(f"content must be str or bytes, not {type(content).__name__}")
+
 
 _IO_WORKERS = 64
 """Threads shared by all async twins. Each blocks on one sandbox round trip, so the

@@ -53,7 +53,7 @@ def test_response_body_decodes_on_the_host() -> None:
 
 
 def test_oversized_header_is_rejected() -> None:
-    header = (protocol.MAX_BODY_BYTES + 1).to_bytes(4, "big") + (0).to_bytes(4, "big")
+    header = (protocol.MAX_REQUEST_BYTES + 1).to_bytes(4, "big") + (0).to_bytes(4, "big")
     with pytest.raises(protocol.FrameError, match="oversized"):
         protocol.parse_header(header)
 
@@ -74,3 +74,50 @@ def test_eof_in_the_middle_of_a_frame_is_a_frame_error() -> None:
             protocol.read_request(r)
     finally:
         os.close(r)
+
+
+def test_a_reply_is_fitted_to_the_cap_with_notices() -> None:
+    msg = {
+        "stdout": "a" * 100_000,
+        "stderr": "\x01" * 50_000,
+        "charts": [{"png": "x" * 20_000}] * 3,
+        "id": 7,
+    }
+    frame = protocol.encode_response(msg, b"", 60_000)
+    body_len, _ = protocol.parse_header(frame[: protocol.HEADER_SIZE])
+    assert body_len <= 60_000
+    got = protocol.decode_response(frame[protocol.HEADER_SIZE :])
+    assert got["id"] == 7 and got["charts"] == []
+    assert "3 chart(s) dropped" in got["stderr"]
+    assert "characters cut: the reply was over its size limit" in got["stdout"]
+    assert got["stdout"].startswith("aaa") and got["stdout"].endswith("aaa")
+    assert msg["stdout"] == "a" * 100_000  # the original is untouched
+
+
+def test_a_reply_that_fits_is_unchanged() -> None:
+    msg = {"stdout": "x" * 1000, "id": 1}
+    assert protocol.encode_response(msg, b"", 2000) == protocol.encode_response(msg)
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        (b"[" + b"{}," * protocol.MAX_REPLY_VALUES + b"{}]", "more than"),
+        (b"[" * 100 + b"]" * 100, "nested deeper"),
+        (b'{"a": NaN}', "not JSON"),
+        (b'{"a": ' + b"1" * 100 + b"}", "character number"),
+        ('{"a": "\u00e9"}'.encode(), "not ASCII"),
+    ],
+)
+def test_hostile_reply_bodies_are_refused_at_a_bounded_cost(body: bytes, match: str) -> None:
+    with pytest.raises(protocol.FrameError, match=match):
+        protocol.decode_response(body)
+
+
+def test_a_legitimate_listing_fits_the_value_limit() -> None:
+    entries = [
+        {"name": f"f{i}", "path": f"d/f{i}", "is_dir": False, "size": i, "mtime": 1.5}
+        for i in range(10_000)
+    ]
+    body = protocol.dumps_json({"entries": entries, "truncated": False, "id": 3}).encode()
+    assert len(protocol.decode_response(body)["entries"]) == 10_000

@@ -16,6 +16,7 @@ import binascii
 import contextlib
 import functools
 import importlib.util
+import itertools
 import marshal
 import os
 import queue
@@ -28,12 +29,12 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_daytona_exec import _lifecycle
-from langchain_daytona_exec.backends.local import isolation, layers, protocol
+from langchain_daytona_exec.backends.local import isolation, layers, protocol, replies
 from langchain_daytona_exec.backends.local.isolation import LocalLimits, Mode, SandboxPaths
 from langchain_daytona_exec.environment import Environment
 from langchain_daytona_exec.errors import (
@@ -41,23 +42,21 @@ from langchain_daytona_exec.errors import (
     IsolationUnavailableError,
     SandboxClosedError,
     SandboxError,
-    SandboxFileError,
-    SandboxFileNotFoundError,
     SandboxFileTooLargeError,
-    SandboxIsADirectoryError,
     SandboxLostError,
     SandboxTimeoutError,
     UnsupportedLanguageError,
 )
 from langchain_daytona_exec.netpolicy import NetworkPolicy, NetworkSetting
-from langchain_daytona_exec.sandbox import Sandbox, run_blocking
-from langchain_daytona_exec.types import (
-    Chart,
-    CommandResult,
-    ExecutionError,
-    ExecutionResult,
-    FileInfo,
+from langchain_daytona_exec.sandbox import (
+    Sandbox,
+    check_command_args,
+    check_content,
+    check_path,
+    check_run_args,
+    run_blocking,
 )
+from langchain_daytona_exec.types import CommandResult, ExecutionResult, FileInfo
 
 if TYPE_CHECKING:  # the proxy pulls in asyncio: imported when an allow-list needs it
     from langchain_daytona_exec.backends.local.egress import (
@@ -537,6 +536,7 @@ class LocalSandbox(Sandbox):
         self._resp_r = -1
         self._closed = False
         self._state_lost_pending = False
+        self._request_ids = itertools.count(secrets.randbelow(1 << 30) + 1)
         self._uid = isolation.UID_BASE + secrets.randbelow(isolation.UID_SPAN)
         self._host_dir = os.path.join(backend.base_dir, f"{os.getpid()}-{self.id}")
         self._host_work = os.path.join(self._host_dir, "work")
@@ -626,7 +626,10 @@ class LocalSandbox(Sandbox):
         deadline = time.monotonic() + self._limits.start_timeout_s
         try:
             msg, _ = self._read_response(deadline)
-        except (protocol.FrameError, TimeoutError) as exc:
+        except BaseException as exc:
+            if not isinstance(exc, (protocol.FrameError, TimeoutError)):
+                self._kill()  # Ctrl-C: the ready frame must never be read as a reply
+                raise
             detail = self._startup_stderr()
             self._kill()
             if isinstance(exc, TimeoutError):
@@ -918,74 +921,96 @@ class LocalSandbox(Sandbox):
 
     # -- the channel ---------------------------------------------------------------------------
 
-    def _read_exact(self, n: int, deadline: float) -> bytes:
-        chunks = []
+    def _read_exact(self, n: int, deadline: float) -> bytearray:
+        buf = bytearray(n)
+        view = memoryview(buf)
+        got = 0
         poller = select.poll()
         poller.register(self._resp_r, select.POLLIN)
-        while n > 0:
+        while got < n:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError
             if not poller.poll(remaining * 1000):
                 continue
-            chunk = os.read(self._resp_r, min(n, 1 << 20))
-            if not chunk:
-                raise protocol.FrameError("the sandbox closed its channel")
-            chunks.append(chunk)
-            n -= len(chunk)
-        return b"".join(chunks)
+            k = os.readv(self._resp_r, [view[got : got + (1 << 20)]])
+            if not k:
+                raise protocol.ChannelClosedError("the sandbox closed its channel")
+            got += k
+        view.release()
+        return buf
 
-    def _read_response(self, deadline: float, max_blob: int = 0) -> tuple[dict[str, Any], bytes]:
-        body_len, blob_len = protocol.parse_header(self._read_exact(protocol.HEADER_SIZE, deadline))
-        if blob_len > max_blob:  # code in the kernel's process can forge frames
-            raise protocol.FrameError(f"unexpected {blob_len}-byte blob (max {max_blob})")
-        msg = protocol.decode_response(self._read_exact(body_len, deadline))
-        blob = self._read_exact(blob_len, deadline) if blob_len else b""
+    def _read_response(
+        self, deadline: float, max_blob: int = 0
+    ) -> tuple[dict[str, Any], bytearray]:
+        header = self._read_exact(protocol.HEADER_SIZE, deadline)
+        body_len, blob_len = protocol.parse_header(
+            bytes(header), protocol.max_reply_body(self._limits.output_bytes), max_blob
+        )
+        body = self._read_exact(body_len, deadline)
+        text = protocol.ascii_text(body)
+        del body  # the parse below may hold ~4x the text: keep only one copy besides
+        msg = protocol.decode_response(text)
+        del text
+        blob = self._read_exact(blob_len, deadline) if blob_len else bytearray()
         return msg, blob
 
     def _call(
-        self, msg: dict[str, Any], blob: bytes, wait_s: float
-    ) -> tuple[dict[str, Any], bytes]:
-        """Send one request and wait for its response.
+        self,
+        msg: dict[str, Any],
+        blob: bytes,
+        wait_s: float,
+        parse: Callable[[dict[str, Any], bytearray], T],
+    ) -> T:
+        """Send one request, read its whole reply and parse it (under ``self._lock``).
+
+        The one rule of the channel: once a request is sent, *any* exception before
+        its reply is fully read and parsed (a timeout, Ctrl-C, ``MemoryError``, a
+        malformed or forged frame, a reply to another request) kills the interpreter,
+        so no later call can ever read this reply, and reports its state as lost.
+        Errors that a complete, well-formed reply reports (a missing file, an
+        unsupported language) pass through and keep the sandbox.
 
         Raises:
-            TimeoutError: No answer in time; the sandbox is still running.
-            SandboxLostError: The kernel died; the sandbox is killed and will revive.
+            TimeoutError: No answer in time; the interpreter was killed (the caller
+                restarts it and reports the timeout).
+            SandboxLostError: The kernel died, misbehaved or sent a malformed reply;
+                the sandbox revives on the next call.
+            BaseException: ``KeyboardInterrupt`` and the like, after the kill.
         """
         self._ensure_running()
+        request_id = next(self._request_ids)
         deadline = time.monotonic() + wait_s
         try:
-            protocol.write_all(self._req_w, protocol.encode_request(msg, blob))
-            max_blob = self._limits.max_file_bytes if msg.get("op") == "read" else 0
+            frame = protocol.encode_request({**msg, "id": request_id}, blob)
+            protocol.write_all(self._req_w, frame)
+            max_blob = self._limits.max_file_bytes if msg["op"] == "read" else 0
             resp, out = self._read_response(deadline, max_blob)
-        except TimeoutError:  # an OSError subclass: the caller decides what to kill
-            raise
-        except (protocol.FrameError, OSError) as exc:
+            if resp.get("id") != request_id:
+                raise protocol.FrameError(
+                    f"a reply to request {str(resp.get('id'))[:40]}, expected {request_id}"
+                )
+            if "fault" in resp:
+                raise _KernelFault(str(resp["fault"])[:2000])
+            return parse(resp, out)
+        except SandboxError:
+            raise  # reported by a complete, well-formed reply
+        except BaseException as exc:
             self._kill()
             self._state_lost_pending = True
+            if isinstance(exc, TimeoutError) or not isinstance(exc, Exception):
+                raise
+            if isinstance(exc, _KernelFault):
+                what = f"hit an internal error ({exc})"
+            elif isinstance(exc, (protocol.ChannelClosedError, OSError)):
+                what = f"died ({exc})"
+            elif isinstance(exc, protocol.FrameError):
+                what = f"sent a malformed response ({exc})"
+            else:
+                what = f"sent a malformed response ({type(exc).__name__}: {str(exc)[:200]})"
             raise SandboxLostError(
-                f"the sandbox's interpreter died ({exc}); its variables and imports are "
-                "gone, files in the workspace were kept. Re-run your setup code."
-            ) from exc
-        if "fault" in resp:
-            raise SandboxError(f"internal sandbox error: {resp['fault']}")
-        return resp, out
-
-    @contextlib.contextmanager
-    def _parsing(self) -> Iterator[None]:
-        """Turn a response of the wrong shape into a restart and a reported loss.
-
-        Only code running in the kernel's process (the user's) can write such a frame.
-        """
-        try:
-            yield
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            with self._lock:
-                self._kill()
-                self._state_lost_pending = True
-            raise SandboxLostError(
-                f"the sandbox sent a malformed response ({type(exc).__name__}: {exc}); it "
-                "was restarted: variables and imports are gone, files were kept"
+                f"the sandbox's interpreter {what}; it was restarted: its variables and "
+                "imports are gone, files in the workspace were kept. Re-run your setup code."
             ) from exc
 
     def _hard_restart(self) -> None:
@@ -998,22 +1023,30 @@ class LocalSandbox(Sandbox):
         self, code: str, language: str = "python", timeout: float | None = None
     ) -> ExecutionResult:
         """Run code; see :meth:`Sandbox.run_code`."""
+        timeout = check_run_args(code, language, timeout)
         if language not in LANGUAGES:
             raise UnsupportedLanguageError(
                 f"unsupported language {language!r}: use one of {', '.join(LANGUAGES)}"
             )
-        timeout = timeout if timeout and timeout > 0 else self._limits.timeout_s
+        seconds = timeout or self._limits.timeout_s
         start = time.monotonic()
         with self._lock:
-            req = {"op": "run", "code": code, "language": language, "timeout": float(timeout)}
+            req = {"op": "run", "code": code, "language": language, "timeout": seconds}
+
+            def parse(resp: dict[str, Any], _: bytearray) -> ExecutionResult:
+                lost = self._state_lost_pending
+                result = replies.execution_result(resp, lost, (time.monotonic() - start) * 1000)
+                self._state_lost_pending = False
+                return result
+
             try:
-                resp, _ = self._call(req, b"", timeout + self._limits.grace_s + 1.0)
+                return self._call(req, b"", seconds + self._limits.grace_s + 1.0, parse)
             except TimeoutError:
                 self._hard_restart()
                 self._state_lost_pending = False
                 return ExecutionResult(
                     stderr=(
-                        f"[sandbox] the code ignored the interrupt after {timeout:g} s and "
+                        f"[sandbox] the code ignored the interrupt after {seconds:g} s and "
                         "was killed; the interpreter was restarted (variables and imports "
                         "are gone, files were kept)"
                     ),
@@ -1021,30 +1054,6 @@ class LocalSandbox(Sandbox):
                     state_lost=True,
                     duration_ms=(time.monotonic() - start) * 1000,
                 )
-            state_lost, self._state_lost_pending = self._state_lost_pending, False
-        if "unsupported" in resp:
-            raise UnsupportedLanguageError(resp["unsupported"])
-        with self._parsing():
-            return self._execution_result(resp, state_lost, start)
-
-    @staticmethod
-    def _execution_result(resp: dict[str, Any], state_lost: bool, start: float) -> ExecutionResult:
-        err = resp.get("error")
-        return ExecutionResult(
-            stdout=resp["stdout"],
-            stderr=resp["stderr"],
-            result=resp.get("result"),
-            error=ExecutionError(err["name"], err["value"], err["traceback"]) if err else None,
-            charts=[
-                Chart(png=binascii.a2b_base64(c["png"]), title=c.get("title"))
-                for c in resp.get("charts", [])
-            ],
-            timed_out=bool(resp.get("timed_out")),
-            state_lost=state_lost,
-            duration_ms=(time.monotonic() - start) * 1000,
-            stdout_truncated_bytes=int(resp.get("stdout_cut", 0)),
-            stderr_truncated_bytes=int(resp.get("stderr_cut", 0)),
-        )
 
     def exec(
         self,
@@ -1054,18 +1063,22 @@ class LocalSandbox(Sandbox):
         timeout: float | None = None,
     ) -> CommandResult:
         """Run a shell command; see :meth:`Sandbox.exec`."""
-        timeout = timeout if timeout and timeout > 0 else self._limits.timeout_s
+        seconds = check_command_args(command, cwd, env, timeout) or self._limits.timeout_s
         start = time.monotonic()
         req = {
             "op": "exec",
             "command": command,
             "cwd": cwd,
-            "env": {str(k): str(v) for k, v in (env or {}).items()},
-            "timeout": float(timeout),
+            "env": dict(env or {}),
+            "timeout": seconds,
         }
+
+        def parse(resp: dict[str, Any], _: bytearray) -> CommandResult:
+            return replies.command_result(resp, cwd or ".", (time.monotonic() - start) * 1000)
+
         with self._lock:
             try:
-                resp, _ = self._call(req, b"", timeout + self._limits.grace_s + 1.0)
+                return self._call(req, b"", seconds + self._limits.grace_s + 1.0, parse)
             except TimeoutError:
                 self._hard_restart()
                 self._state_lost_pending = True
@@ -1075,24 +1088,18 @@ class LocalSandbox(Sandbox):
                     timed_out=True,
                     duration_ms=(time.monotonic() - start) * 1000,
                 )
-        _raise_file_error(resp, cwd or ".")
-        with self._parsing():
-            return CommandResult(
-                exit_code=int(resp["exit_code"]),
-                stdout=str(resp["stdout"]),
-                stderr=str(resp["stderr"]),
-                timed_out=bool(resp["timed_out"]),
-                duration_ms=(time.monotonic() - start) * 1000,
-                stdout_truncated_bytes=int(resp.get("stdout_cut", 0)),
-                stderr_truncated_bytes=int(resp.get("stderr_cut", 0)),
-            )
 
     # -- files -----------------------------------------------------------------------------------
 
-    def _file_call(self, msg: dict[str, Any], blob: bytes = b"") -> tuple[dict[str, Any], bytes]:
+    def _file_call(
+        self,
+        msg: dict[str, Any],
+        parse: Callable[[dict[str, Any], bytearray], T],
+        blob: bytes = b"",
+    ) -> T:
         with self._lock:
             try:
-                resp, out = self._call(msg, blob, self._limits.file_op_timeout_s)
+                return self._call(msg, blob, self._limits.file_op_timeout_s, parse)
             except TimeoutError as exc:
                 self._hard_restart()
                 self._state_lost_pending = True
@@ -1100,56 +1107,48 @@ class LocalSandbox(Sandbox):
                     f"file operation {msg['op']} on {msg.get('path')!r} took over "
                     f"{self._limits.file_op_timeout_s:g} s; the sandbox was restarted"
                 ) from exc
-        _raise_file_error(resp, str(msg.get("path", "")))
-        return resp, out
 
     def read_file(self, path: str, *, max_bytes: int | None = None) -> bytes:
         """Read a file; see :meth:`Sandbox.read_file`."""
-        _, data = self._file_call({"op": "read", "path": path, "max_bytes": max_bytes})
-        return data
+        check_path(path)
+        if max_bytes is not None and (
+            isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0
+        ):
+            raise TypeError(f"max_bytes must be a non-negative int or None, not {max_bytes!r}")
+        return self._file_call(
+            {"op": "read", "path": path, "max_bytes": max_bytes},
+            lambda resp, blob: replies.read_blob(resp, blob, path),
+        )
 
     def write_file(self, path: str, content: str | bytes) -> None:
         """Write a file, creating parents; see :meth:`Sandbox.write_file`."""
-        data = content.encode() if isinstance(content, str) else bytes(content)
+        check_path(path)
+        data = check_content(content)
         if len(data) > self._limits.max_file_bytes:
             raise SandboxFileTooLargeError(
                 f"{len(data)} bytes is over the {self._limits.max_file_bytes}-byte file "
                 "limit (LocalLimits.max_file_bytes)",
                 path,
             )
-        self._file_call({"op": "write", "path": path}, data)
+        self._file_call(
+            {"op": "write", "path": path},
+            lambda resp, _: replies.raise_file_error(resp, path),
+            data,
+        )
 
     def list_files(self, path: str = ".", *, depth: int = 1) -> list[FileInfo]:
         """List a folder; see :meth:`Sandbox.list_files`."""
-        resp, _ = self._file_call({"op": "list", "path": path, "depth": depth})
-        with self._parsing():
-            return self._file_infos(resp)
-
-    @staticmethod
-    def _file_infos(resp: dict[str, Any]) -> list[FileInfo]:
-        return [
-            FileInfo(
-                name=e["name"],
-                path=e["path"],
-                is_dir=bool(e["is_dir"]),
-                size=int(e["size"]),
-                mtime=float(e["mtime"]),
-            )
-            for e in resp["entries"]
-        ]
+        check_path(path)
+        if isinstance(depth, bool) or not isinstance(depth, int):
+            raise TypeError(f"depth must be an int, not {type(depth).__name__}")
+        return self._file_call(
+            {"op": "list", "path": path, "depth": depth},
+            lambda resp, _: replies.file_infos(resp, path),
+        )
 
 
-def _raise_file_error(resp: dict[str, Any], path: str) -> None:
-    kind = resp.get("file_error")
-    if kind is None:
-        return
-    message = str(resp.get("message", kind))
-    errors: dict[str, type[SandboxFileError]] = {
-        "not_found": SandboxFileNotFoundError,
-        "is_dir": SandboxIsADirectoryError,
-        "too_large": SandboxFileTooLargeError,
-    }
-    raise errors.get(kind, SandboxFileError)(message, path)
+class _KernelFault(Exception):
+    """The kernel reported an internal error: its state is unknown, so it restarts."""
 
 
 def _enter_v2(cg: isolation.CgroupSet) -> Callable[[], None]:

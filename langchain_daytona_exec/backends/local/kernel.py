@@ -176,6 +176,7 @@ class Kernel:
         self.tmpdir: str = cfg.get("tmpdir", "/tmp")
         self.budget: int = cfg["output_budget"]
         self.max_file: int = cfg["max_file_bytes"]
+        self.max_body = protocol.max_reply_body(self.budget)
         self.req_fd, self.resp_fd = cfg["fds"]
         self.pid = os.getpid()
         main_module = type(sys)("__main__")  # the cells' namespace *is* __main__, so
@@ -192,7 +193,8 @@ class Kernel:
         self.timed_out = False
 
     def reply(self, msg: dict[str, Any], blob: bytes = b"") -> None:
-        protocol.write_all(self.resp_fd, protocol.encode_response(msg, blob))
+        frame = protocol.encode_response(msg, blob, self.max_body)
+        protocol.write_all(self.resp_fd, frame)
 
     def serve(self) -> None:
         """Answer requests until the host closes the channel."""
@@ -212,11 +214,13 @@ class Kernel:
             except protocol.FrameError:
                 return
             try:
+                _check_request(req)
                 resp, out_blob = handlers[req["op"]](req, blob)
-            except Exception as exc:  # a kernel bug must not kill the sandbox
+            except Exception as exc:  # reported; the host then restarts this kernel
                 resp, out_blob = {"fault": f"{type(exc).__name__}: {exc}"}, b""
             if os.getpid() != self.pid:  # the code forked and this is the child
                 os._exit(0)
+            resp["id"] = req.get("id") if isinstance(req, dict) else None
             self.reply(resp, out_blob)
 
     # -- python -----------------------------------------------------------------
@@ -586,6 +590,7 @@ class Kernel:
             return self._file_error("not_dir", f"not a folder: {root}")
         entries: list[dict[str, Any]] = []
         truncated = False
+        room = self.max_body // 2  # JSON of an entry: its texts plus ~80 bytes
 
         def walk(folder: str, shown: str, level: int) -> None:
             nonlocal truncated
@@ -593,8 +598,9 @@ class Kernel:
                 items = sorted(os.scandir(folder), key=lambda e: e.name)
             except OSError:
                 return
+            nonlocal room
             for entry in items:
-                if len(entries) >= limit:
+                if len(entries) >= limit or room <= 0:
                     truncated = True
                     return
                 try:
@@ -603,6 +609,7 @@ class Kernel:
                     continue
                 is_dir = stat.S_ISDIR(st.st_mode)
                 rel = entry.name if shown in ("", ".") else f"{shown.rstrip('/')}/{entry.name}"
+                room -= 6 * (len(entry.name) + len(rel)) + 100
                 entries.append(
                     {
                         "name": entry.name,
@@ -617,6 +624,34 @@ class Kernel:
 
         walk(root, given, 1)
         return {"entries": entries, "truncated": truncated}, b""
+
+
+_REQUEST_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
+    "run": {"code": (str,), "language": (str,), "timeout": (float, int, type(None))},
+    "exec": {
+        "command": (str,),
+        "cwd": (str, type(None)),
+        "env": (dict, type(None)),
+        "timeout": (float, int, type(None)),
+    },
+    "read": {"path": (str,), "max_bytes": (int, type(None))},
+    "write": {"path": (str,)},
+    "list": {"path": (str,), "depth": (int,)},
+    "ping": {},
+}
+
+
+def _check_request(req: Any) -> None:
+    """Refuse a request of the wrong shape before any handler touches it.
+
+    The host validates arguments first; this keeps a wrong value from ever reaching
+    (and staying in) the kernel's state.
+    """
+    if not isinstance(req, dict) or req.get("op") not in _REQUEST_FIELDS:
+        raise ValueError("not a request")
+    for name, kinds in _REQUEST_FIELDS[req["op"]].items():
+        if not isinstance(req.get(name), kinds):
+            raise TypeError(f"{name} must be {' or '.join(k.__name__ for k in kinds)}")
 
 
 def _setup_process(cfg: dict[str, Any]) -> None:

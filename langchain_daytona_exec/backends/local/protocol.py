@@ -25,28 +25,61 @@ if TYPE_CHECKING:
 
 HEADER_SIZE = 8
 
-MAX_BODY_BYTES = 64 * 1024 * 1024
-"""The largest response body the host accepts. Output is cut to the byte budget inside
-the sandbox, so a bigger frame means a confused or hostile kernel: the host treats it
-as a dead sandbox instead of allocating whatever the frame claims."""
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+"""The largest request body the kernel accepts (code and arguments; file contents
+travel in the blob). The host checks its own requests against it before sending."""
 
 MAX_BLOB_BYTES = 1024 * 1024 * 1024
 """The largest blob either side accepts (above the biggest configurable file limit)."""
+
+REPLY_EXTRA_BYTES = 4 * 1024 * 1024
+"""Room in a reply body beyond the two output streams: the last expression (at most
+100,000 characters), the error and its traceback, charts (base64 PNG), a file listing
+and the field names. The kernel fits every reply into :func:`max_reply_body` (dropping
+charts, then cutting the longest texts, each with a notice), so a bigger frame can only
+be forged by code in the kernel's process."""
+
+MAX_REPLY_VALUES = 100_000
+"""The most JSON values (objects, arrays, strings, numbers) a reply may hold. A
+10,000-entry file listing needs about 60,000. Without a bound a forged ``[{},{},...]``
+frame grows the host ~30 bytes per input byte (a 60 MiB frame: ~1.5 GiB)."""
+
+MAX_REPLY_DEPTH = 16
+"""The deepest nesting of a reply (legitimate replies nest 3 deep). Deeper input would
+otherwise raise ``RecursionError`` in the parser."""
+
+_MAX_NUMBER_CHARS = 40
+"""The longest number literal in a reply (a float repr is at most 24 characters)."""
+
+
+def max_reply_body(output_budget: int) -> int:
+    """The largest reply body a kernel with this per-stream output budget may send.
+
+    Each stream keeps at most ``output_budget`` bytes (head and tail); mostly-ASCII
+    output is encoded one byte per byte, and the kernel cuts a reply that would not fit.
+    """
+    return 2 * output_budget + REPLY_EXTRA_BYTES
 
 
 class FrameError(Exception):
     """The peer closed the channel or sent a malformed frame."""
 
 
+class ChannelClosedError(FrameError):
+    """The peer closed the channel (on the host: the kernel died)."""
+
+
 def _header(body_len: int, blob_len: int) -> bytes:
     return body_len.to_bytes(4, "big") + blob_len.to_bytes(4, "big")
 
 
-def parse_header(header: bytes) -> tuple[int, int]:
+def parse_header(
+    header: bytes, max_body: int = MAX_REQUEST_BYTES, max_blob: int = MAX_BLOB_BYTES
+) -> tuple[int, int]:
     """Split a frame header into (body length, blob length), checking the caps."""
     body_len = int.from_bytes(header[:4], "big")
     blob_len = int.from_bytes(header[4:], "big")
-    if body_len > MAX_BODY_BYTES or blob_len > MAX_BLOB_BYTES:
+    if body_len > max_body or blob_len > max_blob:
         raise FrameError(f"oversized frame ({body_len} + {blob_len} bytes)")
     return body_len, blob_len
 
@@ -81,23 +114,176 @@ def encode_request(msg: dict[str, Any], blob: bytes = b"") -> bytes:
     return _header(len(body), len(blob)) + body + blob
 
 
-def encode_response(msg: dict[str, Any], blob: bytes = b"") -> bytes:
-    """Encode one kernel -> host frame."""
+def encode_response(msg: dict[str, Any], blob: bytes = b"", max_body: int = 0) -> bytes:
+    """Encode one kernel -> host frame; with ``max_body``, cut the reply to fit it."""
     body = dumps_json(msg).encode()
+    if max_body and len(body) > max_body:
+        body = dumps_json(fit_reply(msg, max_body)).encode()
     return _header(len(body), len(blob)) + body + blob
 
 
-def decode_response(body: bytes) -> dict[str, Any]:
-    """Parse a response body on the host; raise :class:`FrameError` when invalid."""
-    import json
+_CUT_NOTE = "\n... [{} characters cut: the reply was over its size limit] ...\n"
 
+
+def fit_reply(msg: dict[str, Any], max_body: int) -> dict[str, Any]:
+    """Shrink a reply until its JSON fits ``max_body`` bytes (kernel side).
+
+    Charts go first (an image cannot be cut), then the longest text is halved again
+    and again, keeping its head and tail with a notice. Returns a new dict.
+    """
+    msg = dict(msg)
+    dropped = 0
+    while msg.get("charts") and len(dumps_json(msg)) > max_body:
+        msg["charts"] = list(msg["charts"])[:-1]
+        dropped += 1
+    if dropped:
+        note = f"\n[sandbox] {dropped} chart(s) dropped: the reply was over its size limit\n"
+        msg["stderr"] = str(msg.get("stderr") or "") + note
+    for _ in range(64):
+        size = len(dumps_json(msg))
+        if size <= max_body:
+            return msg
+        holder, key = _longest_text(msg)
+        if holder is None:
+            break
+        text = holder[key]
+        per_char = len(dumps_json(text)) / len(text)  # 1 for ASCII, up to 12 escaped
+        needed = int((size - max_body) / per_char) + 200
+        keep = max(len(text) // 2, len(text) - needed)  # halve, or cut just enough
+        half = keep // 2
+        note = _CUT_NOTE.format(len(text) - 2 * half)
+        holder[key] = text[:half] + note + text[len(text) - half :]
+    return {"fault": "the reply did not fit its size limit", "id": msg.get("id")}
+
+
+def _longest_text(value: Any) -> tuple[Any, Any]:
+    """The container and key of the longest string in a reply (copying on the way)."""
+    best: tuple[Any, Any] = (None, None)
+    best_len = 256  # shorter texts are not worth cutting
+
+    def visit(container: Any) -> None:
+        nonlocal best, best_len
+        keys = container.keys() if isinstance(container, dict) else range(len(container))
+        for k in list(keys):
+            v = container[k]
+            if isinstance(v, str) and len(v) > best_len:
+                best, best_len = (container, k), len(v)
+            elif isinstance(v, (dict, list, tuple)):
+                container[k] = v = dict(v) if isinstance(v, dict) else list(v)
+                visit(v)
+
+    visit(value)
+    return best
+
+
+def decode_response(body: bytes | bytearray | str) -> dict[str, Any]:
+    """Parse a response body on the host, at a bounded cost.
+
+    The body must be ASCII JSON (the kernel escapes everything else) with at most
+    :data:`MAX_REPLY_VALUES` values nested at most :data:`MAX_REPLY_DEPTH` deep, so
+    the parsed reply costs a small multiple of the frame's size whatever it holds.
+
+    Args:
+        body: The body, or its text from :func:`ascii_text` (so that the caller can
+            free the bytes before the parse).
+
+    Raises:
+        FrameError: The body is not such a JSON object.
+    """
+    text = body if isinstance(body, str) else ascii_text(body)
+    del body
     try:
-        msg = json.loads(body)
-    except ValueError as exc:
-        raise FrameError(f"invalid frame: {exc}") from exc
+        msg = _new_decoder().decode(text)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise FrameError(f"invalid frame: {str(exc)[:200]}") from exc
     if not isinstance(msg, dict):
         raise FrameError("invalid frame: not an object")
     return msg
+
+
+def ascii_text(body: bytes | bytearray) -> str:
+    """The text of a reply body; :class:`FrameError` unless it is ASCII."""
+    try:
+        return body.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise FrameError(f"invalid frame: not ASCII at byte {exc.start}") from exc
+
+
+def _bounded_decoder_class() -> type:
+    import json
+    import json.scanner
+
+    class BoundedDecoder(json.JSONDecoder):
+        """``json`` with a count and depth limit, checked while it parses."""
+
+        def __init__(self) -> None:
+            super().__init__(
+                parse_float=self._number(float),
+                parse_int=self._number(int),
+                parse_constant=self._constant,
+            )
+            self.values_left = MAX_REPLY_VALUES
+            self.depth = 0
+            hooks = vars(self)  # set by JSONDecoder.__init__ (untyped there)
+            hooks["parse_object"] = self._nested(hooks["parse_object"])
+            hooks["parse_array"] = self._nested(hooks["parse_array"])
+            plain_string = hooks["parse_string"]
+
+            def parse_string(*args: Any) -> Any:
+                self._count()
+                return plain_string(*args)
+
+            hooks["parse_string"] = parse_string
+            # The pure-Python scanner calls the hooks above; the C one would not.
+            self.scan_once = json.scanner.py_make_scanner(self)  # type: ignore[attr-defined]
+
+        def _count(self) -> None:
+            self.values_left -= 1
+            if self.values_left < 0:
+                raise ValueError(f"more than {MAX_REPLY_VALUES} values")
+
+        def _nested(self, parse: Any) -> Any:
+            def nested(*args: Any) -> Any:
+                self._count()
+                self.depth += 1
+                try:
+                    if self.depth > MAX_REPLY_DEPTH:
+                        raise ValueError(f"nested deeper than {MAX_REPLY_DEPTH}")
+                    return parse(*args)
+                finally:
+                    self.depth -= 1
+
+            return nested
+
+        def _number(self, kind: type) -> Any:
+            def parse(literal: str) -> Any:
+                self._count()
+                if len(literal) > _MAX_NUMBER_CHARS:
+                    raise ValueError(f"a {len(literal)}-character number")
+                return kind(literal)
+
+            return parse
+
+        @staticmethod
+        def _constant(name: str) -> Any:
+            raise ValueError(f"{name} is not JSON")
+
+    return BoundedDecoder
+
+
+_decoder_class: Any = None
+
+
+def _new_decoder() -> Any:
+    """A fresh bounded decoder.
+
+    Its class is built on first use: the kernel imports this module too, and never
+    loads ``json``.
+    """
+    global _decoder_class
+    if _decoder_class is None:
+        _decoder_class = _bounded_decoder_class()
+    return _decoder_class()
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -114,7 +300,7 @@ def read_exact(fd: int, n: int) -> bytes:
     while n > 0:
         chunk = os.read(fd, min(n, 1 << 20))
         if not chunk:
-            raise FrameError("channel closed")
+            raise ChannelClosedError("channel closed")
         chunks.append(chunk)
         n -= len(chunk)
     return b"".join(chunks)
