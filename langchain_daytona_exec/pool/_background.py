@@ -1,0 +1,256 @@
+"""The pool's background work: the filler, the janitor and the loop that runs them.
+
+* The **filler** keeps ``min_idle`` warm sandboxes, backing off exponentially after
+  failed creations (:class:`Backoff`) so a broken backend costs one attempt per
+  pause, not a busy loop.
+* The **janitor** evicts keys past ``idle_ttl_s`` or ``max_lifetime_s``, resets
+  evicted sandboxes back into the warm pool when it is short, and closes retired
+  sandboxes.
+
+Each runs in :func:`run_loop` on a daemon thread that holds only a weak reference
+to the pool. Time is injected: :class:`Backoff` takes a clock and :func:`run_loop`
+a ``wait`` function, so tests step them without real sleeps.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from langchain_daytona_exec.pool._records import Spare, close_quietly, logger
+from langchain_daytona_exec.sandbox import Sandbox
+
+if TYPE_CHECKING:
+    from langchain_daytona_exec.pool._pool import SandboxPool
+
+__all__ = ["Backoff", "Filler", "Janitor", "run_loop"]
+
+FILL_BACKOFF_MIN_S = 0.5
+"""The filler's first pause after a failed creation, in seconds."""
+
+FILL_BACKOFF_MAX_S = 30.0
+"""The longest pause between creation attempts, in seconds: a broken backend (no
+bubblewrap, Daytona down) costs one attempt per this many seconds, not a busy loop."""
+
+THREAD_TICK_S = 5.0
+"""Background threads are woken by events; this is only a safety-net period (s)."""
+
+
+def _event_wait(event: threading.Event, seconds: float) -> None:
+    event.wait(seconds)
+
+
+def run_loop(
+    ref: weakref.ref[SandboxPool],
+    step: Callable[[SandboxPool], float],
+    stop: threading.Event,
+    wake: threading.Event,
+    wait: Callable[[threading.Event, float], None] = _event_wait,
+) -> None:
+    """Run ``step`` until ``stop`` is set or the pool is garbage collected.
+
+    The pool is dereferenced once per round, so the thread never keeps it alive.
+
+    Args:
+        ref: Weak reference to the pool.
+        step: One round of work; returns the pause in **seconds** before the next.
+        stop: Ends the loop.
+        wake: Cuts a pause short (``wait`` is given it).
+        wait: Pauses: ``wait(wake, seconds)``; tests inject a recording one.
+
+    """
+    while not stop.is_set():
+        pool = ref()
+        if pool is None:
+            return
+        wake.clear()
+        try:
+            delay = step(pool)
+        except Exception:
+            logger.exception("sandbox pool background step failed")
+            delay = THREAD_TICK_S
+        del pool
+        if delay > 0:
+            wait(wake, delay)
+
+
+class Backoff:
+    """Exponential pauses after failures, reset by a success.
+
+    Args:
+        clock: Monotonic clock in **seconds** (tests inject a fake one).
+        first_s: First pause.
+        max_s: Longest pause.
+
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        first_s: float = FILL_BACKOFF_MIN_S,
+        max_s: float = FILL_BACKOFF_MAX_S,
+    ) -> None:
+        self._clock = clock
+        self._first_s = first_s
+        self._max_s = max_s
+        self.pause_s = 0.0
+        self._not_before = float("-inf")
+
+    def remaining(self) -> float:
+        """Seconds until the next attempt is allowed (0 when it is)."""
+        return max(0.0, self._not_before - self._clock())
+
+    def failed(self) -> float:
+        """Note a failure; returns the pause before the next attempt."""
+        self.pause_s = min(self._max_s, max(self._first_s, self.pause_s * 2))
+        self._not_before = self._clock() + self.pause_s
+        return self.pause_s
+
+    def succeeded(self) -> None:
+        """Note a success: the next failure pauses ``first_s`` again."""
+        self.pause_s = 0.0
+        self._not_before = float("-inf")
+
+
+class Filler:
+    """Creates warm sandboxes until the pool has ``min_idle`` of them.
+
+    Args:
+        min_idle: Warm sandboxes to keep.
+        clock: Clock of the backoff (tests inject a fake one).
+
+    """
+
+    def __init__(self, min_idle: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.min_idle = min_idle
+        self.backoff = Backoff(clock)
+
+    def step(self, pool: SandboxPool) -> float:
+        """Create one warm sandbox if the pool is short. Returns the pause (s)."""
+        with pool._lock:
+            if pool._closed:
+                return 0.0
+            wait_s = self.backoff.remaining()
+            if wait_s > 0:
+                return wait_s
+            short = len(pool._idle) + pool._filling < self.min_idle
+            if not short or pool._occupancy_locked() >= pool._max_size:
+                return THREAD_TICK_S
+            pool._filling += 1
+        sandbox: Sandbox | None = None
+        ok = False
+        created_at = pool._clock()
+        try:
+            sandbox = pool.backend.create(labels=dict(pool._labels))
+            with pool._lock:
+                pool._created += 1
+            pool._run_warmup(sandbox)
+            ok = True
+        except Exception as exc:
+            logger.warning("the pool could not create a warm sandbox: %s", exc)
+        finally:
+            with pool._lock:
+                pool._filling -= 1
+                if ok and sandbox is not None and not pool._closed:
+                    spare = Spare(sandbox, created_at, fresh=True)
+                    spare.warm = pool._warmup is not None
+                    spare.last_check = pool._clock()
+                    pool._idle.append(spare)
+                    sandbox = None
+                if not ok:
+                    pool._failures += 1
+                pool._notify_locked()
+            if sandbox is not None:
+                close_quietly(sandbox)
+        if ok:
+            self.backoff.succeeded()
+            return 0.0
+        return self.backoff.failed()
+
+
+class Janitor:
+    """Evicts expired keys, recycles or closes their sandboxes, closes retired ones."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+
+    def step(self, pool: SandboxPool) -> float:
+        """One round (:meth:`reap`). Returns the pause (s)."""
+        self.reap(pool)
+        return self.interval_s
+
+    def reap(self, pool: SandboxPool) -> int:
+        """Evict expired keys, refill or close sandboxes; returns the keys evicted."""
+        now = pool._clock()
+        expired: list[Spare] = []
+        with pool._lock:
+            if pool._closed:
+                return 0
+            for slot in list(pool._slots.values()):
+                if slot.claimed or slot.queue or slot.sandbox is None:
+                    continue
+                reason = pool._expiry_locked(slot.created_at, slot.last_used, now)
+                if reason is None:
+                    continue
+                del pool._slots[slot.key]
+                pool._evicted += 1
+                if slot.uses:
+                    pool._remember_loss_locked(slot.key, reason)
+                expired.append(Spare(slot.sandbox, slot.created_at, fresh=False))
+            keep: deque[Spare] = deque()
+            for spare in pool._idle:
+                if pool._expiry_locked(spare.created_at, None, now) is None:
+                    keep.append(spare)
+                else:
+                    pool._retiring.append(spare.sandbox)
+            pool._idle = keep
+            retiring, pool._retiring = pool._retiring, []
+            pool._in_hand += len(expired) + len(retiring)
+        for spare in expired:
+            self._recycle(pool, spare)
+        for sandbox in retiring:
+            try:
+                close_quietly(sandbox)
+            finally:
+                with pool._lock:
+                    pool._in_hand -= 1
+                    pool._notify_locked()
+        if expired or retiring:
+            pool._fill_wake.set()
+        return len(expired)
+
+    @staticmethod
+    def _recycle(pool: SandboxPool, spare: Spare) -> None:
+        """Reset an evicted sandbox into the warm pool, or close it."""
+        with pool._lock:
+            want = (
+                not pool._closed
+                and len(pool._idle) + pool._filling < pool._min_idle
+                and pool._expiry_locked(spare.created_at, None, pool._clock()) is None
+            )
+        kept = False
+        try:
+            if want:
+                try:
+                    spare.sandbox.reset()
+                    pool._run_warmup(spare.sandbox)
+                    kept = spare.sandbox.is_alive()
+                except Exception:
+                    logger.warning("resetting an evicted sandbox failed", exc_info=True)
+            with pool._lock:
+                if kept and not pool._closed:
+                    spare.warm = pool._warmup is not None
+                    spare.last_check = pool._clock()
+                    pool._idle.append(spare)
+                else:
+                    kept = False
+        finally:
+            if not kept:
+                close_quietly(spare.sandbox)
+            with pool._lock:
+                pool._in_hand -= 1
+                pool._notify_locked()

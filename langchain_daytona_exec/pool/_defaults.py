@@ -1,0 +1,82 @@
+"""The pool's defaults and labels, each with its reason, and the default backend."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+from langchain_daytona_exec.sandbox import SandboxBackend
+
+DEFAULT_MAX_SIZE = 16
+"""Sandboxes per pool. A local sandbox idles at about 8 MB, so this bounds CPU
+contention (every leased sandbox may run code at once), not memory."""
+
+DEFAULT_IDLE_TTL_S = 900.0
+"""Seconds a key may stay unused before its sandbox is evicted: long enough for a
+person to read an answer and reply, short enough that abandoned chats free their slot."""
+
+DEFAULT_ACQUIRE_TIMEOUT_S = 30.0
+"""Seconds a lease waits for a busy key or a full pool before it gives up."""
+
+REAPER_INTERVAL_MAX_S = 30.0
+"""Upper bound of the janitor's period: TTL eviction is at most this late."""
+
+REAPER_INTERVAL_MIN_S = 0.05
+"""Lower bound of the janitor's period, so a tiny ``idle_ttl_s`` does not spin."""
+
+THREAD_JOIN_S = 10.0
+"""How long :meth:`SandboxPool.close` waits for each background thread."""
+
+CLOSE_WAIT_S = 30.0
+"""How long :meth:`SandboxPool.close` waits for creations already under way, so a
+sandbox that a lease was creating is closed before ``close()`` returns."""
+
+REMEMBERED_LOSSES = 10_000
+"""Evicted keys remembered so that a conversation coming back is told its state is
+gone. Oldest first out; an entry is a key and a reason."""
+
+LATENCY_SAMPLES = 1024
+"""Most recent lease latencies kept for the p50/p95 of :meth:`SandboxPool.stats`."""
+
+POOL_LABEL = "langchain-daytona-exec.pool"
+"""Label carrying the pool's id on every sandbox it creates."""
+
+KEY_LABEL = "langchain-daytona-exec.key"
+"""Label carrying the session key on a sandbox the pool creates *for* that key, so that
+a pool in another process, or after a restart, finds the key's sandbox again with
+``backend.find`` (backends whose sandboxes die with the process find nothing)."""
+
+
+def default_backend() -> SandboxBackend:
+    """Return the backend a pool uses when none is given.
+
+    ``DaytonaBackend()`` when ``DAYTONA_API_KEY`` is set and the Daytona backend can
+    be imported; otherwise ``LocalBackend()`` (bubblewrap on this machine). Both are
+    imported here, lazily, so that importing the pool costs nothing.
+
+    Returns:
+        A ready backend.
+
+    Raises:
+        IsolationUnavailableError: No local isolation works on this host (from
+            ``LocalBackend``); the message names the fix.
+
+    """
+    if os.environ.get("DAYTONA_API_KEY"):
+        try:
+            from langchain_daytona_exec.backends.daytona import DaytonaBackend
+        except ImportError as exc:
+            warnings.warn(
+                f"DAYTONA_API_KEY is set but the Daytona backend cannot be imported ({exc}); "
+                "using the local bubblewrap backend instead. Install the `daytona` package "
+                "or unset DAYTONA_API_KEY to silence this warning.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        else:
+            daytona: SandboxBackend = DaytonaBackend()
+            return daytona
+    from langchain_daytona_exec.backends.local import LocalBackend
+
+    local: SandboxBackend = LocalBackend()
+    return local

@@ -1,0 +1,92 @@
+"""Bookkeeping records of the pool (guarded by its lock) and small pure helpers."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from langchain_daytona_exec.sandbox import Sandbox
+
+if TYPE_CHECKING:
+    from langchain_daytona_exec.pool._lease import PooledSandbox
+
+logger = logging.getLogger("langchain_daytona_exec.pool")
+
+LossReason = Literal["died", "idle_ttl", "evicted", "max_lifetime"]
+"""Why a key's previous sandbox is gone: it ``died`` (killed, crashed, stopped); it
+was idle past ``idle_ttl_s``; it was ``evicted`` (least recently used) to make room
+in a full pool; or it reached ``max_lifetime_s``."""
+
+_LOSS_TEXT: dict[str, str] = {
+    "died": "the sandbox stopped or crashed",
+    "idle_ttl": "it was idle too long and was recycled",
+    "evicted": "it was recycled to make room for other conversations",
+    "max_lifetime": "it reached its maximum lifetime",
+}
+
+
+def describe_loss(reason: LossReason | None) -> str:
+    """Why a key's state is gone, in words for the model ("it was idle too long...")."""
+    return _LOSS_TEXT.get(reason or "", "it was replaced")
+
+
+@dataclass(eq=False)
+class Slot:
+    """A key and its sandbox. Guarded by the pool's lock."""
+
+    key: str
+    sandbox: Sandbox | None = None
+    #: An acquirer owns the key (the per-key lock): it is preparing a lease or
+    #: its lease is out. At most one at a time; the others wait in ``queue``.
+    claimed: bool = False
+    #: The lease object handed out, while its ``with`` block runs.
+    lease: PooledSandbox | None = None
+    #: Tokens of acquirers waiting for this key, in arrival order.
+    queue: deque[object] = field(default_factory=deque)
+    #: ``clock()`` when the sandbox was created (for ``max_lifetime_s``).
+    created_at: float = 0.0
+    #: ``clock()`` at the end of the last lease (for LRU and ``idle_ttl_s``).
+    last_used: float = 0.0
+    #: ``clock()`` of the last successful ``is_alive()`` (or creation).
+    last_check: float = float("-inf")
+    #: Leases handed out with the current sandbox (0: it holds no state of the key).
+    uses: int = 0
+    #: The warmup code ran since the sandbox was created or reset.
+    warm: bool = False
+    #: A call raised ``SandboxLostError``: check health at the next lease.
+    suspect: bool = False
+    #: That error reached the caller, so the loss was already reported.
+    loss_seen: bool = False
+    #: ``PooledSandbox.close()`` was called: drop the sandbox when the lease ends.
+    discard: bool = False
+
+
+@dataclass(eq=False)
+class Spare:
+    """A sandbox not assigned to any key (warm pool, or an evicted one in hand)."""
+
+    sandbox: Sandbox
+    created_at: float
+    #: Never assigned to a key (handing out a non-fresh one counts as ``reused``).
+    fresh: bool = True
+    warm: bool = False
+    last_check: float = float("-inf")
+
+
+def close_quietly(sandbox: Sandbox) -> None:
+    """Close a sandbox, logging instead of raising (cleanup paths)."""
+    try:
+        sandbox.close()
+    except Exception:
+        logger.warning("closing sandbox %s failed", getattr(sandbox, "id", "?"), exc_info=True)
+
+
+def percentile(sorted_ms: list[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list (0.0 when empty)."""
+    if not sorted_ms:
+        return 0.0
+    rank = max(0, min(len(sorted_ms) - 1, math.ceil(q * len(sorted_ms)) - 1))
+    return sorted_ms[rank]
