@@ -247,9 +247,11 @@ def test_the_python_wrapper_record_round_trips() -> None:
             exec(compile(build_call(code, nonce), "<t>", "exec"), ns)
         outputs.append(parse_output(buf.getvalue(), nonce))
     ok, failed = outputs
-    assert ok.complete and ok.stdout == "hi\n" and ok.result == "42"
-    assert failed.error is not None and failed.error.name == "ZeroDivisionError"
-    assert "<cell-2>" in failed.error.traceback and "__ldx" not in failed.error.traceback
+    assert ok.complete and ok.stdout == "hi\n" and ok.record is not None
+    assert ok.record["result"] == "42"
+    error = failed.record["error"] if failed.record else None
+    assert error is not None and error["name"] == "ZeroDivisionError"
+    assert "<cell-2>" in error["traceback"] and "__ldx" not in error["traceback"]
 
 
 def test_backend_constructor_is_lazy_and_keyword_only() -> None:

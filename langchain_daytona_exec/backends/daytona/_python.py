@@ -1,121 +1,91 @@
-"""The code we send to Daytona's interpreter around the user's code, and its parsing.
+"""What we send to Daytona's interpreter around the user's code, and its parsing.
 
 Daytona's ``code_interpreter`` streams stdout, stderr and errors over a websocket,
 but reports neither the value of the last expression nor matplotlib figures. So
-each call sends a small wrapper that, **inside the same websocket exchange**:
+each call sends a small program that, **inside the same websocket exchange**:
 
-1. defines the helper ``__ldx_run`` in the context once (it survives in the
-   context's globals, and is defined again if the user deletes it);
-2. runs the user's code as a cell: statements, then the last expression evaluated
-   and its ``repr`` kept (Jupyter's display rule, as the local kernel does);
-3. catches the user's exception and formats its traceback from the user's frames;
-4. saves every open figure as PNG into a per-sandbox folder and closes it;
-5. prints one record line, ``<marker><nonce><json>``, that the host strips from stdout.
+1. loads the cell runner (:mod:`langchain_daytona_exec.backends.cellrunner`, the very source
+   the local kernel imports) as the package ``_ldx_cellrunner``, unless the
+   interpreter already holds this exact version;
+2. calls ``cellrunner.remote.run_and_report``: the cell runs with the same rules as
+   on the local backend, then one record line is printed for the host to strip.
 
-The nonce is random per call, so code that prints a look-alike line cannot forge a
-record. Charts are downloaded in one extra request only when the record lists some:
-a chart-free call costs exactly one websocket exchange.
+A chart-free call costs exactly one websocket exchange; a record too big to print
+inline is downloaded in one extra request.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
-import re
+import os
 import secrets
-from dataclasses import dataclass, field
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+from langchain_daytona_exec.backends import cellrunner
+from langchain_daytona_exec.backends.cellrunner import remote, run
 from langchain_daytona_exec.types import ExecutionError
 
-__all__ = ["CHART_DIR", "ParsedRun", "build_call", "new_nonce", "parse_output"]
+__all__ = [
+    "CHART_DIR",
+    "ParsedRun",
+    "build_call",
+    "new_nonce",
+    "node_error",
+    "parse_output",
+    "runner_sources",
+]
 
 CHART_DIR = "/tmp/.ldx-charts"
-"""Folder inside the sandbox where the wrapper saves figures; emptied at each call."""
+"""Folder inside the sandbox where records too big to print go; emptied at each call."""
 
-RESULT_MAX_CHARS = 100_000
-"""Longest last-expression ``repr`` returned (the local kernel's limit)."""
+PACKAGE = "_ldx_cellrunner"
+"""The runner's package name inside the remote interpreter (out of the user's way)."""
 
-MARKER = "\x1eLDX-RECORD:"
-"""Starts the record line (an ASCII record separator, then a tag)."""
+MARKER = remote.MARKER
 
-_HELPER = r"""
-def __ldx_run(__ldx_src, __ldx_nonce, __ldx_chart_dir, __ldx_max):
-    import ast, base64, json, linecache, os, sys, traceback
-    g = globals()
-    src = base64.b64decode(__ldx_src).decode("utf-8")
-    cell = g.get("__ldx_cell", 0) + 1
-    g["__ldx_cell"] = cell
-    name = "<cell-%d>" % cell
-    linecache.cache[name] = (len(src), None, src.splitlines(True), name)
-    rec = {"result": None, "error": None, "charts": []}
-    try:
-        for entry in os.listdir(__ldx_chart_dir):
-            os.unlink(os.path.join(__ldx_chart_dir, entry))
-    except OSError:
-        pass
-    flags = getattr(ast, "PyCF_ALLOW_TOP_LEVEL_AWAIT", 0)
-    try:
-        tree = compile(src, name, "exec", flags | ast.PyCF_ONLY_AST)
-        last = None
-        if tree.body and isinstance(tree.body[-1], ast.Expr):
-            last = ast.Expression(tree.body.pop().value)
+_LOADER = r"""
+def __ldx_load(bundle, version):
+    import base64, json, sys, types, zlib
+    sources = json.loads(zlib.decompress(base64.b64decode(bundle)).decode("utf-8"))
+    pkg = types.ModuleType(@PACKAGE@)
+    pkg.__path__ = []
+    pkg.__package__ = @PACKAGE@
+    sys.modules[@PACKAGE@] = pkg
+    exec(compile(sources["__init__"], "<ldx __init__>", "exec"), pkg.__dict__)
+    for name in pkg.MODULES:
+        mod = types.ModuleType(@PACKAGE@ + "." + name)
+        mod.__package__ = @PACKAGE@
+        sys.modules[mod.__name__] = mod
+        exec(compile(sources[name], "<ldx %s>" % name, "exec"), mod.__dict__)
+        setattr(pkg, name, mod)
+    pkg.SOURCES = sources
+    pkg.VERSION = version
+__ldx_load(@BUNDLE@, @VERSION@)
+del __ldx_load
+""".replace("@PACKAGE@", repr(PACKAGE))
 
-        def run(code):
-            value = eval(code, g)
-            if code.co_flags & 0x80 and value is not None:
-                import asyncio
-                value = asyncio.run(value)
-            return value
 
-        run(compile(tree, name, "exec", flags))
-        if last is not None:
-            value = run(compile(last, name, "eval", flags))
-            if value is not None:
-                g["_"] = value
-                text = repr(value)
-                if len(text) > __ldx_max:
-                    cut = len(text) - __ldx_max
-                    text = text[:__ldx_max] + "\n... [%d characters of the result cut]" % cut
-                rec["result"] = text
-    except BaseException as exc:
-        tb = exc.__traceback__
-        while tb is not None and not tb.tb_frame.f_code.co_filename.startswith("<cell-"):
-            tb = tb.tb_next
-        if isinstance(exc, SyntaxError):
-            lines = traceback.format_exception_only(type(exc), exc)
-        else:
-            lines = traceback.format_exception(type(exc), exc, tb)
-        rec["error"] = {"name": type(exc).__name__, "value": str(exc), "traceback": "".join(lines)}
-    plt = sys.modules.get("matplotlib.pyplot")
-    if plt is not None:
-        try:
-            nums = plt.get_fignums()
-            if nums:
-                os.makedirs(__ldx_chart_dir, exist_ok=True)
-            for i, num in enumerate(nums):
-                fig = plt.figure(num)
-                path = os.path.join(__ldx_chart_dir, "%s-%d.png" % (__ldx_nonce, i))
-                fig.savefig(path, format="png", bbox_inches="tight")
-                title = fig._suptitle.get_text() if getattr(fig, "_suptitle", None) else None
-                if not title:
-                    title = next((ax.get_title() for ax in fig.axes if ax.get_title()), None)
-                rec["charts"].append({"path": path, "title": title or None})
-        except Exception as exc:
-            sys.stderr.write("[sandbox] could not save a figure: %r\n" % (exc,))
-        finally:
-            try:
-                plt.close("all")
-            except Exception:
-                pass
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:
-            pass
-    sys.stdout.write(MARKER + __ldx_nonce + json.dumps(rec) + "\n")
-    sys.stdout.flush()
-""".replace("MARKER", repr(MARKER))
+def runner_sources() -> dict[str, str]:
+    """The runner's module sources, read from the files the local kernel imports."""
+    return dict(_bundle()[2])
+
+
+@lru_cache(maxsize=1)
+def _bundle() -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """(base64 zlib JSON of the sources, their version hash, the sources)."""
+    folder = os.path.dirname(os.path.abspath(cellrunner.__file__))
+    sources: dict[str, str] = {}
+    for name in ("__init__", *cellrunner.MODULES):
+        with open(os.path.join(folder, f"{name}.py"), encoding="utf-8") as f:
+            sources[name] = f.read()
+    raw = json.dumps(sources, sort_keys=True).encode("utf-8")
+    packed = base64.b64encode(zlib.compress(raw, 9)).decode("ascii")
+    return packed, hashlib.sha256(raw).hexdigest()[:16], tuple(sources.items())
 
 
 def new_nonce() -> str:
@@ -130,13 +100,14 @@ def build_call(code: str, nonce: str) -> str:
         code: The user's Python code.
         nonce: This call's nonce (see :func:`new_nonce`).
     """
-    src = base64.b64encode(code.encode("utf-8")).decode("ascii")
+    packed, version, _ = _bundle()
+    loader = _LOADER.replace("@BUNDLE@", repr(packed)).replace("@VERSION@", repr(version))
     return (
-        "try:\n"
-        "    __ldx_run\n"
-        "except NameError:\n"
-        f"    exec({_HELPER!r})\n"
-        f"__ldx_run({src!r}, {nonce!r}, {CHART_DIR!r}, {RESULT_MAX_CHARS})\n"
+        f"if getattr(__import__('sys').modules.get({PACKAGE!r}), 'VERSION', None) "
+        f"!= {version!r}:\n"
+        f"    exec({loader!r})\n"
+        f"__import__('sys').modules[{PACKAGE!r}].remote.run_and_report(\n"
+        f"    globals(), {code!r}, {nonce!r}, {CHART_DIR!r})\n"
     )
 
 
@@ -146,17 +117,19 @@ class ParsedRun:
 
     Attributes:
         stdout: Standard output without the record line.
-        result: The last expression's text, or ``None``.
-        error: The user's exception, or ``None``.
-        charts: ``(path inside the sandbox, title)`` of each saved figure.
-        complete: The record was found (the wrapper ran to its end).
+        record: The runner's record, or ``None`` when missing (the call was
+            interrupted or timed out) or when it must be downloaded first.
+        spill_path: Where the record was written, when too big to print.
     """
 
     stdout: str
-    result: str | None = None
-    error: ExecutionError | None = None
-    charts: list[tuple[str, str | None]] = field(default_factory=list)
-    complete: bool = False
+    record: dict[str, Any] | None = None
+    spill_path: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        """The wrapper ran to its end (its record line was found)."""
+        return self.record is not None or self.spill_path is not None
 
 
 def parse_output(stdout: str, nonce: str) -> ParsedRun:
@@ -165,10 +138,6 @@ def parse_output(stdout: str, nonce: str) -> ParsedRun:
     Args:
         stdout: Everything the interpreter printed.
         nonce: The call's nonce.
-
-    Returns:
-        The user's stdout and what the record says; ``complete=False`` when the
-        record is missing (the call was interrupted or timed out).
     """
     tag = MARKER + nonce
     at = stdout.rfind(tag)
@@ -176,39 +145,34 @@ def parse_output(stdout: str, nonce: str) -> ParsedRun:
         return ParsedRun(stdout=stdout)
     end = stdout.find("\n", at)
     end = len(stdout) if end < 0 else end
-    payload = stdout[at + len(tag) : end]
     rest = stdout[:at] + stdout[end + 1 :]
-    try:
-        rec: dict[str, Any] = json.loads(payload)
-    except ValueError:
+    record = parse_record(stdout[at + len(tag) : end])
+    if record is None:
         return ParsedRun(stdout=rest)
-    err = rec.get("error")
-    error = (
-        ExecutionError(str(err["name"]), str(err["value"]), str(err["traceback"]))
-        if isinstance(err, dict)
-        else None
-    )
-    charts = [
-        (str(c["path"]), c.get("title") or None)
-        for c in rec.get("charts") or []
-        if isinstance(c, dict) and "path" in c
-    ]
-    result = rec.get("result")
-    return ParsedRun(
-        stdout=rest,
-        result=None if result is None else str(result),
-        error=error,
-        charts=charts,
-        complete=True,
-    )
+    spill = record.get("file")
+    if isinstance(spill, str) and spill.startswith(CHART_DIR + "/"):
+        return ParsedRun(stdout=rest, spill_path=spill)
+    return ParsedRun(stdout=rest, record=record)
 
 
-_ERROR_LINE = re.compile(r"^(\w*(?:Error|Exception))\b:? ?(.*)$", re.M)
-"""The exception line of a Node.js error report (``TypeError: x is not a function``)."""
+def parse_record(payload: str | bytes) -> dict[str, Any] | None:
+    """The record's JSON object, or ``None`` when it is not one."""
+    try:
+        record = json.loads(payload)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def record_error(record: dict[str, Any]) -> ExecutionError | None:
+    """The user's exception from a record."""
+    err = record.get("error")
+    if not isinstance(err, dict):
+        return None
+    return ExecutionError(str(err["name"]), str(err["value"]), str(err["traceback"]))
 
 
 def node_error(output: str, exit_code: int) -> ExecutionError:
     """An :class:`ExecutionError` from the output of a failed JavaScript/TypeScript run."""
-    match = _ERROR_LINE.search(output)
-    name, value = (match.group(1), match.group(2)) if match else ("Error", "")
-    return ExecutionError(name, value or f"exit status {exit_code}", output)
+    err = run.node_error(output, exit_code)
+    return ExecutionError(err["name"], err["value"], err["traceback"])

@@ -40,8 +40,9 @@ import shlex
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from langchain_daytona_exec.backends._cell_record import MalformedRecordError, parse_cell_record
 from langchain_daytona_exec.backends.daytona import _python
 from langchain_daytona_exec.backends.daytona._config import (
     ALIVE_CACHE_S,
@@ -71,7 +72,6 @@ from langchain_daytona_exec.errors import (
 )
 from langchain_daytona_exec.sandbox import Sandbox
 from langchain_daytona_exec.types import (
-    Chart,
     CommandResult,
     ExecutionError,
     ExecutionResult,
@@ -369,13 +369,19 @@ class DaytonaSandbox(Sandbox):
             return run
         response: SdkRun = run
         parsed = _python.parse_output("".join(out) or response.stdout, nonce)
+        record = parsed.record
+        if parsed.spill_path is not None:
+            record = self._download_record(parsed.spill_path, deadline)
+        try:
+            parts = parse_cell_record(record or {})
+        except MalformedRecordError as exc:
+            raise SandboxError(f"the sandbox sent a malformed run record ({exc})") from exc
         stderr = "".join(err) or response.stderr
-        error = parsed.error
+        error = parts.error
         if error is None and response.error is not None:  # an error outside the wrapper
             error = ExecutionError(
                 response.error.name, response.error.value, response.error.traceback or ""
             )
-        charts = self._download_charts(parsed.charts, deadline) if parsed.charts else []
         budget = self._backend.output_bytes
         stdout, out_cut = _cut(parsed.stdout, budget)
         stderr, err_cut = _cut(stderr, budget)
@@ -383,9 +389,9 @@ class DaytonaSandbox(Sandbox):
         return ExecutionResult(
             stdout=stdout,
             stderr=stderr,
-            result=parsed.result,
+            result=parts.result,
             error=error,
-            charts=charts,
+            charts=parts.charts,
             state_lost=state_lost,
             stdout_truncated_bytes=out_cut,
             stderr_truncated_bytes=err_cut,
@@ -482,27 +488,23 @@ class DaytonaSandbox(Sandbox):
             stderr_truncated_bytes=err_cut,
         )
 
-    def _download_charts(
-        self, charts: list[tuple[str, str | None]], deadline: float
-    ) -> list[Chart]:
+    def _download_record(self, path: str, deadline: float) -> dict[str, Any] | None:
+        """The run record the wrapper wrote to ``path`` because it was too big to print."""
         from daytona import FileDownloadRequest
 
         responses = self._call(
             lambda timeout: self._sdk.fs.download_files(
-                [FileDownloadRequest(source=path) for path, _ in charts], timeout=timeout
+                [FileDownloadRequest(source=path)], timeout=timeout
             ),
-            what="download charts",
+            what="download the run record",
             deadline=deadline,
             idempotent=True,
         )
-        by_path = {r.source: r for r in responses}
-        found: list[Chart] = []
-        for path, title in charts:
-            response = by_path.get(path)
+        for response in responses:
             # bytes, as no local destination was asked for (a str would be a local path)
-            if response is not None and isinstance(response.result, bytes):
-                found.append(Chart(png=response.result, title=title))
-        return found
+            if response.source == path and isinstance(response.result, bytes):
+                return _python.parse_record(response.result)
+        return None
 
     def _run_once(
         self, code: str, language: str, seconds: float, deadline: float

@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from langchain_daytona_exec.backends import cellrunner
 from langchain_daytona_exec.errors import IsolationUnavailableError
 
 Mode = Literal["root", "userns", "unsafe"]
@@ -39,16 +40,38 @@ Mode = Literal["root", "userns", "unsafe"]
 KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
 """Folder holding ``kernel.py`` and ``protocol.py``, mounted read-only in the sandbox."""
 
+RUNNER_DIR = os.path.join(os.path.dirname(KERNEL_DIR), "cellrunner")
+"""The cell runner package (shared with the Daytona backend), mounted next to the kernel."""
+
 SANDBOX_KERNEL_DIR = "/opt/ldx-kernel"
 KERNEL_MODULES = ("kernel", "protocol", "forwarder")
-"""The stdlib-only modules that run inside the sandbox: the kernel, its framing, and
-the egress forwarder of network allow-lists."""
-KERNEL_FILES = tuple(
-    name
-    for module in KERNEL_MODULES
-    for name in (f"{module}.py", f"__pycache__/{module}.{sys.implementation.cache_tag}.pyc")
+"""The stdlib-only modules of this folder that run inside the sandbox: the kernel, its
+framing, and the egress forwarder of network allow-lists."""
+KERNEL_SOURCES = (
+    *((os.path.join(KERNEL_DIR, f"{name}.py"), f"{name}.py") for name in KERNEL_MODULES),
+    *(
+        (os.path.join(RUNNER_DIR, f"{name}.py"), f"cellrunner/{name}.py")
+        for name in ("__init__", *cellrunner.MODULES)
+    ),
 )
-"""What the sandbox sees of this package: those modules and their bytecode."""
+"""(host path, path under SANDBOX_KERNEL_DIR) of each source that runs in the sandbox:
+the modules above and the cell runner."""
+
+
+def _bytecode(path: str) -> str:
+    """Where CPython caches the bytecode of ``path`` (``__pycache__/NAME.TAG.pyc``)."""
+    folder, name = os.path.split(path)
+    return os.path.join(folder, "__pycache__", f"{name[:-3]}.{sys.implementation.cache_tag}.pyc")
+
+
+KERNEL_FILES = tuple(
+    pair
+    for host, inside in KERNEL_SOURCES
+    for pair in ((host, inside), (_bytecode(host), _bytecode(inside)))
+)
+"""What the sandbox sees of this package: those sources and their bytecode, as
+(host path, path under SANDBOX_KERNEL_DIR)."""
+
 SANDBOX_PYTHON = f"{SANDBOX_KERNEL_DIR}/python"
 """A symlink to the host's Python runtime, run as the kernel: the sandbox's process
 list then names a neutral path, not where the runtime lives on the host."""
@@ -343,15 +366,15 @@ def bwrap_argv(
         argv += _traversable_parents(ro, made)
         argv += ["--ro-bind", ro, ro]
     argv += _traversable_parents(SANDBOX_KERNEL_DIR, made)
-    argv += ["--perms", "0755", "--dir", SANDBOX_KERNEL_DIR]
-    argv += ["--perms", "0755", "--dir", f"{SANDBOX_KERNEL_DIR}/__pycache__"]
-    made.update((SANDBOX_KERNEL_DIR, f"{SANDBOX_KERNEL_DIR}/__pycache__"))
+    for folder in ("", "/__pycache__", "/cellrunner", "/cellrunner/__pycache__"):
+        argv += ["--perms", "0755", "--dir", f"{SANDBOX_KERNEL_DIR}{folder}"]
+        made.add(f"{SANDBOX_KERNEL_DIR}{folder}")
     argv += ["--symlink", paths.python, SANDBOX_PYTHON]
     data = dict(data_files or {})
-    for name in KERNEL_FILES:  # only the kernel's own files, not the host-side engine
+    for host, name in KERNEL_FILES:  # only the kernel's own files, not the host-side engine
         inside = f"{SANDBOX_KERNEL_DIR}/{name}"
         if inside not in data:
-            argv += ["--ro-bind-try", os.path.join(KERNEL_DIR, name), inside]
+            argv += ["--ro-bind-try", host, inside]
     if paths.mpl_cache:
         argv += ["--ro-bind-try", paths.mpl_cache, SANDBOX_MPL_CACHE]
     if layer is not None:

@@ -27,10 +27,8 @@ rest is imported on first use.
 
 from __future__ import annotations
 
-import _ast
 import _signal
 import _thread
-import binascii
 import builtins
 import fcntl
 import marshal
@@ -46,17 +44,17 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+_HERE = os.path.dirname(os.path.abspath(__file__))
+# In the sandbox the cell runner is mounted next to this file; run unisolated from the
+# package, it is the sibling folder ``backends/cellrunner``.
+_RUNNER_PARENT = (
+    _HERE if os.path.isdir(os.path.join(_HERE, "cellrunner")) else os.path.dirname(_HERE)
+)
+sys.path[:0] = [_HERE, _RUNNER_PARENT]
 import protocol  # noqa: E402  (loaded by path: the kernel is not a package)
+from cellrunner import run as cellrun  # noqa: E402  (the rules of a cell, shared with Daytona)
 
-del sys.path[0]
-
-RESULT_MAX_CHARS = 100_000
-"""The longest last-expression ``repr`` sent back; the rest is cut with a notice."""
-
-SOURCES_KEPT = 1000
-"""Cells whose source is kept for tracebacks (a long session must not grow forever);
-a traceback through an older cell shows its line numbers without the text."""
+del sys.path[:2]
 
 FINISH_DRAIN_S = 0.2
 """How long the end of a call keeps draining output that is still arriving (a child
@@ -70,9 +68,6 @@ _SIGINT = 2
 _SIGALRM = 14
 _SIGKILL = 9
 _TIOCNOTTY = 0x5422
-_CO_COROUTINE = 0x80
-_PYCF_ONLY_AST = 0x400
-_PYCF_ALLOW_TOP_LEVEL_AWAIT = 0x2000
 
 _RLIMITS = {
     "as": resource.RLIMIT_AS,
@@ -182,9 +177,8 @@ class Kernel:
         main_module = type(sys)("__main__")  # the cells' namespace *is* __main__, so
         main_module.__dict__["__builtins__"] = builtins  # pickle finds classes of cells
         sys.modules["__main__"] = main_module
-        self.ns: dict[str, Any] = main_module.__dict__
-        self.sources: dict[str, str] = {}
-        self.cell = 0
+        self.runner = cellrun.CellRunner(main_module.__dict__)
+        self.node_cell = 0
         self.out = FdCapture(1)
         self.err = FdCapture(2)
         self.stdout = open(1, "w", 1, "utf-8", "backslashreplace", closefd=False)
@@ -235,17 +229,10 @@ class Kernel:
         language = req.get("language", "python")
         if language != "python":
             return self.run_node(req, language)
-        self.cell += 1
-        filename = f"<cell-{self.cell}>"
-        code: str = req["code"]
-        self.sources[filename] = code
-        if len(self.sources) > SOURCES_KEPT:
-            del self.sources[next(iter(self.sources))]
         self.timed_out = False
         self.out.start(self.budget)
         self.err.start(self.budget)
-        result: str | None = None
-        error: dict[str, str] | None = None
+        record: dict[str, Any] = {"result": None, "error": None}
         sys.stdout, sys.stderr = self.stdout, self.stderr
         timeout = req.get("timeout") or 0.0
         try:
@@ -255,16 +242,16 @@ class Kernel:
                 self.in_code = True
                 if timeout > 0:
                     _signal.setitimer(_signal.ITIMER_REAL, timeout)
-                result = self._execute(code, filename)
+                record = self.runner.run(req["code"])
             finally:
                 self.in_code = False  # a late alarm now does nothing
                 _signal.setitimer(_signal.ITIMER_REAL, 0)
                 _signal.signal(_SIGINT, _signal.SIG_IGN)
-        except BaseException as exc:  # SystemExit too: the kernel keeps running
-            error = self._format_error(exc)
+        except BaseException as exc:  # an interrupt that landed outside the user's code
+            record = {"result": None, "error": self.runner.format_error(exc)}
         if os.getpid() != self.pid:
             os._exit(0)
-        charts = self._collect_charts()
+        charts = self.runner.collect_charts()
         for stream in (self.stdout, self.stderr, sys.stdout, sys.stderr):
             try:
                 stream.flush()
@@ -273,6 +260,7 @@ class Kernel:
         sys.stdout, sys.stderr = self.stdout, self.stderr
         stdout, out_cut = self.out.finish()
         stderr, err_cut = self.err.finish()
+        error = record["error"]
         if self.timed_out and error is not None and error["name"] == "KeyboardInterrupt":
             error = None
         return {
@@ -280,84 +268,15 @@ class Kernel:
             "stderr": stderr,
             "stdout_cut": out_cut,
             "stderr_cut": err_cut,
-            "result": result,
+            "result": record["result"],
             "error": error,
             "charts": charts,
             "timed_out": self.timed_out,
         }, b""
 
-    def _execute(self, code: str, filename: str) -> str | None:
-        flags = _PYCF_ALLOW_TOP_LEVEL_AWAIT
-        tree = compile(code, filename, "exec", flags | _PYCF_ONLY_AST)
-        last: Any = None
-        if tree.body and isinstance(tree.body[-1], _ast.Expr):
-            last = _ast.Expression(tree.body.pop().value)
-        self._eval(compile(tree, filename, "exec", flags))
-        if last is None:
-            return None
-        value = self._eval(compile(last, filename, "eval", flags))
-        if value is None:
-            return None
-        self.ns["_"] = value
-        text = repr(value)
-        if len(text) > RESULT_MAX_CHARS:
-            cut = len(text) - RESULT_MAX_CHARS
-            text = text[:RESULT_MAX_CHARS] + f"\n... [{cut} characters of the result cut]"
-        return text
-
-    def _eval(self, code_obj: Any) -> Any:
-        value = eval(code_obj, self.ns)
-        if code_obj.co_flags & _CO_COROUTINE and value is not None:  # top-level await
-            import asyncio
-
-            value = asyncio.run(value)
-        return value
-
-    def _format_error(self, exc: BaseException) -> dict[str, str]:
-        import linecache
-        import traceback
-
-        for name, source in self.sources.items():
-            linecache.cache[name] = (len(source), None, source.splitlines(True), name)
-        tb = exc.__traceback__
-        while tb is not None and not tb.tb_frame.f_code.co_filename.startswith("<cell-"):
-            tb = tb.tb_next
-        if isinstance(exc, SyntaxError):
-            lines = traceback.format_exception_only(type(exc), exc)
-        else:
-            lines = traceback.format_exception(type(exc), exc, tb)
-        return {"name": type(exc).__name__, "value": str(exc), "traceback": "".join(lines)}
-
-    def _collect_charts(self) -> list[dict[str, Any]]:
-        plt = sys.modules.get("matplotlib.pyplot")
-        if plt is None:
-            return []
-        import io
-
-        charts = []
-        try:
-            for num in plt.get_fignums():
-                fig = plt.figure(num)
-                buf = io.BytesIO()
-                fig.savefig(buf, format="png", bbox_inches="tight")
-                title = fig._suptitle.get_text() if fig._suptitle else None
-                if not title:
-                    title = next((ax.get_title() for ax in fig.axes if ax.get_title()), None)
-                png = binascii.b2a_base64(buf.getvalue(), newline=False).decode()
-                charts.append({"png": png, "title": title or None})
-        except Exception as exc:
-            print(f"[sandbox] could not save a figure: {exc!r}", file=self.stderr)
-        finally:
-            try:
-                plt.close("all")
-            except Exception:
-                pass
-        return charts
-
     # -- node -------------------------------------------------------------------
 
     def run_node(self, req: dict[str, Any], language: str) -> tuple[dict[str, Any], bytes]:
-        import re
         import shutil
 
         if language not in ("javascript", "typescript"):
@@ -373,9 +292,9 @@ class Kernel:
                 else "Node.js (`apt-get install nodejs`)"
             )
             return {"unsupported": f"no {language} runtime in the sandbox: install {need}"}, b""
-        self.cell += 1
+        self.node_cell += 1
         ext = ".ts" if language == "typescript" else ".mjs"
-        src = os.path.join(self.tmpdir, f".cell-{self.cell}{ext}")
+        src = os.path.join(self.tmpdir, f".cell-{self.node_cell}{ext}")
         with open(src, "w", encoding="utf-8") as f:
             f.write(req["code"])
         try:
@@ -387,13 +306,7 @@ class Kernel:
                 pass
         error = None
         if res["exit_code"] != 0 and not res["timed_out"]:
-            match = re.search(r"^(\w*(?:Error|Exception))\b:? ?(.*)$", res["stderr"], re.M)
-            name, value = (match.group(1), match.group(2)) if match else ("Error", "")
-            error = {
-                "name": name,
-                "value": value or f"exit status {res['exit_code']}",
-                "traceback": res["stderr"],
-            }
+            error = cellrun.node_error(res["stderr"], res["exit_code"])
         res.update(result=None, error=error, charts=[])
         del res["exit_code"]
         return res, b""
@@ -742,8 +655,8 @@ def main() -> None:
     sys.warnoptions.append("ignore:FigureCanvasAgg is non-interactive")
     _signal.signal(_SIGINT, _signal.SIG_IGN)
     kernel = Kernel(cfg)
-    for name in ("kernel", "protocol", "forwarder"):  # keep the user's namespace clean
-        sys.modules.pop(name, None)
+    for name in ("kernel", "protocol", "forwarder", "cellrunner", "cellrunner.run"):
+        sys.modules.pop(name, None)  # keep the user's import namespace clean
     kernel.serve()
 
 

@@ -9,9 +9,9 @@ checks that every field the host uses has the type it must have, and raises
 
 from __future__ import annotations
 
-import binascii
 from typing import Any, TypeVar
 
+from langchain_daytona_exec.backends._cell_record import MalformedRecordError, parse_cell_record
 from langchain_daytona_exec.errors import (
     SandboxFileError,
     SandboxFileNotFoundError,
@@ -20,9 +20,7 @@ from langchain_daytona_exec.errors import (
     UnsupportedLanguageError,
 )
 from langchain_daytona_exec.types import (
-    Chart,
     CommandResult,
-    ExecutionError,
     ExecutionResult,
     FileInfo,
 )
@@ -89,26 +87,16 @@ def execution_result(resp: dict[str, Any], state_lost: bool, duration_ms: float)
     """The :class:`ExecutionResult` of a ``run`` reply."""
     if "unsupported" in resp:
         raise UnsupportedLanguageError(_get(resp, "unsupported", str))
-    err = _get(resp, "error", (dict, type(None)), None)
-    charts = _get(resp, "charts", list, [])
+    try:
+        parts = parse_cell_record(resp)
+    except MalformedRecordError as exc:
+        raise MalformedReplyError(str(exc)) from exc
     return ExecutionResult(
         stdout=_get(resp, "stdout", str),
         stderr=_get(resp, "stderr", str),
-        result=_get(resp, "result", (str, type(None)), None),
-        error=(
-            ExecutionError(
-                _get(err, "name", str), _get(err, "value", str), _get(err, "traceback", str)
-            )
-            if err is not None
-            else None
-        ),
-        charts=[
-            Chart(
-                png=binascii.a2b_base64(_get(c, "png", str)),
-                title=_get(c, "title", (str, type(None)), None),
-            )
-            for c in charts
-        ],
+        result=parts.result,
+        error=parts.error,
+        charts=parts.charts,
         timed_out=_get(resp, "timed_out", bool, False),
         state_lost=state_lost,
         duration_ms=duration_ms,

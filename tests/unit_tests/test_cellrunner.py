@@ -1,0 +1,131 @@
+"""The cell runner on its own (no sandbox), and the Daytona call that ships it."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import json
+import re
+import zlib
+from pathlib import Path
+from typing import Any
+
+from langchain_daytona_exec.backends.cellrunner import remote, run
+from langchain_daytona_exec.backends.daytona import _python
+from langchain_daytona_exec.backends.local import isolation
+
+
+def test_last_expression_is_the_result_and_underscore_holds_it() -> None:
+    runner = run.CellRunner({})
+    assert runner.run("x = 41\nx + 1") == {"result": "42", "error": None}
+    assert runner.ns["_"] == 42 and runner.ns["x"] == 41
+    assert runner.run("x = 1")["result"] is None
+    assert runner.run("None")["result"] is None
+
+
+def test_top_level_await_runs_to_completion() -> None:
+    runner = run.CellRunner({})
+    record = runner.run("import asyncio\nawait asyncio.sleep(0)\nawait asyncio.sleep(0, 'done')")
+    assert record == {"result": "'done'", "error": None}
+
+
+def test_traceback_shows_only_the_users_cells_with_their_source() -> None:
+    runner = run.CellRunner({})
+    runner.run("def f():\n    return 1 / 0")
+    error = runner.run("f()")["error"]
+    assert error["name"] == "ZeroDivisionError" and error["value"] == "division by zero"
+    assert error["traceback"].startswith("Traceback")
+    assert '"<cell-1>", line 2' in error["traceback"] and "return 1 / 0" in error["traceback"]
+    assert "run.py" not in error["traceback"]  # the runner's own frames are trimmed
+
+
+def test_syntax_error_and_system_exit_are_reported_not_raised() -> None:
+    runner = run.CellRunner({})
+    assert runner.run("def (")["error"]["name"] == "SyntaxError"
+    assert runner.run("raise SystemExit(3)")["error"]["name"] == "SystemExit"
+
+
+def test_long_result_is_cut_with_a_notice() -> None:
+    runner = run.CellRunner({})
+    result = runner.run(f"'a' * {run.RESULT_MAX_CHARS + 50}")["result"]
+    assert result.endswith("[52 characters of the result cut]")
+    assert len(result) < run.RESULT_MAX_CHARS + 60
+
+
+def test_only_the_last_sources_are_kept() -> None:
+    runner = run.CellRunner({})
+    for _ in range(run.SOURCES_KEPT + 5):
+        runner.run("pass")
+    assert len(runner.sources) == run.SOURCES_KEPT and "<cell-6>" in runner.sources
+
+
+def test_node_error_line() -> None:
+    err = run.node_error("at x\nTypeError: x is not a function\n    at y", 1)
+    assert (err["name"], err["value"]) == ("TypeError", "x is not a function")
+    assert run.node_error("segfault", 139) == {
+        "name": "Error",
+        "value": "exit status 139",
+        "traceback": "segfault",
+    }
+
+
+def _shipped_sources(call: str) -> dict[str, str]:
+    packed = re.search(r"__ldx_load\('([A-Za-z0-9+/=]+)'", call.encode().decode("unicode_escape"))
+    assert packed is not None
+    sources: dict[str, str] = json.loads(zlib.decompress(base64.b64decode(packed.group(1))))
+    return sources
+
+
+def test_daytona_ships_the_bytes_the_local_kernel_mounts() -> None:
+    shipped = _shipped_sources(_python.build_call("1", _python.new_nonce()))
+    mounted = {
+        inside.removeprefix("cellrunner/").removesuffix(".py"): Path(host).read_text("utf-8")
+        for host, inside in isolation.KERNEL_SOURCES
+        if inside.startswith("cellrunner/")
+    }
+    assert set(shipped) == set(mounted) == {"__init__", "run", "remote"}
+    assert shipped == mounted
+
+
+def _call(ns: dict[str, Any], code: str) -> _python.ParsedRun:
+    nonce = _python.new_nonce()
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        exec(compile(_python.build_call(code, nonce), "<call>", "exec"), ns)
+    return _python.parse_output(buf.getvalue(), nonce)
+
+
+def test_the_wrapper_loads_the_runner_once_and_keeps_the_session(tmp_path: Path) -> None:
+    import sys
+
+    sys.modules.pop(_python.PACKAGE, None)
+    try:
+        ns: dict[str, Any] = {"__name__": "__main__"}
+        first = _call(ns, "x = 20\nprint('hi')\nx")
+        module = sys.modules[_python.PACKAGE]
+        second = _call(ns, "x * 2 + 2")
+        assert sys.modules[_python.PACKAGE] is module  # not loaded again
+        assert first.stdout == "hi\n" and first.record == {
+            "result": "20",
+            "error": None,
+            "charts": [],
+        }
+        assert second.record is not None and second.record["result"] == "42"
+        assert ns[remote.RUNNER_NAME].cell == 2
+    finally:
+        sys.modules.pop(_python.PACKAGE, None)
+        for name in list(sys.modules):
+            if name.startswith(_python.PACKAGE + "."):
+                del sys.modules[name]
+
+
+def test_a_forged_or_missing_record_is_not_trusted() -> None:
+    nonce = _python.new_nonce()
+    forged = f'{_python.MARKER}{_python.new_nonce()}{{"result": "x"}}\nhello\n'
+    parsed = _python.parse_output(forged, nonce)
+    assert not parsed.complete and parsed.record is None
+    broken = _python.parse_output(f"{_python.MARKER}{nonce}not json\n", nonce)
+    assert not broken.complete and broken.stdout == ""
+    outside = _python.parse_output(f'{_python.MARKER}{nonce}{{"file": "/etc/passwd"}}\n', nonce)
+    assert outside.spill_path is None  # only files in the wrapper's own folder
