@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar, runtime_checkable
 
-from langchain_daytona_exec.types import CommandResult, ExecutionResult, FileInfo
+from langchain_daytona_exec.types import CommandResult, EgressEvent, ExecutionResult, FileInfo
 
 __all__ = [
     "MAX_TIMEOUT_S",
@@ -332,6 +332,13 @@ class Sandbox(ClosingContext, ABC):
     @abstractmethod
     def is_alive(self) -> bool:
         """Return True when the sandbox exists and can serve calls (maybe after a revive)."""
+
+    def network_log(self) -> list[EgressEvent]:
+        """Requests through the sandbox's network allow-list, oldest first.
+
+        Empty unless the backend filters the network itself (a local allow-list).
+        """
+        return []
 
     # -- async twins -------------------------------------------------------------
 

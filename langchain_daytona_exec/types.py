@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "Chart",
     "CommandResult",
+    "EgressEvent",
     "ExecutionError",
     "ExecutionResult",
     "FileInfo",
@@ -151,3 +152,28 @@ class PoolStats:
     failures: int
     acquire_p50_ms: float
     acquire_p95_ms: float
+
+
+@dataclass(frozen=True)
+class EgressEvent:
+    """One request through a sandbox's network allow-list proxy (local backend).
+
+    Attributes:
+        time: Unix time of the request.
+        method: ``CONNECT``, ``GET``, ...
+        host: The host as the client named it.
+        port: The port.
+        allowed: Whether it went through.
+        reason: Why it was refused (empty when allowed).
+        bytes_out: Bytes sent from the sandbox (allowed requests, when finished).
+        bytes_in: Bytes received by the sandbox.
+    """
+
+    time: float
+    method: str
+    host: str
+    port: int
+    allowed: bool
+    reason: str = ""
+    bytes_out: int = 0
+    bytes_in: int = 0

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from langchain_daytona_exec.errors import SandboxClosedError, SandboxLostError
 from langchain_daytona_exec.pool._records import LossReason, Slot
 from langchain_daytona_exec.sandbox import Sandbox
-from langchain_daytona_exec.types import CommandResult, ExecutionResult, FileInfo
+from langchain_daytona_exec.types import CommandResult, EgressEvent, ExecutionResult, FileInfo
 
 if TYPE_CHECKING:
     from langchain_daytona_exec.pool._pool import SandboxPool
@@ -129,6 +129,10 @@ class PooledSandbox(Sandbox):
         """
         if self._active:
             self._pool._note_discard(self._slot)
+
+    def network_log(self) -> list[EgressEvent]:
+        """The pooled sandbox's network allow-list log (see :meth:`Sandbox.network_log`)."""
+        return self._sandbox.network_log()
 
     def is_alive(self) -> bool:
         """Return True when the pooled sandbox can serve calls."""

@@ -231,3 +231,14 @@ def test_file_written_by_pip_survives_in_user_site(
         )
         assert c.exit_code == 0, c.stdout + c.stderr
         assert c.stdout.strip().splitlines()[-1].startswith("/workspace/.local/lib/")
+
+
+def test_network_log_through_the_pool(allowed_backend: LocalBackend, index: Index) -> None:
+    from langchain_daytona_exec import SandboxPool
+
+    with SandboxPool(allowed_backend) as pool, pool.session("t") as sb:
+        assert sb.network_log() == []
+        assert "STATUS 200" in sb.run_code(fetch(f"{index.url}/hello")).stdout
+        events = sb.network_log()
+        assert [(e.method, e.port, e.allowed) for e in events] == [("GET", index.port, True)]
+        assert events[0].bytes_in > 0 and events[0].bytes_out > 0

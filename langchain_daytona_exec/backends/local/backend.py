@@ -56,14 +56,10 @@ from langchain_daytona_exec.sandbox import (
     check_run_args,
     run_blocking,
 )
-from langchain_daytona_exec.types import CommandResult, ExecutionResult, FileInfo
+from langchain_daytona_exec.types import CommandResult, EgressEvent, ExecutionResult, FileInfo
 
 if TYPE_CHECKING:  # the proxy pulls in asyncio: imported when an allow-list needs it
-    from langchain_daytona_exec.backends.local.egress import (
-        EgressChannel,
-        EgressEvent,
-        EgressLimits,
-    )
+    from langchain_daytona_exec.backends.local.egress import EgressChannel, EgressLimits
 
 __all__ = ["LocalBackend", "LocalSandbox"]
 

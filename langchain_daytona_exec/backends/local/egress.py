@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from langchain_daytona_exec.netpolicy import NetworkPolicy, normalize_host
+from langchain_daytona_exec.types import EgressEvent
 
 __all__ = ["EgressChannel", "EgressEvent", "EgressLimits", "EgressProxy", "egress_proxy"]
 
@@ -82,31 +83,6 @@ class EgressLimits:
     idle_timeout_s: float = 120.0
     connect_timeout_s: float = 15.0
     head_bytes: int = 64 * 1024
-
-
-@dataclass(frozen=True)
-class EgressEvent:
-    """One request through the proxy.
-
-    Attributes:
-        time: Unix time of the request.
-        method: ``CONNECT``, ``GET``, ...
-        host: The host as the client named it.
-        port: The port.
-        allowed: Whether it went through.
-        reason: Why it was refused (empty when allowed).
-        bytes_out: Bytes sent from the sandbox (allowed requests, when finished).
-        bytes_in: Bytes received by the sandbox.
-    """
-
-    time: float
-    method: str
-    host: str
-    port: int
-    allowed: bool
-    reason: str = ""
-    bytes_out: int = 0
-    bytes_in: int = 0
 
 
 class EgressChannel:
