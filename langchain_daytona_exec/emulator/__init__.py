@@ -16,11 +16,11 @@ or in-process (tests)::
         emu.inject(429, count=2, retry_after=1)     # the next 2 requests get 429
         emu.drop(sandbox_id)                        # delete a sandbox behind the client's back
 
-What it does not emulate: snapshots and image builds (every sandbox runs the local
-Python), volumes, previews, git, LSP, PTY, computer use, the Socket.IO event stream
-(set ``DAYTONA_USE_DEPRECATED_POLLING=true``), streaming output (a call's output
-arrives when it ends), and separate interpreter namespaces per context (see
-``_state.py``).
+Every sandbox runs this machine's Python (snapshots and images add variables, folders
+and setup commands over it, built offline). What it does not emulate answers with a
+JSON error naming the feature: LSP, computer use, object storage (images with local
+files), forks, backups, SSH, secrets, network allow-lists; and the Socket.IO event stream
+(set ``DAYTONA_USE_DEPRECATED_POLLING=true``).
 """
 
 from __future__ import annotations
@@ -189,6 +189,24 @@ class Emulator:
         sb = self.registry.get(sandbox_id)
         if sb is not None:
             self.registry.stop(sb)
+
+    def register_snapshot(
+        self,
+        name: str,
+        *,
+        env: dict[str, str] | None = None,
+        setup: list[str] | None = None,
+        workdir: str | None = None,
+    ) -> None:
+        """Register a snapshot over the local runtime; ``create(snapshot=name)`` uses it.
+
+        Args:
+            name: The snapshot's name.
+            env: Environment variables of its sandboxes.
+            setup: Shell commands run in each new sandbox before it is handed out.
+            workdir: A folder created in each new sandbox.
+        """
+        self.registry.catalog.register_snapshot(name, env=env, setup=setup, workdir=workdir)
 
     def sandbox_ids(self) -> list[str]:
         """Ids of every existing sandbox."""

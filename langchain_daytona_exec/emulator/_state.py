@@ -1,24 +1,27 @@
 """The emulator's sandboxes: records, lifecycle, lookups and the auto-stop reaper.
 
 Each emulated Daytona sandbox is one :class:`~langchain_daytona_exec.backends.local.
-LocalSandbox`. Daytona's lifecycle is mapped onto it:
+LocalSandbox` whose working folder and home is ``/home/daytona`` (``/workspace`` stays
+a symlink to it). Daytona's lifecycle is mapped onto it:
 
-* *started*: the local sandbox runs; its kernel is the interpreter of every context.
-* *stopped*: the kernel is killed, the workspace files stay (as a Daytona disk does);
-  the next start revives the kernel with empty state.
+* *started*: the local sandbox runs.
+* *stopped* / *archived*: the interpreter and every process are killed, the files stay
+  (as a Daytona disk does); the next start revives the interpreter with empty state.
 * *destroyed*: the local sandbox is closed and the record forgotten.
 
-The emulator gives each sandbox **one** interpreter. Interpreter contexts are names
-for it: deleting a context restarts the interpreter, which ends every context of the
-sandbox (our client uses exactly one context per sandbox, so it sees Daytona's
-behaviour).
+The sandbox's interpreter holds every interpreter context: the default one is its
+``__main__``, each created context a separate namespace in it (see ``_contexts.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import logging
+import os
+import posixpath
+import shlex
 import threading
 import time
 import uuid
@@ -27,8 +30,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_daytona_exec.backends.local import LocalBackend, LocalLimits, LocalSandbox
+from langchain_daytona_exec.backends.local.isolation import GiB
+from langchain_daytona_exec.emulator._catalog import DEFAULT_SNAPSHOT, Catalog, Snapshot
+from langchain_daytona_exec.emulator._images import BuildError, Recipe, parse_dockerfile
+from langchain_daytona_exec.emulator._netguard import GUARD, GuardUnavailableError
 
-__all__ = ["EmuContext", "EmuSandbox", "Registry", "iso_now"]
+__all__ = [
+    "HOME",
+    "CreateError",
+    "EmuContext",
+    "EmuSandbox",
+    "Registry",
+    "iso_now",
+    "local_limits",
+]
+
+HOME = "/home/daytona"
+"""Home and working folder of every Daytona sandbox (clients hardcode it)."""
+
+SETUP_TIMEOUT_S = 600.0
+"""How long the ``RUN`` steps of an image or snapshot may take in a new sandbox."""
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +58,6 @@ ORGANIZATION_ID = "emulator-org"
 
 DEFAULT_TARGET = "emulator"
 """The region reported when the client asks for none."""
-
-DEFAULT_SNAPSHOT = "emulator-default"
-"""The snapshot name reported when the client asks for none."""
 
 
 def iso_now(ts: float | None = None) -> str:
@@ -94,6 +112,9 @@ class EmuSandbox:
     auto_archive_interval: int
     auto_delete_interval: int
     local: LocalSandbox
+    #: The backend that made ``local``; its network, env and binds apply at each
+    #: interpreter start, so changing them and restarting the interpreter applies them.
+    engine: LocalBackend
     state: str = "started"
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
@@ -103,6 +124,12 @@ class EmuSandbox:
     sessions: dict[str, EmuSession] = field(default_factory=dict)
     #: Serializes lifecycle changes (stop, start, delete) and interpreter restarts.
     lock: threading.RLock = field(default_factory=threading.RLock)
+    volumes: list[dict[str, str]] = field(default_factory=list)
+    #: Variables set by ``update_env`` (applied to every later process).
+    env_updates: dict[str, str] = field(default_factory=dict)
+    #: Toolbox-side state of the route modules (sessions' shells, PTYs...), by module.
+    extras: dict[str, Any] = field(default_factory=dict)
+    error_reason: str | None = None
 
     def touch(self) -> None:
         """Record activity (the auto-stop clock restarts)."""
@@ -126,7 +153,8 @@ class EmuSandbox:
             "memory": self.memory,
             "disk": self.disk,
             "state": self.state,
-            "desiredState": "stopped" if self.state == "stopped" else "started",
+            "desiredState": (self.state if self.state in ("stopped", "archived") else "started"),
+            "errorReason": self.error_reason,
             "autoStopInterval": self.auto_stop_interval,
             "autoArchiveInterval": self.auto_archive_interval,
             "autoDeleteInterval": self.auto_delete_interval,
@@ -139,7 +167,7 @@ class EmuSandbox:
         if full:
             body["env"] = dict(self.env)
             body["kvm"] = False
-            body["volumes"] = []
+            body["volumes"] = [dict(v) for v in self.volumes]
         return body
 
     # -- the interpreter ----------------------------------------------------------------
@@ -161,16 +189,37 @@ class EmuSandbox:
 Clock = Callable[[], float]
 
 
+class CreateError(Exception):
+    """A create request the emulator refuses; ``status`` and ``code`` shape the answer."""
+
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+def local_limits(base: LocalLimits, cpu: int | None, memory_gb: int | None) -> LocalLimits:
+    """``base`` with Daytona's cpu (cores) and memory (GiB) applied."""
+    changes: dict[str, Any] = {}
+    if cpu:
+        changes["cpu_cores"] = float(cpu)
+    if memory_gb:
+        changes["memory_bytes"] = int(memory_gb) * GiB
+    return dataclasses.replace(base, **changes) if changes else base
+
+
 class Registry:
     """Every emulated sandbox, the engine that makes them, and the reaper.
 
     Args:
-        limits: Limits of the local sandboxes.
+        limits: Limits of the local sandboxes (Daytona's ``cpu`` and ``memory`` of a
+            create or resize replace its CPU quota and memory limit).
         unsafe_no_isolation: Passed to :class:`LocalBackend` (machines without
             bubblewrap).
         minute_s: Seconds in an emulated *minute* for the auto-stop, auto-archive and
             auto-delete intervals (tests shrink it).
         reaper_interval_s: Seconds between two auto-stop/auto-delete rounds.
+        catalog: Snapshots, volumes and warm pools (a new one by default).
     """
 
     def __init__(
@@ -180,20 +229,23 @@ class Registry:
         unsafe_no_isolation: bool = False,
         minute_s: float = 60.0,
         reaper_interval_s: float = 1.0,
+        catalog: Catalog | None = None,
     ) -> None:
         self.limits = limits or LocalLimits()
         self.unsafe_no_isolation = unsafe_no_isolation
         self.minute_s = minute_s
         self.reaper_interval_s = reaper_interval_s
+        self.catalog = catalog or Catalog()
         self._lock = threading.Lock()
         self._sandboxes: dict[str, EmuSandbox] = {}
         self._stop = threading.Event()
         self._reaper: threading.Thread | None = None
+        self._guarded = False
 
     # -- lookups ------------------------------------------------------------------------
 
     def get(self, id_or_name: str) -> EmuSandbox | None:
-        """The sandbox with this id or name, or ``None``."""
+        """The sandbox with this id or name, or ``None`` (pooled ones are hidden)."""
         with self._lock:
             found = self._sandboxes.get(id_or_name)
             if found is None:
@@ -214,48 +266,182 @@ class Registry:
         """Sandboxes carrying every label of ``labels``, oldest first."""
         return [s for s in self.all() if all(s.labels.get(k) == v for k, v in labels.items())]
 
-    # -- lifecycle ----------------------------------------------------------------------
+    # -- create -------------------------------------------------------------------------
+
+    def network_policy(self, block_all: Any, allow: Any) -> bool:
+        """Whether the sandbox's network is open (Daytona's default: open).
+
+        Raises:
+            CreateError: An allow-list (not emulated) or an open network that cannot
+                be kept off the host's services.
+        """
+        if allow:
+            raise CreateError(
+                400,
+                "networkAllowList is not supported by the Daytona emulator: use "
+                "networkBlockAll=true (no network) or false (open, host services blocked)",
+                "NOT_SUPPORTED_BY_EMULATOR",
+            )
+        if block_all is True:
+            return False
+        try:
+            GUARD.ensure()
+        except GuardUnavailableError as exc:
+            raise CreateError(400, str(exc), "NETWORK_GUARD_UNAVAILABLE") from exc
+        with self._lock:
+            if not self._guarded:
+                self._guarded = True
+                GUARD.acquire()
+        return True
+
+    def recipe_for(self, body: Mapping[str, Any]) -> tuple[str, Recipe, Snapshot | None]:
+        """The snapshot name and recipe a ``CreateSandbox`` body asks for.
+
+        Raises:
+            CreateError: An unknown or inactive snapshot, or an image that cannot be
+                built offline.
+        """
+        build = body.get("buildInfo")
+        if build:
+            dockerfile = str(build.get("dockerfileContent") or "")
+            if build.get("contextHashes"):
+                raise CreateError(
+                    400,
+                    "images with local files (add_local_file/add_local_dir) need Daytona's "
+                    "object storage, which the emulator does not provide",
+                    "NOT_SUPPORTED_BY_EMULATOR",
+                )
+            try:
+                recipe = parse_dockerfile(dockerfile)
+            except BuildError as exc:
+                raise CreateError(400, f"Failed to build the image: {exc}", "BUILD_FAILED") from exc
+            return recipe.base or "image", recipe, None
+        name = str(body.get("snapshot") or DEFAULT_SNAPSHOT)
+        snap = self.catalog.snapshot(name)
+        if snap is None:
+            raise CreateError(404, f"Snapshot {name} not found", "NOT_FOUND")
+        if snap.state != "active":
+            raise CreateError(
+                400, f"Snapshot {name} is {snap.state}: it cannot be used", "BAD_REQUEST"
+            )
+        snap.last_used_at = time.time()
+        return snap.name, snap.recipe, snap
+
+    def _binds(self, body: Mapping[str, Any]) -> tuple[dict[str, str], list[dict[str, str]]]:
+        binds: dict[str, str] = {}
+        records: list[dict[str, str]] = []
+        for item in body.get("volumes") or []:
+            volume = self.catalog.volume(str(item.get("volumeId", "")))
+            if volume is None:
+                raise CreateError(404, f"Volume {item.get('volumeId')} not found", "NOT_FOUND")
+            mount = posixpath.normpath(str(item.get("mountPath") or ""))
+            if not mount.startswith("/") or mount == "/":
+                raise CreateError(400, f"invalid volume mount path {mount!r}", "BAD_REQUEST")
+            host = volume.host_dir
+            if item.get("subpath"):
+                sub = posixpath.normpath(str(item["subpath"])).lstrip("/")
+                if sub.startswith(".."):
+                    raise CreateError(400, "invalid volume subpath", "BAD_REQUEST")
+                host = os.path.join(volume.host_dir, sub)
+                os.makedirs(host, exist_ok=True)
+                os.chmod(host, 0o1777)
+            binds[host] = mount
+            volume.last_used_at = time.time()
+            records.append({"volumeId": volume.id, "mountPath": mount})
+        return binds, records
 
     def create(self, body: Mapping[str, Any]) -> EmuSandbox:
-        """Create and start a sandbox from a ``CreateSandbox`` body. Blocking."""
-        sandbox_id = str(uuid.uuid4())
-        block_all = body.get("networkBlockAll")
-        allow = body.get("networkAllowList")
-        network = block_all is False or bool(allow)
-        env = {str(k): str(v) for k, v in (body.get("env") or {}).items()}
+        """Create and start a sandbox from a ``CreateSandbox`` body, visible. Blocking.
+
+        Raises:
+            CreateError: The request asks for something the emulator refuses.
+            SandboxError: The local sandbox did not start.
+        """
+        sandbox = self.build(body)
+        self.add(sandbox)
+        return sandbox
+
+    def build(self, body: Mapping[str, Any]) -> EmuSandbox:
+        """Create and start a sandbox that is not listed yet (a warm pool's). Blocking.
+
+        Raises:
+            CreateError: The request asks for something the emulator refuses.
+            SandboxError: The local sandbox did not start.
+        """
+        snapshot_name, recipe, _ = self.recipe_for(body)
+        network = self.network_policy(body.get("networkBlockAll"), body.get("networkAllowList"))
+        binds, volume_records = self._binds(body)
+        env = {"HOME": HOME, "USER": "daytona", "LOGNAME": "daytona", **recipe.env}
+        env.update({str(k): str(v) for k, v in (body.get("env") or {}).items()})
+        cpu = body.get("cpu")
+        memory = body.get("memory")
         engine = LocalBackend(
             network=network,
-            limits=self.limits,
+            limits=local_limits(self.limits, cpu, memory),
             env=env,
             unsafe_no_isolation=self.unsafe_no_isolation,
+            workdir=HOME,
+            binds=binds,
         )
         labels = {str(k): str(v) for k, v in (body.get("labels") or {}).items()}
         local = engine.create(labels=labels)
+        try:
+            self._prepare(local, recipe)
+        except BaseException:
+            local.close()
+            raise
 
         def interval(key: str, default: int) -> int:
             value = body.get(key)
             return int(value) if value is not None else default
 
+        sandbox_id = str(uuid.uuid4())
         sandbox = EmuSandbox(
             id=sandbox_id,
             name=str(body.get("name") or sandbox_id),
             labels=labels,
-            env=env,
+            env={k: v for k, v in env.items() if k not in ("HOME", "USER", "LOGNAME")},
             target=str(body.get("target") or DEFAULT_TARGET),
-            snapshot=str(body.get("snapshot") or DEFAULT_SNAPSHOT),
+            snapshot=snapshot_name,
             network_block_all=not network,
-            network_allow_list=allow,
-            cpu=int(body.get("cpu") or 1),
-            memory=int(body.get("memory") or 1),
+            network_allow_list=None,
+            cpu=int(cpu or 1),
+            memory=int(memory or 1),
             disk=int(body.get("disk") or 3),
             auto_stop_interval=interval("autoStopInterval", 15),
             auto_archive_interval=interval("autoArchiveInterval", 10080),
             auto_delete_interval=interval("autoDeleteInterval", -1),
             local=local,
+            engine=engine,
+            volumes=volume_records,
         )
-        with self._lock:
-            self._sandboxes[sandbox_id] = sandbox
         return sandbox
+
+    @staticmethod
+    def _prepare(local: LocalSandbox, recipe: Recipe) -> None:
+        """Run a recipe's setup in a new sandbox.
+
+        Raises:
+            CreateError: A setup step failed (its output is in the message).
+        """
+        if recipe.workdir:
+            local.exec(f"mkdir -p {shlex.quote(recipe.workdir)}", "/", None, 30.0)
+        for step in recipe.run:
+            res = local.exec(step, None, None, SETUP_TIMEOUT_S)
+            if res.exit_code != 0:
+                out = (res.stdout + res.stderr).strip()[-1500:]
+                raise CreateError(
+                    400,
+                    f"Failed to build the image: RUN {step} exited with {res.exit_code}: {out}",
+                    "BUILD_FAILED",
+                )
+
+    def add(self, sandbox: EmuSandbox) -> None:
+        """Make a sandbox visible (a new one, or one taken from a warm pool)."""
+        with self._lock:
+            self._sandboxes[sandbox.id] = sandbox
+
+    # -- lifecycle ----------------------------------------------------------------------
 
     def delete(self, sandbox: EmuSandbox) -> None:
         """Destroy a sandbox: close its local sandbox and forget it. Blocking."""
@@ -266,14 +452,17 @@ class Registry:
             sandbox.updated_at = time.time()
         sandbox.local.close()
 
-    def stop(self, sandbox: EmuSandbox) -> None:
-        """Stop a sandbox: its interpreter state is gone, its files stay."""
+    def stop(self, sandbox: EmuSandbox, state: str = "stopped") -> None:
+        """Stop (or archive) a sandbox: its processes are gone, its files stay."""
         with sandbox.lock:
-            if sandbox.state == "stopped":
+            if sandbox.state == state:
                 return
-            sandbox.stop_interpreter()
-            sandbox.state = "stopped"
-            sandbox.stopped_at = sandbox.updated_at = time.time()
+            if sandbox.state == "started":
+                sandbox.stop_interpreter()
+                sandbox.extras.clear()
+                sandbox.stopped_at = time.time()
+            sandbox.state = state
+            sandbox.updated_at = time.time()
 
     def start(self, sandbox: EmuSandbox) -> None:
         """Start a stopped sandbox (the interpreter launches on its first use)."""
@@ -286,13 +475,26 @@ class Registry:
             sandbox.touch()
 
     def close(self) -> None:
-        """Stop the reaper and destroy every sandbox."""
+        """Stop the reaper, destroy every sandbox, release the network guard."""
         self._stop.set()
         if self._reaper is not None:
             self._reaper.join(5)
         for sandbox in self.all():
             with contextlib.suppress(Exception):
                 self.delete(sandbox)
+        with self.catalog.lock:
+            pooled = [sb for pool in self.catalog.pools.values() for sb in pool.ready]
+            for pool in self.catalog.pools.values():
+                pool.ready.clear()
+            self.catalog.pools.clear()
+        for sandbox in pooled:
+            with contextlib.suppress(Exception):
+                sandbox.local.close()
+        self.catalog.close()
+        with self._lock:
+            guarded, self._guarded = self._guarded, False
+        if guarded:
+            GUARD.release()
 
     # -- the reaper ---------------------------------------------------------------------
 
@@ -321,7 +523,7 @@ class Registry:
             ):
                 self.stop(sandbox)
             if (
-                sandbox.state == "stopped"
+                sandbox.state in ("stopped", "archived")
                 and sandbox.auto_delete_interval >= 0
                 and sandbox.stopped_at is not None
                 and now - sandbox.stopped_at >= sandbox.auto_delete_interval * self.minute_s

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -44,3 +46,33 @@ def clean_emu(emu: Emulator) -> Iterator[Emulator]:
 @pytest.fixture(scope="module")
 def backend(emu: Emulator) -> DaytonaBackend:
     return make_backend(emu)
+
+
+def sdk_config(emu: Emulator) -> Any:
+    """A ``DaytonaConfig`` for the raw SDK pointed at ``emu``."""
+    from daytona import DaytonaConfig
+
+    return DaytonaConfig(api_key="test-key", api_url=emu.api_url, use_deprecated_polling=True)
+
+
+@pytest.fixture(scope="module")
+def sdk(emu: Emulator) -> Any:
+    """The raw synchronous SDK client (``daytona.Daytona``) on the module's emulator."""
+    from daytona import Daytona
+
+    with warnings.catch_warnings():  # the SDK calls polling mode deprecated
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return Daytona(sdk_config(emu))
+
+
+@pytest.fixture(scope="module")
+def sdk_sandbox(sdk: Any) -> Iterator[Any]:
+    """One SDK sandbox (network blocked) shared by a module's tests; deleted after."""
+    from daytona import CreateSandboxFromSnapshotParams
+
+    sandbox = sdk.create(
+        CreateSandboxFromSnapshotParams(network_block_all=True, labels={"test": "emulator"}),
+        timeout=60,
+    )
+    yield sandbox
+    sdk.delete(sandbox, timeout=60)

@@ -551,6 +551,11 @@ class LocalSandbox(Sandbox):
         return self._limits
 
     @property
+    def uid(self) -> int | None:
+        """Host uid the sandbox's code runs as (root mode), or ``None``."""
+        return self._uid if self.mode == "root" else None
+
+    @property
     def kernel_pid(self) -> int | None:
         """Host pid of the outer bwrap (or of the kernel when unsafe); ``None`` if stopped."""
         return self._proc.pid if self._proc else None

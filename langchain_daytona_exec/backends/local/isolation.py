@@ -387,6 +387,7 @@ def bwrap_argv(
         if not inside.startswith("/proc/"):
             argv += _traversable_parents(inside, made)
         argv += ["--perms", "0444", "--ro-bind-data", str(fd), inside]
+    argv += _traversable_parents(workdir, made)
     if host_workspace is not None:
         argv += ["--bind", host_workspace, workdir]
     else:
@@ -395,6 +396,7 @@ def bwrap_argv(
     if workdir != SANDBOX_WORKDIR:
         argv += ["--symlink", workdir, SANDBOX_WORKDIR]
     for host, inside in binds:
+        argv += _traversable_parents(inside, made)
         argv += ["--bind", host, inside]
     # No --chdir: bwrap still holds uid 0 without CAP_DAC_OVERRIDE here, and the workspace
     # is 0700 for the sandbox user; the kernel enters it after switching uid.

@@ -1,0 +1,123 @@
+"""Offline image builds: a Dockerfile (Daytona's declarative ``Image``) becomes a recipe.
+
+Every emulated sandbox runs this machine's Python, so the emulator cannot pull a base
+image or reach a package index. It builds what it can offline and refuses the rest by
+name, never silently:
+
+* ``FROM``: any base; the sandbox runs the local runtime (its Python and packages).
+* ``ENV`` and ``WORKDIR``: applied to the sandbox.
+* ``RUN pip install <pkgs>``: satisfied when every package is already installed in the
+  local runtime, refused otherwise (offline, nothing can be downloaded).
+* the preparation lines of ``Image.debian_slim`` (apt-get of the compilers, pip's
+  self-upgrade, debconf): already satisfied by the local runtime.
+* any other ``RUN``: run in the new sandbox, as its user, before it is handed out; a
+  failing step fails the build with its output.
+* ``COPY``/``ADD`` and the rest: refused (they need Daytona's object storage).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import shlex
+from dataclasses import dataclass, field
+
+__all__ = ["BuildError", "Recipe", "parse_dockerfile"]
+
+_SATISFIED_RUNS = frozenset(
+    {
+        "apt-get update",
+        "apt-get install -y gcc gfortran build-essential",
+        "pip install --upgrade pip",
+        "echo 'debconf debconf/frontend select Noninteractive' | debconf-set-selections",
+    }
+)
+"""``Image.debian_slim`` prepares its base with these; the local runtime already has
+what they install."""
+
+_PIP = re.compile(r"^(?:python3? -m )?pip3? install\s+(?P<args>.*)$")
+
+
+class BuildError(ValueError):
+    """A Dockerfile step the emulator cannot build offline."""
+
+
+@dataclass
+class Recipe:
+    """What an image adds to a sandbox: environment, working folder, setup commands."""
+
+    base: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    workdir: str | None = None
+    run: list[str] = field(default_factory=list)
+
+
+def _installed(requirement: str) -> bool:
+    name = re.split(r"[<>=!~\[;@ ]", requirement, maxsplit=1)[0].strip()
+    if not name:
+        return True
+    try:
+        importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def _pip(args: str) -> None:
+    words = shlex.split(args)
+    wanted = [w for w in words if not w.startswith("-")]
+    if any(w.startswith(("-r", "--requirement", "-e", "--editable")) for w in words):
+        raise BuildError(
+            f"pip install {args}: requirement files and editable installs need "
+            "files from the build context, which the emulator cannot receive"
+        )
+    missing = [w for w in wanted if not _installed(w)]
+    if missing:
+        raise BuildError(
+            f"pip install {' '.join(missing)}: not installed in the emulator's Python and "
+            "the emulator builds offline; install them next to the emulator first"
+        )
+
+
+def parse_dockerfile(text: str) -> Recipe:
+    """Turn a Dockerfile into a :class:`Recipe`.
+
+    Raises:
+        BuildError: A step cannot be built offline (the message names it).
+    """
+    recipe = Recipe()
+    joined = re.sub(r"\\\n", " ", text)
+    for raw in joined.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        op, _, rest = line.partition(" ")
+        op, rest = op.upper(), rest.strip()
+        if op == "FROM":
+            recipe.base = rest.split()[0] if rest else ""
+        elif op == "ENV":
+            if "=" in rest.split()[0] if rest else False:
+                for item in shlex.split(rest):
+                    key, _, value = item.partition("=")
+                    recipe.env[key] = value
+            elif rest:
+                key, _, value = rest.partition(" ")
+                recipe.env[key] = value.strip()
+        elif op == "WORKDIR":
+            recipe.workdir = rest
+        elif op == "RUN":
+            if rest in _SATISFIED_RUNS:
+                continue
+            pip = _PIP.match(rest)
+            if pip:
+                _pip(pip.group("args"))
+                continue
+            recipe.run.append(rest)
+        elif op in ("LABEL", "ARG", "USER", "SHELL", "EXPOSE", "CMD", "ENTRYPOINT"):
+            continue  # metadata: nothing to build
+        else:
+            raise BuildError(
+                f"{op} is not supported by the Daytona emulator's offline builds "
+                "(it needs Daytona's object storage or a registry)"
+            )
+    return recipe
