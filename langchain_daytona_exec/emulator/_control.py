@@ -194,8 +194,7 @@ class ControlPlane:
         except CreateError as exc:
             return error(exc.status, str(exc), exc.code)
         if is_open != (not sb.network_block_all):
-            sb.engine.network = is_open
-            sb.network_block_all = not is_open
+            sb.set_network(is_open)
             if sb.state == "started":
                 await run_in_threadpool(sb.restart_interpreter)
         sb.updated_at = time.time()

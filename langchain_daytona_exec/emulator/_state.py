@@ -34,6 +34,7 @@ from langchain_daytona_exec.backends.local.isolation import GiB
 from langchain_daytona_exec.emulator._catalog import DEFAULT_SNAPSHOT, Catalog, Snapshot
 from langchain_daytona_exec.emulator._images import BuildError, Recipe, parse_dockerfile
 from langchain_daytona_exec.emulator._netguard import GUARD, GuardUnavailableError
+from langchain_daytona_exec.netpolicy import NetworkPolicy
 
 __all__ = [
     "HOME",
@@ -177,6 +178,12 @@ class EmuSandbox:
         with self.lock:
             self.contexts.clear()
             self.local.restart_interpreter()
+
+    def set_network(self, is_open: bool) -> None:
+        """Open or block the network from the next interpreter start."""
+        self.engine.network = is_open
+        self.engine.policy = NetworkPolicy.parse(is_open)
+        self.network_block_all = not is_open
 
     def stop_interpreter(self) -> None:
         """Kill the interpreter and keep the files (Daytona's *stop*)."""

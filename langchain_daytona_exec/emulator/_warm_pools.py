@@ -106,8 +106,7 @@ def take(registry: Registry, body: Mapping[str, Any]) -> EmuSandbox | None:
     if env:
         sb.engine.env.update(env)
         sb.env.update(env)
-    sb.engine.network = is_open
-    sb.network_block_all = not is_open
+    sb.set_network(is_open)
     sb.name = str(body.get("name") or sb.id)
     sb.labels = {str(k): str(v) for k, v in (body.get("labels") or {}).items()}
     for key, attr in (
