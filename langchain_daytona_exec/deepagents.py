@@ -83,7 +83,12 @@ from langchain_daytona_exec.errors import (
     SandboxTimeoutError,
 )
 from langchain_daytona_exec.pool import PooledSandbox, SandboxPool, describe_loss
-from langchain_daytona_exec.sandbox import ClosingContext, Sandbox
+from langchain_daytona_exec.sandbox import (
+    ClosingContext,
+    Sandbox,
+    check_command_args,
+    check_timeout,
+)
 from langchain_daytona_exec.tools._base import FALLBACK_KEY, default_pool
 from langchain_daytona_exec.tools._format import STATE_LOST_NOTICE
 from langchain_daytona_exec.types import CommandResult
@@ -183,6 +188,11 @@ def _to_response(result: CommandResult) -> ExecuteResponse:
     )
 
 
+def _invalid_arguments(exc: Exception) -> ExecuteResponse:
+    """An ``ExecuteResponse`` for a call refused before anything was sent."""
+    return ExecuteResponse(output=f"[sandbox] the command did not run: {exc}", exit_code=None)
+
+
 def _error_response(exc: SandboxError) -> ExecuteResponse:
     """An ``ExecuteResponse`` for a command that may not have run (exit code unknown)."""
     return ExecuteResponse(output=_explain(exc), exit_code=None)
@@ -221,7 +231,7 @@ class DeepAgentsSandbox(BaseSandbox, ClosingContext):
 
     def __init__(self, sandbox: Sandbox, *, timeout: float | None = None) -> None:
         self._sandbox = sandbox
-        self._timeout = timeout
+        self._timeout = check_timeout(timeout)
 
     def __repr__(self) -> str:
         return f"<DeepAgentsSandbox {self._sandbox!r}>"
@@ -237,12 +247,21 @@ class DeepAgentsSandbox(BaseSandbox, ClosingContext):
         return self._sandbox
 
     def _seconds(self, timeout: float | None) -> float | None:
-        """The timeout to pass to the sandbox, in seconds (``None``: its default)."""
+        """The timeout to pass to the sandbox, in seconds (``None``: its default).
+
+        ``0`` is Deep Agents' "no timeout" (:data:`NO_TIMEOUT_CAP_S`); others are
+        checked and clamped like every timeout (:func:`~langchain_daytona_exec.
+        sandbox.check_timeout`).
+
+        Raises:
+            TypeError: Not a number.
+            ValueError: Negative or not finite.
+        """
         if timeout is None:
             return self._timeout
-        if timeout <= 0:
+        if timeout == 0 and not isinstance(timeout, bool):
             return NO_TIMEOUT_CAP_S
-        return float(timeout)
+        return check_timeout(timeout)
 
     # -- commands --------------------------------------------------------------------
 
@@ -261,7 +280,12 @@ class DeepAgentsSandbox(BaseSandbox, ClosingContext):
             output was cut to the sandbox's output budget.
         """
         try:
-            result = self._sandbox.exec(MERGE_STDERR + command, timeout=self._seconds(timeout))
+            check_command_args(command, None, None, None)
+            seconds = self._seconds(timeout)
+        except (TypeError, ValueError) as exc:
+            return _invalid_arguments(exc)
+        try:
+            result = self._sandbox.exec(MERGE_STDERR + command, timeout=seconds)
         except SandboxError as exc:
             return _error_response(exc)
         return _to_response(result)
@@ -269,9 +293,12 @@ class DeepAgentsSandbox(BaseSandbox, ClosingContext):
     async def aexecute(self, command: str, *, timeout: float | None = None) -> ExecuteResponse:
         """Async twin of :meth:`execute`."""
         try:
-            result = await self._sandbox.aexec(
-                MERGE_STDERR + command, timeout=self._seconds(timeout)
-            )
+            check_command_args(command, None, None, None)
+            seconds = self._seconds(timeout)
+        except (TypeError, ValueError) as exc:
+            return _invalid_arguments(exc)
+        try:
+            result = await self._sandbox.aexec(MERGE_STDERR + command, timeout=seconds)
         except SandboxError as exc:
             return _error_response(exc)
         return _to_response(result)
@@ -416,7 +443,7 @@ class PooledDeepAgentsSandbox(SandboxBackendProtocol):
         fallback_key: str = FALLBACK_KEY,
     ) -> None:
         self._given_pool = pool
-        self._timeout = timeout
+        self._timeout = check_timeout(timeout)
         self._fallback_key = fallback_key
         self._notices: OrderedDict[str, str] = OrderedDict()
         self._notices_lock = threading.Lock()

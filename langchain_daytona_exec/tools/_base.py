@@ -21,7 +21,7 @@ from langchain_daytona_exec.errors import (
     UnsupportedLanguageError,
 )
 from langchain_daytona_exec.pool import PooledSandbox, SandboxPool, describe_loss
-from langchain_daytona_exec.sandbox import Sandbox
+from langchain_daytona_exec.sandbox import MAX_TIMEOUT_S, Sandbox, check_timeout
 from langchain_daytona_exec.tools._format import (
     DEFAULT_MAX_OUTPUT_CHARS,
     OUTPUT_DIR,
@@ -107,6 +107,8 @@ class SandboxTool(BaseTool):
         run_manager: CallbackManagerForToolRun | None = None,
         **kwargs: Any,
     ) -> Response:
+        if "timeout" in kwargs:  # refused before a sandbox is even leased
+            kwargs["timeout"] = self._seconds(kwargs["timeout"])
         try:
             with self._pool().session(self.thread_key(config)) as sb:
                 content, artifact = self._call(sb, *args, **kwargs)
@@ -121,12 +123,29 @@ class SandboxTool(BaseTool):
         run_manager: AsyncCallbackManagerForToolRun | None = None,
         **kwargs: Any,
     ) -> Response:
+        if "timeout" in kwargs:  # refused before a sandbox is even leased
+            kwargs["timeout"] = self._seconds(kwargs["timeout"])
         try:
             async with self._pool().asession(self.thread_key(config)) as sb:
                 content, artifact = await self._acall(sb, *args, **kwargs)
                 return await self._afinish(sb, content, artifact)
         except SandboxError as exc:
             raise ToolException(self._explain(exc)) from exc
+
+    def _seconds(self, timeout: object) -> float | None:
+        """The call's timeout (or the tool's default), checked before anything is sent.
+
+        Raises:
+            ToolException: Not a number, not finite or not positive (larger than
+                :data:`~langchain_daytona_exec.sandbox.MAX_TIMEOUT_S` is clamped).
+        """
+        try:
+            return check_timeout(timeout if timeout is not None else self.timeout_s)
+        except (TypeError, ValueError) as exc:
+            raise ToolException(
+                f"Invalid timeout: {exc}. Pass a positive number of seconds (at most "
+                f"{MAX_TIMEOUT_S:g}), or leave it out for the default."
+            ) from exc
 
     def _call(self, sb: Sandbox, *args: Any, **kwargs: Any) -> tuple[str, dict[str, Any]]:
         raise NotImplementedError

@@ -211,7 +211,7 @@ class DaytonaDataAnalysisTool(DaytonaPythonTool):
         for d in pending:
             sb.write_file(d.sandbox_path, d.content)
         self._mark_copied(sb, pending)
-        result = sb.run_code(code, "python", timeout or self.timeout_s)
+        result = sb.run_code(code, "python", self._seconds(timeout))
         if self.on_result is not None:
             self.on_result(result)
         return self._render(result)
@@ -223,7 +223,7 @@ class DaytonaDataAnalysisTool(DaytonaPythonTool):
         for d in pending:
             await sb.awrite_file(d.sandbox_path, d.content)
         self._mark_copied(sb, pending)
-        result = await sb.arun_code(code, "python", timeout or self.timeout_s)
+        result = await sb.arun_code(code, "python", self._seconds(timeout))
         if self.on_result is not None:
             self.on_result(result)
         return self._render(result)

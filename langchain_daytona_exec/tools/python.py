@@ -54,12 +54,12 @@ class DaytonaPythonTool(SandboxTool):
     def _call(
         self, sb: Sandbox, code: str, timeout: float | None = None
     ) -> tuple[str, dict[str, Any]]:
-        return self._render(sb.run_code(code, self._language, timeout or self.timeout_s))
+        return self._render(sb.run_code(code, self._language, self._seconds(timeout)))
 
     async def _acall(
         self, sb: Sandbox, code: str, timeout: float | None = None
     ) -> tuple[str, dict[str, Any]]:
-        result = await sb.arun_code(code, self._language, timeout or self.timeout_s)
+        result = await sb.arun_code(code, self._language, self._seconds(timeout))
         return self._render(result)
 
     @staticmethod

@@ -42,12 +42,12 @@ class DaytonaShellTool(SandboxTool):
     def _call(
         self, sb: Sandbox, command: str, timeout: float | None = None
     ) -> tuple[str, dict[str, Any]]:
-        return self._render(sb.exec(command, timeout=timeout or self.timeout_s))
+        return self._render(sb.exec(command, timeout=self._seconds(timeout)))
 
     async def _acall(
         self, sb: Sandbox, command: str, timeout: float | None = None
     ) -> tuple[str, dict[str, Any]]:
-        return self._render(await sb.aexec(command, timeout=timeout or self.timeout_s))
+        return self._render(await sb.aexec(command, timeout=self._seconds(timeout)))
 
     @staticmethod
     def _render(result: CommandResult) -> tuple[str, dict[str, Any]]:

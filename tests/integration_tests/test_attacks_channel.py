@@ -25,6 +25,7 @@ import pytest
 
 from langchain_daytona_exec import (
     DaytonaPythonTool,
+    DaytonaShellTool,
     LocalBackend,
     LocalLimits,
     LocalSandbox,
@@ -32,8 +33,12 @@ from langchain_daytona_exec import (
     SandboxPool,
 )
 from langchain_daytona_exec.backends.local import isolation, protocol
+from langchain_daytona_exec.emulator import Emulator
 from langchain_daytona_exec.errors import IsolationUnavailableError
 from langchain_daytona_exec.sandbox import MAX_TIMEOUT_S
+from tests.integration_tests.daytona_support import emu, make_backend
+
+__all__ = ["emu"]
 
 MiB = 1024 * 1024
 
@@ -410,6 +415,43 @@ async def test_bad_timeouts_are_refused_by_the_async_twins(box: LocalSandbox) ->
     assert (await box.arun_code("3", timeout=MAX_TIMEOUT_S * 10)).result == "3"
 
 
+BAD_TOOL_TIMEOUTS = [math.inf, math.nan, -3.0, 0.0]
+
+
+@pytest.mark.parametrize("timeout", BAD_TOOL_TIMEOUTS)
+def test_tools_refuse_bad_timeouts_before_leasing_a_sandbox(timeout: float) -> None:
+    with SandboxPool(LocalBackend(limits=LIMITS), max_size=1) as pool:
+        python, shell = DaytonaPythonTool(pool=pool), DaytonaShellTool(pool=pool)
+        assert "Invalid timeout" in python.invoke({"code": "1", "timeout": timeout})
+        assert "Invalid timeout" in shell.invoke({"command": "true", "timeout": timeout})
+        assert pool.stats().created == 0  # nothing was leased, let alone sent
+        assert "[result] 2" in python.invoke({"code": "1 + 1", "timeout": 1e12})
+        assert "big" in shell.invoke({"command": "echo big", "timeout": 1e15})
+        assert "[result] 3" in python.invoke({"code": "1 + 2"})
+
+
+async def test_async_tools_refuse_bad_timeouts() -> None:
+    with SandboxPool(LocalBackend(limits=LIMITS), max_size=1) as pool:
+        python = DaytonaPythonTool(pool=pool)
+        assert "Invalid timeout" in await python.ainvoke({"code": "1", "timeout": math.inf})
+        assert "[result] 4" in await python.ainvoke({"code": "2 + 2", "timeout": 2.15e6})
+
+
+def test_deep_agents_adapter_checks_and_clamps_timeouts(box: LocalSandbox) -> None:
+    pytest.importorskip("deepagents")
+    from langchain_daytona_exec.deepagents import DeepAgentsSandbox
+
+    adapter = DeepAgentsSandbox(box)
+    for bad in (math.inf, math.nan, -1):
+        refused = adapter.execute("echo no", timeout=bad)
+        assert refused.exit_code is None and "did not run" in refused.output
+    assert adapter.execute("echo big", timeout=10**12).output.strip() == "big"
+    assert adapter.execute("echo zero", timeout=0).output.strip() == "zero"
+    with pytest.raises(ValueError, match="timeout"):
+        DeepAgentsSandbox(box, timeout=math.inf)
+    assert box.run_code("'after'").result == "'after'"
+
+
 # -- 8: argument types -------------------------------------------------------------------
 
 
@@ -478,3 +520,35 @@ def test_frame_cap_has_room_for_the_default_output(box: LocalSandbox) -> None:
     r = box.run_code("print('y' * (3 << 20))", timeout=30)
     assert r.stdout_truncated_bytes > 0
     assert len(r.stdout) >= LIMITS.output_bytes
+
+
+# -- Daytona: the same checks, and a timeout reported as one ----------------------------
+
+
+def test_daytona_checks_arguments_before_sending(emu: Emulator) -> None:
+    with make_backend(emu).create() as sb:
+        sb.run_code("x = 5")
+        for bad, error in ((math.inf, ValueError), (-1, ValueError), ("1", TypeError)):
+            with pytest.raises(error, match="timeout"):
+                sb.run_code("x = 6", timeout=bad)
+            with pytest.raises(error, match="timeout"):
+                sb.exec("true", timeout=bad)
+        with pytest.raises(TypeError, match="code"):
+            sb.run_code(None)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="command"):
+            sb.exec(["ls"])  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="content"):
+            sb.write_file("a.txt", 5)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="path"):
+            sb.read_file(None)  # type: ignore[arg-type]
+        assert sb.run_code("x", timeout=1e12).result == "5"
+
+
+def test_a_daytona_timeout_is_reported_like_a_local_one(emu: Emulator, box: LocalSandbox) -> None:
+    code = "import time\nprint('before')\ntime.sleep(30)"
+    with make_backend(emu).create() as sb:
+        for result in (sb.run_code(code, timeout=1), box.run_code(code, timeout=1)):
+            assert result.timed_out and not result.state_lost
+            assert result.error is None
+            assert "before" in result.stdout
+        assert sb.run_code("'alive'").result == "'alive'"

@@ -70,7 +70,13 @@ from langchain_daytona_exec.errors import (
     SandboxTimeoutError,
     UnsupportedLanguageError,
 )
-from langchain_daytona_exec.sandbox import Sandbox
+from langchain_daytona_exec.sandbox import (
+    Sandbox,
+    check_command_args,
+    check_content,
+    check_path,
+    check_run_args,
+)
 from langchain_daytona_exec.types import (
     CommandResult,
     ExecutionError,
@@ -304,6 +310,7 @@ class DaytonaSandbox(Sandbox):
         self, code: str, language: str = "python", timeout: float | None = None
     ) -> ExecutionResult:
         """Run code; see :meth:`Sandbox.run_code`."""
+        timeout = check_run_args(code, language, timeout)
         if language not in LANGUAGES:
             raise UnsupportedLanguageError(
                 f"unsupported language {language!r}: use one of {', '.join(LANGUAGES)}"
@@ -563,7 +570,7 @@ class DaytonaSandbox(Sandbox):
 
         Daytona merges the command's stderr into its stdout: ``stderr`` is empty.
         """
-        seconds = self._code_timeout(timeout)
+        seconds = self._code_timeout(check_command_args(command, cwd, env, timeout))
         deadline = deadline_in(seconds + CALL_MARGIN_S)
         started = time.monotonic()
         envs = {str(k): str(v) for k, v in (env or {}).items()} or None
@@ -621,6 +628,7 @@ class DaytonaSandbox(Sandbox):
         """Read a file; see :meth:`Sandbox.read_file`."""
         from daytona import FileDownloadRequest
 
+        check_path(path)
         limit = min(max_bytes or self._backend.max_file_bytes, self._backend.max_file_bytes)
         deadline = deadline_in(self._backend.file_timeout)
         with self._lock:
@@ -673,7 +681,8 @@ class DaytonaSandbox(Sandbox):
 
     def write_file(self, path: str, content: str | bytes) -> None:
         """Write a file, creating parent folders; see :meth:`Sandbox.write_file`."""
-        data = content.encode() if isinstance(content, str) else bytes(content)
+        check_path(path)
+        data = check_content(content)
         if len(data) > self._backend.max_file_bytes:
             raise SandboxFileTooLargeError(
                 f"{len(data)} bytes is over the {self._backend.max_file_bytes}-byte file limit "
@@ -694,6 +703,7 @@ class DaytonaSandbox(Sandbox):
 
     def list_files(self, path: str = ".", *, depth: int = 1) -> list[FileInfo]:
         """List a folder; see :meth:`Sandbox.list_files`."""
+        check_path(path)
         depth = max(1, int(depth))
         deadline = deadline_in(self._backend.file_timeout)
         with self._lock:
