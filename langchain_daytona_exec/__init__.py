@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from langchain_daytona_exec.errors import (
         EnvironmentBuildError,
         IsolationUnavailableError,
+        MissingExtraError,
         NetworkPolicyError,
         PoolError,
         PoolExhaustedError,
@@ -86,6 +87,7 @@ _EXPORTS: dict[str, str] = {
     "LocalBackend": _LOCAL,
     "LocalLimits": _LOCAL,
     "LocalSandbox": _LOCAL,
+    "MissingExtraError": _ERRORS,
     "NetworkPolicyError": _ERRORS,
     "PoolError": _ERRORS,
     "PoolExhaustedError": _ERRORS,
@@ -132,6 +134,7 @@ __all__ = [
     "LocalBackend",
     "LocalLimits",
     "LocalSandbox",
+    "MissingExtraError",
     "NetworkPolicyError",
     "PoolError",
     "PoolExhaustedError",

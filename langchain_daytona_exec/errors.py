@@ -14,6 +14,7 @@ Every error the package raises on purpose derives from :class:`SandboxError`, so
     ├── UnsupportedLanguageError        (also a ValueError)
     ├── NetworkPolicyError              a bad ``network=`` setting (also a ValueError)
     ├── EnvironmentBuildError           an Environment's packages could not be built
+    ├── MissingExtraError               an optional dependency is missing (also an ImportError)
     ├── SandboxClosedError              the sandbox was closed by its owner
     ├── PoolError
     │   └── PoolExhaustedError          no sandbox could be leased in time
@@ -29,6 +30,7 @@ from __future__ import annotations
 __all__ = [
     "EnvironmentBuildError",
     "IsolationUnavailableError",
+    "MissingExtraError",
     "NetworkPolicyError",
     "PoolError",
     "PoolExhaustedError",
@@ -116,6 +118,22 @@ class EnvironmentBuildError(SandboxError):
     def __init__(self, message: str, log: str = "") -> None:
         super().__init__(message)
         self.log = log
+
+
+class MissingExtraError(SandboxError, ImportError):
+    """A feature needs an optional dependency that is not installed.
+
+    The message names the ``pip install 'langchain-daytona-exec[EXTRA]'`` line to run.
+
+    Attributes:
+        extra: The extra that installs what is missing (``daytona``, ``emulator``...).
+        missing: The modules that could not be found.
+    """
+
+    def __init__(self, message: str, extra: str, missing: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.extra = extra
+        self.missing = missing
 
 
 class PoolError(SandboxError):

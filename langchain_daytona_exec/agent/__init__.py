@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from langchain_daytona_exec._extras import require_extra
+
+require_extra("agent", "langgraph", feature="The reference agent")
+
 from langchain_daytona_exec.agent.graph import (
     MARKER_KEY,
     AgentState,

@@ -9,6 +9,16 @@ runs :func:`run_agent_command`; ``make demo`` (``examples/demo.py``) uses :func:
 
 from __future__ import annotations
 
+from langchain_daytona_exec._extras import require_extra
+
+require_extra(
+    "agent",
+    "langchain_openai",
+    "rich",
+    "langgraph.checkpoint.sqlite",
+    feature="The agent console (daytona-exec agent)",
+)
+
 import argparse
 import os
 import sqlite3
@@ -427,15 +437,9 @@ class _TurnView:
 
 def _backend(name: str) -> SandboxBackend:
     if name == "daytona":
-        try:
-            from langchain_daytona_exec.backends.daytona import (  # type: ignore[import-not-found,unused-ignore]
-                DaytonaBackend,
-            )
-        except ImportError as exc:
-            raise SandboxError(
-                "the Daytona backend is not available in this installation "
-                f"(langchain_daytona_exec.backends.daytona: {exc}); use --backend local"
-            ) from exc
+        # Without the [daytona] extra this raises MissingExtraError (a SandboxError).
+        from langchain_daytona_exec.backends.daytona import DaytonaBackend
+
         if not (os.environ.get("DAYTONA_API_KEY") or os.environ.get("DAYTONA_JWT_TOKEN")):
             raise SandboxError(
                 "--backend daytona needs DAYTONA_API_KEY (and DAYTONA_API_URL for a "

@@ -25,6 +25,10 @@ files), forks, backups, SSH, secrets, network allow-lists; and the Socket.IO eve
 
 from __future__ import annotations
 
+from langchain_daytona_exec._extras import require_extra
+
+require_extra("emulator", "starlette", "uvicorn", "wsproto", feature="The Daytona API emulator")
+
 import contextlib
 import json
 import socket

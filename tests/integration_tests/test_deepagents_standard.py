@@ -27,8 +27,9 @@ from deepagents.backends.protocol import SandboxBackendProtocol
 from langchain_tests.integration_tests import SandboxIntegrationTests
 from packaging.version import Version
 
-from langchain_daytona_exec import LocalBackend, LocalLimits
+from langchain_daytona_exec import DaytonaBackend, LocalBackend, LocalLimits
 from langchain_daytona_exec.deepagents import DeepAgentsSandbox
+from langchain_daytona_exec.emulator import Emulator
 
 # The suite's own class-scoped `sandbox_backend` fixture is an instance method,
 # which pytest 9 deprecates; nothing here can change that.
@@ -110,16 +111,6 @@ class TestLocalDeepAgentsSandbox(_Deepagents07Marks):
             yield sandbox
 
 
-try:
-    from langchain_daytona_exec.backends.daytona import DaytonaBackend
-    from langchain_daytona_exec.emulator import Emulator
-except ImportError as exc:
-    _DAYTONA_MISSING: str | None = f"DaytonaBackend or the emulator is not importable yet ({exc})"
-else:
-    _DAYTONA_MISSING = None
-
-
-@pytest.mark.skipif(_DAYTONA_MISSING is not None, reason=_DAYTONA_MISSING or "")
 class TestDaytonaDeepAgentsSandbox(_Deepagents07Marks):
     """The whole suite on DaytonaBackend (the real SDK) against the local emulator."""
 

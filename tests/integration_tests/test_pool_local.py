@@ -16,16 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from langchain_daytona_exec.backends.local import LocalBackend
 from langchain_daytona_exec.backends.local.backend import default_base_dir
 from langchain_daytona_exec.pool import PooledSandbox, SandboxPool
-
-try:
-    from langchain_daytona_exec.backends.local import LocalBackend
-except ImportError as exc:  # the backend is being written in parallel
-    pytest.skip(
-        f"langchain_daytona_exec.backends.local is not importable yet ({exc})",
-        allow_module_level=True,
-    )
 
 REPO = Path(__file__).resolve().parents[2]
 SANDBOX_DIRS = Path(default_base_dir())  # per user since the base folder moved

@@ -8,6 +8,10 @@ and its parser), ``_retry.py`` (backoff, deadlines, bounded waits), ``_errors.py
 
 from __future__ import annotations
 
+from langchain_daytona_exec._extras import require_extra
+
+require_extra("daytona", "daytona", feature="The Daytona backend")
+
 from langchain_daytona_exec.backends.daytona._backend import DaytonaBackend, GcEntry
 from langchain_daytona_exec.backends.daytona._config import KEY_LABEL, MANAGED_LABEL, OWNER_LABEL
 from langchain_daytona_exec.backends.daytona._retry import RetryPolicy

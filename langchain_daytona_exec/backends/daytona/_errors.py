@@ -185,43 +185,32 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 
 def _not_sent_types() -> tuple[type[BaseException], ...]:
-    types: list[type[BaseException]] = [ConnectionRefusedError]
-    try:
-        import urllib3.exceptions
+    # urllib3, httpx and aiohttp are dependencies of the SDK: imported here, when the
+    # first error is inspected, not when the package is.
+    import aiohttp
+    import httpx
+    import urllib3.exceptions
 
-        types += [urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError]
-    except ImportError:  # pragma: no cover - urllib3 comes with the SDK
-        pass
-    try:
-        import httpx
-
-        types += [httpx.ConnectError, httpx.ConnectTimeout]
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        import aiohttp
-
-        types.append(aiohttp.ClientConnectorError)
-    except ImportError:  # pragma: no cover
-        pass
-    return tuple(types)
+    return (
+        ConnectionRefusedError,
+        urllib3.exceptions.NewConnectionError,
+        urllib3.exceptions.ConnectTimeoutError,
+        httpx.ConnectError,
+        httpx.ConnectTimeout,
+        aiohttp.ClientConnectorError,
+    )
 
 
 def _connection_types() -> tuple[type[BaseException], ...]:
-    types: list[type[BaseException]] = [ConnectionError]
-    try:
-        import urllib3.exceptions
+    import httpx
+    import urllib3.exceptions
 
-        types += [urllib3.exceptions.ProtocolError, urllib3.exceptions.NewConnectionError]
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        import httpx
-
-        types += [httpx.TransportError]
-    except ImportError:  # pragma: no cover
-        pass
-    return tuple(types)
+    return (
+        ConnectionError,
+        urllib3.exceptions.ProtocolError,
+        urllib3.exceptions.NewConnectionError,
+        httpx.TransportError,
+    )
 
 
 _NOT_SENT: tuple[type[BaseException], ...] | None = None
