@@ -41,10 +41,12 @@ def test_daytona_backend_missing_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    monkeypatch.setitem(sys.modules, "langchain_daytona_exec.backends.daytona", None)
+    # As without the [daytona] extra: the SDK cannot be imported, the backend is re-imported.
+    monkeypatch.setitem(sys.modules, "daytona", None)
+    monkeypatch.delitem(sys.modules, "langchain_daytona_exec.backends.daytona", raising=False)
     assert main(["agent", "hello", "--backend", "daytona"]) == 2
     err = capsys.readouterr().err
-    assert "Daytona backend is not available" in err and "--backend local" in err
+    assert "pip install 'langchain-daytona-exec[daytona]'" in err
 
 
 def test_daytona_backend_without_credentials_says_what_to_set(
