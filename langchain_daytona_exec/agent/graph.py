@@ -183,7 +183,8 @@ def create_code_interpreter_agent(
         ``{"configurable": {"thread_id": "..."}}``.
 
     Raises:
-        ValueError: ``max_iterations`` below 1, or no tools.
+        ValueError: ``max_iterations`` below 1, no tools, or a model without tool
+            calling (no ``bind_tools``).
 
     Example:
         >>> agent = create_code_interpreter_agent(
@@ -390,7 +391,16 @@ class _Nodes:
         charts_dir: str | None,
         vision: bool,
     ) -> None:
-        self.model = model.bind_tools(tools)
+        try:
+            self.model = model.bind_tools(tools)
+        except NotImplementedError:
+            raise ValueError(
+                f"create_code_interpreter_agent needs a chat model with tool calling, and "
+                f"{type(model).__name__} does not implement bind_tools(). Use a model "
+                "whose LangChain class supports tools (ChatOpenAI, ChatAnthropic, "
+                "ChatOllama with a tool-capable model, ...), or ScriptedChatModel from "
+                "langchain_daytona_exec.agent for offline runs."
+            ) from None
         self.prompt = prompt
         self.max_iterations = max_iterations
         self.needs_approval = needs_approval

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Literal
 from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, ToolException
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from langchain_daytona_exec.errors import (
     PoolExhaustedError,
@@ -29,6 +29,7 @@ from langchain_daytona_exec.tools._format import (
     cut_middle,
 )
 from langchain_daytona_exec.tools._network import NO_NETWORK, network_sentence
+from langchain_daytona_exec.tools._validation import ValidationMessage
 
 __all__ = ["FALLBACK_KEY", "SandboxTool", "default_pool"]
 
@@ -51,6 +52,12 @@ def default_pool() -> SandboxPool:
         if _default_pool is None or _default_pool.closed:
             _default_pool = SandboxPool()
         return _default_pool
+
+
+def _sentence(exc: Exception) -> str:
+    """The exception's message as a sentence (ending with a period)."""
+    text = str(exc).rstrip()
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 Content = str | list[str | dict[str, Any]]
@@ -83,11 +90,19 @@ class SandboxTool(BaseTool):
     _kind: ClassVar[str] = "call"
 
     def model_post_init(self, context: Any, /) -> None:
-        """Make the description's network sentence true for this pool's backend."""
+        """Adjust the tool to its pool and name bad arguments.
+
+        The description's network sentence is made true for this pool's backend, and
+        validation errors name the bad argument (LangChain's default text does not).
+        """
         super().model_post_init(context)
         if self.pool is not None and NO_NETWORK in self.description:
             sentence = network_sentence(self.pool.backend)
             self.description = self.description.replace(NO_NETWORK, sentence, 1)
+        if self.handle_validation_error is True:
+            given = self.args_schema
+            schema = given if isinstance(given, type) and issubclass(given, BaseModel) else None
+            self.handle_validation_error = ValidationMessage(self.name, schema)
 
     # -- leasing -------------------------------------------------------------------
 
@@ -204,7 +219,7 @@ class SandboxTool(BaseTool):
                 f"setup code, then retry. ({exc})"
             )
         if isinstance(exc, SandboxFileError):
-            return f"{exc} Check the path (list_files shows what exists) and retry."
+            return f"{_sentence(exc)} Check the path (list_files shows what exists) and retry."
         if isinstance(exc, SandboxTimeoutError):
             return f"Timed out: {exc}"
         if isinstance(exc, PoolExhaustedError):

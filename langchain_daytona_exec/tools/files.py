@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
+from langchain_daytona_exec.errors import SandboxFileError
 from langchain_daytona_exec.sandbox import Sandbox
 from langchain_daytona_exec.tools._base import SandboxTool
 from langchain_daytona_exec.types import FileInfo
@@ -163,6 +164,19 @@ class DaytonaReadFileTool(SandboxTool):
         return "\n".join([header, *shown, *footer]), artifact
 
 
+def _where_writable(sb: Sandbox, exc: SandboxFileError) -> SandboxFileError:
+    """A refused write (read-only or not permitted), with the folders that take writes."""
+    if type(exc) is not SandboxFileError:  # not found, a folder, too large: clear already
+        return exc
+    text = str(exc).rstrip()
+    text = text if text.endswith(".") else text + "."
+    return SandboxFileError(
+        f"{text} Writable folders include the working folder {sb.workdir} (relative "
+        "paths go there) and /tmp.",
+        exc.path,
+    )
+
+
 class DaytonaWriteFileTool(SandboxTool):
     """Write a text file in the sandbox, creating its parent folders."""
 
@@ -176,11 +190,17 @@ class DaytonaWriteFileTool(SandboxTool):
     _kind: ClassVar[str] = "file write"
 
     def _call(self, sb: Sandbox, path: str, content: str) -> tuple[str, dict[str, Any]]:
-        sb.write_file(path, content)
+        try:
+            sb.write_file(path, content)
+        except SandboxFileError as exc:
+            raise _where_writable(sb, exc) from exc
         return self._render(path, content)
 
     async def _acall(self, sb: Sandbox, path: str, content: str) -> tuple[str, dict[str, Any]]:
-        await sb.awrite_file(path, content)
+        try:
+            await sb.awrite_file(path, content)
+        except SandboxFileError as exc:
+            raise _where_writable(sb, exc) from exc
         return self._render(path, content)
 
     @staticmethod

@@ -107,6 +107,11 @@ def _spawner() -> _Spawner:
     return _Spawner()
 
 
+_EXIT_STATUS_WAIT_S = 0.5
+"""Seconds to wait for the sandbox process's exit status after its channel closed: it
+ends right after its interpreter; its status tells a CPU-time kill."""
+
+
 # -- process-wide hygiene --------------------------------------------------------------
 
 _hygiene_lock = threading.Lock()
@@ -534,6 +539,8 @@ class LocalSandbox(Sandbox):
         self._host_dir = os.path.join(backend.base_dir, f"{os.getpid()}-{self.id}")
         self._host_work = os.path.join(self._host_dir, "work")
         self._cg: isolation.CgroupSet | None = None
+        self._limit_events: dict[str, int] = {}  # the cgroup's counters at the last look
+        self._launched_at = time.monotonic()  # when the current interpreter started
         self._layer = layer
         self._egress: EgressChannel | None = None
         _lifecycle.register_sandbox(self)  # closed at exit and on SIGTERM
@@ -619,7 +626,9 @@ class LocalSandbox(Sandbox):
         """Start the kernel process tree and wait for its ready frame."""
         if self.mode == "root" and self._cg is None:
             self._cg = isolation.create_cgroups(f"ldx-{os.getpid()}-{self.id}", self._limits)
+            self._limit_events = self._cg.limit_events() if self._cg is not None else {}
         proc, req_w, resp_r = _spawner().call(self._spawn, self._limits.start_timeout_s)
+        self._launched_at = time.monotonic()
         self._proc, self._req_w, self._resp_r = proc, req_w, resp_r
         deadline = time.monotonic() + self._limits.start_timeout_s
         try:
@@ -994,14 +1003,16 @@ class LocalSandbox(Sandbox):
         except SandboxError:
             raise  # reported by a complete, well-formed reply
         except BaseException as exc:
+            died = isinstance(exc, (protocol.ChannelClosedError, OSError))
+            status = self._exit_status() if died and not isinstance(exc, TimeoutError) else None
             self._kill()
             self._state_lost_pending = True
             if isinstance(exc, TimeoutError) or not isinstance(exc, Exception):
                 raise
             if isinstance(exc, _KernelFault):
                 what = f"hit an internal error ({exc})"
-            elif isinstance(exc, (protocol.ChannelClosedError, OSError)):
-                what = f"died ({exc})"
+            elif died:
+                what = f"died ({self._death_cause(status) or exc})"
             elif isinstance(exc, protocol.FrameError):
                 what = f"sent a malformed response ({exc})"
             else:
@@ -1010,6 +1021,49 @@ class LocalSandbox(Sandbox):
                 f"the sandbox's interpreter {what}; it was restarted: its variables and "
                 "imports are gone, files in the workspace were kept. Re-run your setup code."
             ) from exc
+
+    def _exit_status(self) -> int | None:
+        """The sandbox process's exit status once it has ended, or ``None`` while it runs.
+
+        It ends right after its channel closes, so a short wait suffices.
+        """
+        if self._proc is None:
+            return None
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            return self._proc.wait(_EXIT_STATUS_WAIT_S)
+        return None
+
+    def _death_cause(self, status: int | None) -> str | None:
+        """The limit that most likely killed the interpreter, in words, or ``None``.
+
+        Told by the cgroup's counters growing since the last look, or by a signal death
+        with a CPU-time limit the interpreter had time to use up.
+        """
+        now = self._cg.limit_events() if self._cg is not None else {}
+        before, self._limit_events = self._limit_events, now
+        if now.get("oom_kill", 0) > before.get("oom_kill", 0):
+            mib = self._limits.memory_bytes // (1 << 20)
+            return (
+                f"it ran out of memory: the sandbox's memory limit is {mib} MiB (files in "
+                "the workspace and /tmp count too); use less memory, e.g. process the data "
+                "in chunks or free large objects"
+            )
+        if now.get("pids_max", 0) > before.get("pids_max", 0):
+            return (
+                f"it hit the sandbox's limit of {self._limits.pids} processes and threads; "
+                "start fewer processes or threads"
+            )
+        killed = {128 + signal.SIGKILL, 128 + signal.SIGXCPU, -signal.SIGKILL, -signal.SIGXCPU}
+        cpu_limit = self._limits.cpu_seconds
+        cores = self._limits.cpu_cores or os.cpu_count() or 1
+        alive_s = time.monotonic() - self._launched_at
+        if cpu_limit and status in killed and alive_s * cores >= cpu_limit:
+            return (
+                f"it was killed by a signal after {alive_s:.0f} s; the sandbox's CPU time "
+                f"limit is {cpu_limit} s over the interpreter's whole life, which it may "
+                "have used up: make the computation cheaper or split it into smaller steps"
+            )
+        return None
 
     def _hard_restart(self) -> None:
         self._kill()

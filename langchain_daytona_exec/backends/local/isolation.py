@@ -630,6 +630,28 @@ class CgroupSet:
         found.discard(os.getpid())
         return found
 
+    def limit_events(self) -> dict[str, int]:
+        """How often each limit was hit so far.
+
+        ``oom_kill``: processes the kernel's OOM killer ended at the memory limit;
+        ``pids_max``: forks refused at the pids limit. A counter this kernel does not
+        keep is left out.
+        """
+        counters: dict[str, int] = {}
+        # v2 keeps memory.events; v1 keeps the same counter in memory.oom_control.
+        for d in self.dirs:
+            for name, key, label in (
+                ("memory.events", "oom_kill", "oom_kill"),
+                ("memory.oom_control", "oom_kill", "oom_kill"),
+                ("pids.events", "max", "pids_max"),
+            ):
+                with contextlib.suppress(OSError, ValueError), open(os.path.join(d, name)) as f:
+                    for line in f:
+                        field, _, value = line.partition(" ")
+                        if field == key:
+                            counters[label] = counters.get(label, 0) + int(value)
+        return counters
+
     def destroy(self, timeout_s: float = 5.0) -> bool:
         """Kill what is inside and remove the cgroups; True when all are gone."""
         deadline = time.monotonic() + timeout_s
