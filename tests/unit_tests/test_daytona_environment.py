@@ -7,6 +7,7 @@ import pytest
 from daytona import DaytonaError, DaytonaNotFoundError
 
 from langchain_daytona_exec import DaytonaBackend, Environment, NetworkPolicyError
+from langchain_daytona_exec.backends.daytona import RetryPolicy
 from langchain_daytona_exec.backends.daytona._environment import (
     daytona_network,
     ensure_snapshot,
@@ -60,6 +61,11 @@ def test_image_and_snapshot_name() -> None:
     assert snapshot_name(env) != snapshot_name(Environment(packages=["tabulate"]))
 
 
+def on(client: Any) -> DaytonaBackend:
+    """A backend over a fake client: its calls go through the real call boundary."""
+    return DaytonaBackend(api_key="k", client=client, retry=RetryPolicy(attempts=1))
+
+
 class FakeSnapshots:
     def __init__(self, states: list[str | None], create_error: Exception | None = None) -> None:
         self.states = states
@@ -69,7 +75,7 @@ class FakeSnapshots:
     def get(self, name: str) -> Any:
         state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
         if state is None:
-            raise DaytonaNotFoundError("no such snapshot")
+            raise DaytonaNotFoundError("no such snapshot", status_code=404)  # as the SDK maps a 404
         return SimpleNamespace(name=name, state=state)
 
     def create(self, params: Any, on_logs: Any = None, timeout: Any = None) -> Any:
@@ -82,14 +88,14 @@ class FakeSnapshots:
 def test_existing_snapshot_is_reused_never_rebuilt() -> None:
     client = SimpleNamespace(snapshot=FakeSnapshots(["active"]))
     env = Environment(packages=["tabulate"])
-    assert ensure_snapshot(client, env) == snapshot_name(env)
+    assert ensure_snapshot(on(client), env) == snapshot_name(env)
     assert client.snapshot.created == []
 
 
 def test_missing_snapshot_is_built_with_logs() -> None:
     client = SimpleNamespace(snapshot=FakeSnapshots([None]))
     lines: list[str] = []
-    ensure_snapshot(client, Environment(packages=["tabulate"]), log=lines.append)
+    ensure_snapshot(on(client), Environment(packages=["tabulate"]), log=lines.append)
     assert len(client.snapshot.created) == 1 and lines and "building snapshot" in lines[0]
 
 
@@ -100,7 +106,7 @@ def test_racing_build_waits_for_the_other_process(monkeypatch: pytest.MonkeyPatc
         snapshot=FakeSnapshots([None, "building", "building", "active"], create_error=conflict)
     )
     env = Environment(packages=["tabulate"])
-    assert ensure_snapshot(client, env) == snapshot_name(env)
+    assert ensure_snapshot(on(client), env) == snapshot_name(env)
 
 
 def test_failed_build_is_an_environment_build_error() -> None:
@@ -110,7 +116,7 @@ def test_failed_build_is_an_environment_build_error() -> None:
         snapshot=FakeSnapshots([None], create_error=DaytonaError("pip failed", status_code=400))
     )
     with pytest.raises(EnvironmentBuildError, match="pip failed"):
-        ensure_snapshot(client, Environment(packages=["nope"]))
+        ensure_snapshot(on(client), Environment(packages=["nope"]))
 
 
 def test_warm_pool_is_created_once_and_resized() -> None:
@@ -133,7 +139,37 @@ def test_warm_pool_is_created_once_and_resized() -> None:
             return pools[0]
 
     client = SimpleNamespace(warm_pool=Pools())
-    ensure_warm_pool(client, "snap", 2)
-    ensure_warm_pool(client, "snap", 2)
-    ensure_warm_pool(client, "snap", 4)
+    ensure_warm_pool(on(client), "snap", 2)
+    ensure_warm_pool(on(client), "snap", 2)
+    ensure_warm_pool(on(client), "snap", 4)
     assert calls == [("create", 2), ("update", 4)]
+
+
+def test_snapshot_and_warm_pool_calls_go_through_the_call_boundary() -> None:
+    from daytona.common.errors import DaytonaServiceUnavailableError
+
+    from langchain_daytona_exec import ProviderError
+
+    failures = [DaytonaServiceUnavailableError("busy", status_code=503)]
+
+    class Flaky(FakeSnapshots):
+        def get(self, name: str) -> Any:
+            if failures:
+                raise failures.pop()
+            return super().get(name)
+
+    fast = RetryPolicy(attempts=3, base_s=0.01, max_s=0.01)
+    client = SimpleNamespace(snapshot=Flaky(["active"]))
+    backend = DaytonaBackend(api_key="k", client=client, retry=fast)
+    env = Environment(packages=["tabulate"])
+    assert ensure_snapshot(backend, env) == snapshot_name(env)
+    assert failures == []  # the 503 was met, and retried
+
+    class DownPools:
+        def list(self) -> list[Any]:
+            raise DaytonaError("bad gateway", status_code=502)
+
+    down = DaytonaBackend(api_key="k", client=SimpleNamespace(warm_pool=DownPools()), retry=fast)
+    with pytest.raises(ProviderError) as raised:  # ours, never the SDK's exception
+        ensure_warm_pool(down, "snap", 2)
+    assert raised.value.status == 502

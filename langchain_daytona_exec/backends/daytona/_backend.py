@@ -62,6 +62,7 @@ if TYPE_CHECKING:
         Daytona,
         Image,
         Resources,
+        WarmPool,
     )
     from daytona import Sandbox as SdkSandbox
 
@@ -304,7 +305,7 @@ class DaytonaBackend:
         with self._env_lock:
             if self._env_snapshot is None:
                 self._env_snapshot = ensure_snapshot(
-                    self.client,
+                    self,
                     self.environment,
                     log=self.build_log,
                     timeout_s=self.build_timeout,
@@ -324,7 +325,7 @@ class DaytonaBackend:
         """Whether ``pip install`` in a sandbox can reach a package index (open network)."""
         return not self.network_block_all and not self.network_allow_list
 
-    def ensure_warm_pool(self, size: int) -> Any:
+    def ensure_warm_pool(self, size: int) -> WarmPool:
         """Keep ``size`` ready sandboxes of this backend's snapshot on the Daytona server.
 
         Every process and host using the same environment then shares one server-side
@@ -336,7 +337,7 @@ class DaytonaBackend:
         name = self.snapshot_name()
         if name is None:
             raise ValueError("a server-side warm pool needs environment= or snapshot=")
-        return ensure_warm_pool(self.client, name, size)
+        return ensure_warm_pool(self, name, size)
 
     def create(self, *, labels: Mapping[str, str] | None = None) -> DaytonaSandbox:
         """Create a sandbox and wait until it runs.

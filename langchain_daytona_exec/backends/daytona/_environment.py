@@ -19,12 +19,19 @@ import ipaddress
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+from langchain_daytona_exec.backends.daytona._errors import ErrorInfo
+from langchain_daytona_exec.backends.daytona._retry import deadline_in
 from langchain_daytona_exec.environment import Environment
-from langchain_daytona_exec.errors import EnvironmentBuildError, NetworkPolicyError
+from langchain_daytona_exec.errors import EnvironmentBuildError, NetworkPolicyError, SandboxError
 from langchain_daytona_exec.netpolicy import NetworkPolicy, NetworkSetting
+
+if TYPE_CHECKING:
+    from daytona import Image, WarmPool
+
+    from langchain_daytona_exec.backends.daytona._backend import DaytonaBackend
 
 __all__ = [
     "SNAPSHOT_PREFIX",
@@ -100,7 +107,7 @@ def _python_series() -> str:
     return series if series in _SUPPORTED_PYTHONS else _SUPPORTED_PYTHONS[-1]
 
 
-def environment_image(env: Environment) -> Any:
+def environment_image(env: Environment) -> Image:
     """The declarative ``daytona.Image`` of ``env`` (Debian slim with our Python series)."""
     from daytona import Image
 
@@ -113,7 +120,7 @@ def environment_image(env: Environment) -> Any:
 
 
 def ensure_snapshot(
-    client: Any,
+    backend: DaytonaBackend,
     env: Environment,
     *,
     log: Callable[[str], None] | None = None,
@@ -122,7 +129,7 @@ def ensure_snapshot(
     """Build ``env``'s snapshot unless it exists; return its name.
 
     Args:
-        client: A ``daytona.Daytona`` client.
+        backend: The backend whose client and call boundary are used.
         env: The environment.
         log: Called with each line of the build log.
         timeout_s: Longest the build (or the wait for another's build) may take.
@@ -131,27 +138,42 @@ def ensure_snapshot(
         EnvironmentBuildError: The build failed (Daytona's reason in the message) or
             timed out.
     """
-    from daytona import CreateSnapshotParams, DaytonaError
+    from daytona import CreateSnapshotParams
 
+    client = backend.client
     name = snapshot_name(env)
-    deadline = time.monotonic() + timeout_s
+    deadline = deadline_in(timeout_s)
     say = log or (lambda line: None)
-    state = _state(client, name)
+
+    def build(timeout: int) -> bool:
+        image = environment_image(env)
+        client.snapshot.create(
+            CreateSnapshotParams(name=name, image=image), on_logs=say, timeout=timeout
+        )
+        return True
+
+    def refused(error: SandboxError, info: ErrorInfo) -> bool:
+        if info.status == 409:  # another process builds it: wait for that build
+            return False
+        if info.retryable:  # rate-limited or unreachable after every retry
+            raise error
+        raise EnvironmentBuildError(
+            f"Daytona could not build snapshot {name}: {info.message}", info.message
+        ) from error
+
+    state = _state(backend, name)
     if state is None:
         say(f"building snapshot {name} for {', '.join(env.packages) or 'no packages'}")
-        try:
-            client.snapshot.create(
-                CreateSnapshotParams(name=name, image=environment_image(env)),
-                on_logs=say,
-                timeout=timeout_s,
-            )
+        built = backend._call(
+            build,
+            what=f"build snapshot {name}",
+            deadline=deadline,
+            idempotent=False,
+            on_error=refused,
+        )
+        if built:
             return name
-        except DaytonaError as exc:
-            if getattr(exc, "status_code", None) != 409:  # 409: another process builds it
-                raise EnvironmentBuildError(
-                    f"Daytona could not build snapshot {name}: {exc}", str(exc)
-                ) from exc
-        state = _state(client, name)
+        state = _state(backend, name)
     while state not in ("active", None):
         if state in ("error", "build_failed"):
             raise EnvironmentBuildError(f"snapshot {name} failed to build (state {state})")
@@ -159,34 +181,62 @@ def ensure_snapshot(
             raise EnvironmentBuildError(f"snapshot {name} was not ready within {timeout_s:g} s")
         say(f"waiting for snapshot {name} ({state})")
         time.sleep(_POLL_S)
-        state = _state(client, name)
+        state = _state(backend, name)
     if state is None:
         raise EnvironmentBuildError(f"snapshot {name} disappeared while it was being built")
     return name
 
 
-def _state(client: Any, name: str) -> str | None:
-    """The snapshot's state (``"active"``, ``"building"``...) or ``None`` if it is absent."""
-    from daytona import DaytonaNotFoundError
+def _absent(error: SandboxError, info: ErrorInfo) -> None:
+    """Error policy of look-ups: a 404 means there is none."""
+    if not info.not_found:
+        raise error
 
-    try:
-        snap = client.snapshot.get(name)
-    except DaytonaNotFoundError:
+
+def _state(backend: DaytonaBackend, name: str) -> str | None:
+    """The snapshot's state (``"active"``, ``"building"``...) or ``None`` if it is absent."""
+    client = backend.client
+    snap = backend._call(
+        lambda _timeout: client.snapshot.get(name),
+        what=f"look up snapshot {name}",
+        deadline=deadline_in(backend.create_timeout),
+        idempotent=True,
+        on_error=_absent,
+    )
+    if snap is None:
         return None
     state = getattr(snap, "state", None)
     return str(getattr(state, "value", state)).lower()
 
 
-def ensure_warm_pool(client: Any, snapshot: str, size: int) -> Any:
+def ensure_warm_pool(backend: DaytonaBackend, snapshot: str, size: int) -> WarmPool:
     """Keep ``size`` warm sandboxes of ``snapshot`` on the server; return the pool.
 
     Reuses the snapshot's existing pool (resizing it when its size differs), so every
     process and host shares one server-side pool.
     """
-    pools: Sequence[Any] = client.warm_pool.list()
-    for pool in pools:
-        if pool.snapshot == snapshot:
-            if pool.pool != size:
-                return client.warm_pool.update(pool.id, size)
-            return pool
-    return client.warm_pool.create(snapshot, size)
+    client = backend.client
+    deadline = deadline_in(backend.create_timeout)
+    pools = backend._call(
+        lambda _timeout: client.warm_pool.list(),
+        what="list warm pools",
+        deadline=deadline,
+        idempotent=True,
+    )
+    current = next((pool for pool in pools if pool.snapshot == snapshot), None)
+    if current is not None:
+        if current.pool == size:
+            return current
+        pool_id = current.id
+        return backend._call(
+            lambda _timeout: client.warm_pool.update(pool_id, size),
+            what=f"resize the warm pool of {snapshot}",
+            deadline=deadline,
+            idempotent=True,
+        )
+    return backend._call(
+        lambda _timeout: client.warm_pool.create(snapshot, size),
+        what=f"create a warm pool of {snapshot}",
+        deadline=deadline,
+        idempotent=False,
+    )
