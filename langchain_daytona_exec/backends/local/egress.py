@@ -34,7 +34,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -85,6 +85,19 @@ class EgressLimits:
     head_bytes: int = 64 * 1024
 
 
+@dataclass
+class _Entry:
+    """A log entry whose byte counts (out, in) grow while the connection relays."""
+
+    time: float
+    method: str
+    host: str
+    port: int
+    allowed: bool
+    reason: str = ""
+    counts: list[int] = field(default_factory=lambda: [0, 0])
+
+
 class EgressChannel:
     """One sandbox's socket, policy, counters and log. Made by :class:`EgressProxy`."""
 
@@ -94,20 +107,28 @@ class EgressChannel:
         self.requests = 0
         self.bytes = 0
         self.open = 0
-        self._events: deque[EgressEvent] = deque(maxlen=_LOG_KEEP)
+        self._events: deque[_Entry] = deque(maxlen=_LOG_KEEP)
         self._proxy = proxy
         self._server: asyncio.AbstractServer | None = None
         self._lock = threading.Lock()
 
     def log(self) -> list[EgressEvent]:
-        """The requests so far, oldest first (the newest 1000)."""
-        with self._lock:
-            return list(self._events)
+        """The requests so far, oldest first (the newest 1000).
 
-    def record(self, event: EgressEvent) -> None:
-        """Add one event to the log."""
+        An allowed request is logged when it is let through; its byte counts are the
+        bytes relayed so far (final once the connection closes).
+        """
         with self._lock:
-            self._events.append(event)
+            entries = list(self._events)
+        return [
+            EgressEvent(e.time, e.method, e.host, e.port, e.allowed, e.reason, *e.counts)
+            for e in entries
+        ]
+
+    def record(self, entry: _Entry) -> None:
+        """Add one request to the log."""
+        with self._lock:
+            self._events.append(entry)
 
     def close(self) -> None:
         """Stop serving this sandbox (open connections are cut)."""
@@ -197,8 +218,7 @@ class _Session:
         try:
             await self._serve()
         except _Refused as exc:
-            event = EgressEvent(time.time(), self.method, self.host, self.port, False, exc.reason)
-            ch.record(event)
+            ch.record(_Entry(time.time(), self.method, self.host, self.port, False, exc.reason))
             await self._answer(exc.status, exc.reason)
         except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
             pass
@@ -261,19 +281,16 @@ class _Session:
             raise _Refused(403, f"{self.host}:{self.port} is not allowed ({ch.policy.describe()})")
         upstream = await self._connect(trust_internal=pattern.is_ip)
         up_reader, up_writer = upstream
-        sent = 0
+        entry = _Entry(time.time(), self.method, self.host, self.port, True)
+        ch.record(entry)
         if self.method == "CONNECT":
             self.writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
         else:
             request = _origin_form(lines[0], target, headers)
+            entry.counts[0] += len(request)
+            ch.bytes += len(request)
             up_writer.write(request)
-            sent = len(request)
-            ch.bytes += sent
-        out_n, in_n = await self._relay(up_reader, up_writer)
-        out_n += sent
-        ch.record(
-            EgressEvent(time.time(), self.method, self.host, self.port, True, "", out_n, in_n)
-        )
+        await self._relay(up_reader, up_writer, entry.counts)
 
     async def _connect(
         self, *, trust_internal: bool
@@ -306,10 +323,13 @@ class _Session:
         raise _Refused(502, f"cannot reach {self.host}:{self.port}: {last}")
 
     async def _relay(
-        self, up_reader: asyncio.StreamReader, up_writer: asyncio.StreamWriter
-    ) -> tuple[int, int]:
+        self,
+        up_reader: asyncio.StreamReader,
+        up_writer: asyncio.StreamWriter,
+        counts: list[int],
+    ) -> None:
+        """Copy both ways until both ends close; bytes are counted before they are sent."""
         ch = self.ch
-        counts = [0, 0]
 
         async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, i: int) -> None:
             try:
@@ -343,7 +363,6 @@ class _Session:
                 t.cancel()
             with contextlib.suppress(Exception):
                 up_writer.close()
-        return counts[0], counts[1]
 
 
 def _split_authority(text: str, *, default_port: int) -> tuple[str, int]:
