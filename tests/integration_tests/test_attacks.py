@@ -12,6 +12,7 @@ import ast
 import contextlib
 import errno
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -741,6 +742,41 @@ def test_disk_bomb_stops_at_the_caps(box: LocalSandbox) -> None:
     box.exec("rm -f /workspace/fill /workspace/py.bin /tmp/fill /dev/shm/fill", timeout=10)
     box.write_file("ok.txt", "fine")
     assert box.read_file("ok.txt") == b"fine"
+
+
+@pytest.mark.attack
+def test_a_full_disk_fails_with_enospc_and_the_interpreter_lives(
+    make_sandbox: Callable[..., LocalSandbox],
+) -> None:
+    """With the default limits: files live in memory, so a fill must not OOM the kernel."""
+    box = make_sandbox(limits=LocalLimits())
+    box.run_code("keep = 41")
+    fill = (
+        "def fill(path):\n"
+        "    chunk = b'x' * (1 << 20)\n"
+        "    with open(path, 'wb') as f:\n"
+        "        for _ in range(2048):\n"  # bounded: 2 GiB, far above any cap
+        "            f.write(chunk)\n"
+        "            f.flush()\n"
+    )
+    box.run_code(fill)
+    for folder in ("/workspace", "/tmp", "/dev/shm"):
+        r = box.run_code(f"fill('{folder}/fill')", timeout=60)
+        assert r.error is not None and r.error.name == "OSError", (folder, r)
+        assert "No space left" in r.error.value and not r.state_lost
+        used, total = re.search(
+            rf"disk full: (\d+) MB used of (\d+) MB in {folder}", r.error.value
+        ).groups()  # type: ignore[union-attr]
+        assert int(total) - int(used) <= 2 and int(total) > 0
+    shell = box.exec("echo more > /workspace/more.txt", timeout=10)
+    assert shell.exit_code != 0 and "disk full:" in shell.stderr
+    with pytest.raises(SandboxFileError, match=r"disk full: .* in /workspace"):
+        box.write_file("more.bin", b"x" * MiB)
+    # Ordinary work still runs in the same interpreter: 3 of 3 allocations of 40 MiB.
+    for _ in range(3):
+        r = box.run_code("b = bytearray(40 << 20)\nlen(b)", timeout=30)
+        assert r.error is None and r.result == str(40 << 20) and not r.state_lost
+    assert box.run_code("keep + 1").result == "42"
 
 
 def _reset_peak_rss() -> bool:

@@ -252,3 +252,14 @@ def test_kernel_runs_from_a_neutral_python_path() -> None:
     args = argv()
     i = args.index(isolation.SANDBOX_PYTHON)
     assert args[i - 2 : i] == ["--symlink", "/opt/py/bin/python3.11"]
+
+
+def test_file_caps_stay_well_below_the_memory_limit() -> None:
+    limits = LocalLimits()
+    assert limits.files_bytes == limits.workspace_bytes + 2 * limits.tmp_bytes
+    assert limits.files_bytes <= limits.memory_bytes // 2  # the default split: 3/8 + 2 x 1/16
+    small = LocalLimits(memory_bytes=256 * isolation.MiB)  # caps follow the memory limit
+    assert small.workspace_bytes == 96 * isolation.MiB and small.tmp_bytes == 16 * isolation.MiB
+    with pytest.raises(ValueError, match="over 75% of memory_bytes"):
+        LocalLimits(workspace_bytes=1 * isolation.GiB)  # the old default: a fill OOMs
+    LocalLimits(workspace_bytes=512 * isolation.MiB, tmp_bytes=64 * isolation.MiB)  # 62.5%

@@ -97,6 +97,20 @@ and one sandbox can never signal or read another's."""
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 
+WORKSPACE_SHARE = 3 / 8
+"""Default workspace cap, as a share of the memory limit (384 MiB of 1 GiB): the files
+the model works with (datasets, outputs) get the biggest part of the file budget."""
+TMP_SHARE = 1 / 16
+"""Default cap of ``/tmp`` and, separately, of ``/dev/shm`` (64 MiB each of 1 GiB):
+scratch space (pip, tempfile, multiprocessing's shared memory) needs little."""
+MAX_FILES_SHARE = 3 / 4
+"""The workspace, ``/tmp`` and ``/dev/shm`` together may never exceed this share of the
+memory limit. Their tmpfs pages are charged to the sandbox's memory cgroup and belong to
+no process: with caps as large as the memory limit a disk fill OOM-kills the
+interpreter, and every restart dies again because the files stay (the model loops on
+"interpreter died"). Below the limit, a fill fails with ENOSPC and the interpreter
+keeps at least a quarter of the memory (half with the defaults: 3/8 + 2 x 1/16)."""
+
 
 @dataclass(frozen=True)
 class LocalLimits:
@@ -116,8 +130,11 @@ class LocalLimits:
             memory limit is what bounds real use.
         cpu_seconds: RLIMIT_CPU over the whole life of the interpreter; ``None``: off
             (per-call timeouts bound wall time instead).
-        workspace_bytes: size cap of the writable workspace (a tmpfs).
-        tmp_bytes: size cap of ``/tmp`` and ``/dev/shm`` (each a tmpfs).
+        workspace_bytes: size cap of the writable workspace (a tmpfs); ``0``:
+            :data:`WORKSPACE_SHARE` of ``memory_bytes``.
+        tmp_bytes: size cap of ``/tmp`` and of ``/dev/shm`` (each a tmpfs); ``0``:
+            :data:`TMP_SHARE` of ``memory_bytes``. The three together must stay within
+            :data:`MAX_FILES_SHARE` of ``memory_bytes`` (``ValueError`` otherwise).
         output_bytes: captured bytes kept per stream per call (head + tail).
         max_file_bytes: largest file ``read_file``/``write_file`` move.
         timeout_s: default per-call timeout.
@@ -134,14 +151,33 @@ class LocalLimits:
     fsize_bytes: int = 1 * GiB
     address_space_bytes: int | None = None
     cpu_seconds: int | None = None
-    workspace_bytes: int = 1 * GiB
-    tmp_bytes: int = 256 * MiB
+    workspace_bytes: int = 0
+    tmp_bytes: int = 0
     output_bytes: int = 1 * MiB
     max_file_bytes: int = 100 * MiB
     timeout_s: float = 60.0
     grace_s: float = 2.0
     start_timeout_s: float = 30.0
     file_op_timeout_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if not self.workspace_bytes:
+            object.__setattr__(self, "workspace_bytes", int(self.memory_bytes * WORKSPACE_SHARE))
+        if not self.tmp_bytes:
+            object.__setattr__(self, "tmp_bytes", int(self.memory_bytes * TMP_SHARE))
+        files = self.files_bytes
+        if files > self.memory_bytes * MAX_FILES_SHARE:
+            raise ValueError(
+                f"workspace_bytes + 2 x tmp_bytes (/tmp and /dev/shm) = {files // MiB} MiB is "
+                f"over {MAX_FILES_SHARE:.0%} of memory_bytes ({self.memory_bytes // MiB} MiB): "
+                "files are held in the sandbox's memory, so a full disk would OOM-kill the "
+                "interpreter. Lower workspace_bytes/tmp_bytes or raise memory_bytes."
+            )
+
+    @property
+    def files_bytes(self) -> int:
+        """What the sandbox's files can hold at most: workspace + ``/tmp`` + ``/dev/shm``."""
+        return self.workspace_bytes + 2 * self.tmp_bytes
 
     def rlimits(self) -> dict[str, int | None]:
         """The rlimits the kernel applies to itself before running code."""

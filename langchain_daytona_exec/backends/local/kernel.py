@@ -162,6 +162,30 @@ class FdCapture:
         return cap.text() if cap else ("", 0)
 
 
+_ENOSPC = 28
+_ENOSPC_TEXT = "No space left on device"
+_FULL_SLACK = 1 << 20
+"""A capped file system with less than this free counts as full (blocks are 4 KiB, and
+the write that failed may have left a partial block)."""
+
+
+def _errno_filename(value: str) -> str | None:
+    """The file named in an OSError's text (``[Errno 28] ...: '/workspace/x'``), if any."""
+    _, sep, tail = value.rpartition(": ")
+    if sep and len(tail) > 2 and tail[0] == tail[-1] and tail[0] in "'\"":
+        return tail[1:-1]
+    return None
+
+
+def _disk_usage(root: str) -> tuple[int, int]:
+    """(size, free) of the file system holding ``root``, in bytes; (0, 0) if unknown."""
+    try:
+        st = os.statvfs(root)
+    except OSError:
+        return 0, 0
+    return st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
+
+
 class Kernel:
     """The request loop and its handlers."""
 
@@ -263,6 +287,10 @@ class Kernel:
         error = record["error"]
         if self.timed_out and error is not None and error["name"] == "KeyboardInterrupt":
             error = None
+        if error is not None and error["value"].startswith(f"[Errno {_ENOSPC}]"):
+            note = self.disk_full_note(_errno_filename(error["value"]))
+            error = {**error, "value": f"{error['value']} ({note})"}
+            error["traceback"] += f"[sandbox] {note}\n"
         return {
             "stdout": stdout,
             "stderr": stderr,
@@ -273,6 +301,29 @@ class Kernel:
             "charts": charts,
             "timed_out": self.timed_out,
         }, b""
+
+    def full_roots(self) -> list[str]:
+        """The capped file systems (workspace, /tmp, /dev/shm) that are full."""
+        roots = [self.workdir, self.tmpdir, "/dev/shm"]
+        return [r for r in roots if _disk_usage(r)[0] > 0 and _disk_usage(r)[1] < _FULL_SLACK]
+
+    def disk_full_note(self, path: object = None) -> str:
+        """Which capped file system is full, in numbers, and what to do about it."""
+        roots = [self.workdir, self.tmpdir, "/dev/shm"]
+        chosen = []
+        if isinstance(path, str) and path:
+            full = os.path.abspath(path)
+            chosen = [r for r in roots if full == r or full.startswith(r.rstrip("/") + "/")]
+        if not chosen:
+            chosen = self.full_roots() or [self.workdir]
+        parts = []
+        for root in chosen:
+            total, free = _disk_usage(root)
+            parts.append(
+                f"disk full: {(total - free) // 1_000_000} MB used of "
+                f"{total // 1_000_000} MB in {root}"
+            )
+        return "; ".join(parts) + ": delete files you no longer need"
 
     # -- node -------------------------------------------------------------------
 
@@ -333,7 +384,11 @@ class Kernel:
         if not os.path.isdir(cwd):
             return self._file_error("not_found", f"no such folder: {cwd}")
         argv = ["/bin/sh", "-c", req["command"]]
-        return self._spawn(argv, cwd, req.get("env"), req.get("timeout")), b""
+        reply = self._spawn(argv, cwd, req.get("env"), req.get("timeout"))
+        failed = reply["exit_code"] != 0 or _ENOSPC_TEXT in reply["stdout"] + reply["stderr"]
+        if failed and self.full_roots():  # a full disk is the likely cause: say so
+            reply["stderr"] += f"\n[sandbox] {self.disk_full_note()}\n"
+        return reply, b""
 
     def _spawn(
         self, argv: list[str], cwd: str, env: dict[str, str] | None, timeout: float | None
@@ -489,7 +544,8 @@ class Kernel:
             except OSError:
                 pass
             kind = "too_large" if exc.errno in (28, 27, 122) else "os"  # ENOSPC EFBIG EDQUOT
-            return self._file_error(kind, f"cannot write {path}: {exc.strerror}")
+            note = f" ({self.disk_full_note(path)})" if exc.errno == _ENOSPC else ""
+            return self._file_error(kind, f"cannot write {path}: {exc.strerror}{note}")
         return {"ok": True, "path": path}, b""
 
     def op_list(self, req: dict[str, Any], blob: bytes) -> tuple[dict[str, Any], bytes]:
