@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from langchain_daytona_exec.backends.daytona._errors import ErrorInfo
+from langchain_daytona_exec.backends.daytona._errors import ErrorInfo, ignore_not_found
 from langchain_daytona_exec.backends.daytona._retry import deadline_in
 from langchain_daytona_exec.environment import Environment
 from langchain_daytona_exec.errors import EnvironmentBuildError, NetworkPolicyError, SandboxError
@@ -187,12 +187,6 @@ def ensure_snapshot(
     return name
 
 
-def _absent(error: SandboxError, info: ErrorInfo) -> None:
-    """Error policy of look-ups: a 404 means there is none."""
-    if not info.not_found:
-        raise error
-
-
 def _state(backend: DaytonaBackend, name: str) -> str | None:
     """The snapshot's state (``"active"``, ``"building"``...) or ``None`` if it is absent."""
     client = backend.client
@@ -201,7 +195,7 @@ def _state(backend: DaytonaBackend, name: str) -> str | None:
         what=f"look up snapshot {name}",
         deadline=deadline_in(backend.create_timeout),
         idempotent=True,
-        on_error=_absent,
+        on_error=ignore_not_found,  # none: not built yet
     )
     if snap is None:
         return None

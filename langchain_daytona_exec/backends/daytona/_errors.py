@@ -343,7 +343,7 @@ def info_of(error: BaseException) -> ErrorInfo:
 
 
 def ignore_not_found(error: SandboxError, info: ErrorInfo) -> None:
-    """Error policy of deletes: what is already gone needs no deleting."""
+    """Error policy of deletes and look-ups: what is gone needs no deleting, and is none."""
     if not info.not_found:
         raise error
 
