@@ -191,8 +191,8 @@ class Guard:
 
         return handler
 
-    async def ws_sandbox(self, ws: WebSocket) -> EmuSandbox | None:
-        """Accept a toolbox websocket; ``None`` (closed with a reason) when refused."""
+    async def ws_sandbox(self, ws: WebSocket, subprotocol: str | None = None) -> EmuSandbox | None:
+        """Accept a toolbox websocket; ``None`` (refused with a reason) when refused."""
         if not self.authorized(ws.headers):
             await refuse(ws, "Unauthorized: pass a valid API key as a Bearer token")
             return None
@@ -203,7 +203,7 @@ class Guard:
         if sb.state != "started":
             await refuse(ws, f"sandbox is not running (state: {sb.state})", 400)
             return None
-        await ws.accept()
+        await ws.accept(subprotocol=subprotocol)
         sb.touch()
         return sb
 
