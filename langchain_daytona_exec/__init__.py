@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from langchain_daytona_exec.types import (
         Chart,
         CommandResult,
+        DisplayOutput,
         ExecutionError,
         ExecutionResult,
         FileInfo,
@@ -78,6 +79,7 @@ _EXPORTS: dict[str, str] = {
     "DaytonaShellTool": _TOOLS,
     "DaytonaToolkit": _TOOLS,
     "DaytonaWriteFileTool": _TOOLS,
+    "DisplayOutput": _TYPES,
     "Environment": "langchain_daytona_exec.environment",
     "EnvironmentBuildError": _ERRORS,
     "ExecutionError": _TYPES,
@@ -125,6 +127,7 @@ __all__ = [
     "DaytonaShellTool",
     "DaytonaToolkit",
     "DaytonaWriteFileTool",
+    "DisplayOutput",
     "Environment",
     "EnvironmentBuildError",
     "ExecutionError",

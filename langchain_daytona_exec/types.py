@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = [
     "Chart",
     "CommandResult",
+    "DisplayOutput",
     "EgressEvent",
     "ExecutionError",
     "ExecutionResult",
@@ -15,17 +17,59 @@ __all__ = [
 ]
 
 
+CHART_KINDS = ("line", "bar", "scatter", "pie", "histogram", "box", "image", "composite")
+"""The values of :attr:`Chart.kind`."""
+
+
 @dataclass(frozen=True)
 class Chart:
-    """A figure produced by the code, as PNG bytes.
+    """A matplotlib figure produced by the code: the picture, its data and its words.
 
     Attributes:
         png: The PNG image.
         title: The figure's title (suptitle or first axes title), if any.
+        kind: One of :data:`CHART_KINDS` (``"composite"`` for several panels or
+            several kinds in one figure), or ``None`` when the data could not be read.
+        data: The chart's data in the shape of Daytona's charts: ``type``, ``title``,
+            ``x_label``/``y_label``, ``x_ticks``/``x_tick_labels`` (and ``y_``),
+            ``x_scale``/``y_scale`` and ``elements`` (series with ``label`` and
+            ``points``, bars with ``label``/``value``/``group``, pie slices, boxes,
+            or a composite's sub-charts). Long series are sampled to a few hundred
+            points, with a summary (``n_points``, ``y_min``, ``y_max``, ``y_mean``...)
+            of all of them.
+        description: One to three lines describing the chart in words, for models
+            without vision, e.g. ``bar chart "Revenue": East 35065, North 31129``.
     """
 
     png: bytes
     title: str | None = None
+    kind: str | None = None
+    data: dict[str, Any] = field(default_factory=dict, compare=False)
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class DisplayOutput:
+    """One display output of a cell, in the order the cell produced it.
+
+    Attributes:
+        data: The output's representations, by mime type (``text/plain``,
+            ``text/html``, ``text/markdown``, ``image/png``, ``image/jpeg``,
+            ``image/svg+xml``, ``text/latex``, ``application/json``...). Images are
+            ``bytes``; everything else is ``str``.
+        is_main_result: True for the value of the cell's last expression.
+        chart: The chart this output shows (a matplotlib figure), if any.
+    """
+
+    data: dict[str, str | bytes] = field(compare=False)
+    is_main_result: bool = False
+    chart: Chart | None = None
+
+    @property
+    def text(self) -> str | None:
+        """The ``text/plain`` representation, if any."""
+        value = self.data.get("text/plain")
+        return value if isinstance(value, str) else None
 
 
 @dataclass(frozen=True)
@@ -52,7 +96,10 @@ class ExecutionResult:
         stderr: Captured standard error (head and tail when over budget).
         result: Text of the last expression, as Jupyter shows it, or ``None``.
         error: The exception raised by the code, or ``None``.
-        charts: Matplotlib figures left open by the code, as PNG.
+        charts: Matplotlib figures the code produced (shown or left open), with
+            their PNG, kind, data and description.
+        outputs: Every display output in order: ``display(...)`` calls, the main
+            result and the figures.
         timed_out: The call hit its timeout; output is what was produced so far.
         state_lost: The interpreter was restarted; variables and imports are gone.
         duration_ms: Wall time of the call in **milliseconds**.
@@ -65,6 +112,7 @@ class ExecutionResult:
     result: str | None = None
     error: ExecutionError | None = None
     charts: list[Chart] = field(default_factory=list)
+    outputs: list[DisplayOutput] = field(default_factory=list)
     timed_out: bool = False
     state_lost: bool = False
     duration_ms: float = 0.0

@@ -13,7 +13,7 @@ import binascii
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_daytona_exec.types import Chart, ExecutionError
+from langchain_daytona_exec.types import CHART_KINDS, Chart, DisplayOutput, ExecutionError
 
 __all__ = ["CellParts", "MalformedRecordError", "parse_cell_record"]
 
@@ -29,6 +29,7 @@ class CellParts:
     result: str | None = None
     error: ExecutionError | None = None
     charts: list[Chart] = field(default_factory=list)
+    outputs: list[DisplayOutput] = field(default_factory=list)
 
 
 def _field(obj: Any, key: str, kinds: tuple[type, ...], default: Any = ...) -> Any:
@@ -53,8 +54,8 @@ def parse_cell_record(record: dict[str, Any]) -> CellParts:
     """Check and convert one runner record.
 
     Args:
-        record: ``{"result", "error", "charts"}`` as the runner reports them (other
-            keys are ignored).
+        record: ``{"result", "error", "outputs", "charts"}`` as the runner reports
+            them (other keys are ignored).
 
     Raises:
         MalformedRecordError: A field is missing or has the wrong type.
@@ -65,11 +66,48 @@ def parse_cell_record(record: dict[str, Any]) -> CellParts:
         error = ExecutionError(
             _field(err, "name", _STR), _field(err, "value", _STR), _field(err, "traceback", _STR)
         )
-    charts = []
-    for item in _field(record, "charts", (list,), []):
-        try:
-            png = binascii.a2b_base64(_field(item, "png", _STR))
-        except binascii.Error as exc:
-            raise MalformedRecordError(f"a chart's PNG is not base64: {exc}") from exc
-        charts.append(Chart(png=png, title=_field(item, "title", _OPT_STR, None)))
-    return CellParts(result=_field(record, "result", _OPT_STR, None), error=error, charts=charts)
+    charts = [_chart(item) for item in _field(record, "charts", (list,), [])]
+    outputs = []
+    for item in _field(record, "outputs", (list,), []):
+        data = {
+            str(mime): _b64(value) if mime in BINARY_MIMES else value
+            for mime, value in _field(item, "data", (dict,)).items()
+            if isinstance(value, str)
+        }
+        index = _field(item, "chart", (int, type(None)), None)
+        chart = charts[index] if index is not None and 0 <= index < len(charts) else None
+        outputs.append(
+            DisplayOutput(
+                data=data, is_main_result=_field(item, "main", (bool,), False), chart=chart
+            )
+        )
+    return CellParts(
+        result=_field(record, "result", _OPT_STR, None),
+        error=error,
+        charts=charts,
+        outputs=outputs,
+    )
+
+
+BINARY_MIMES = ("image/png", "image/jpeg")
+"""Mime types that travel as base64 and reach the user as bytes."""
+
+
+def _b64(text: str) -> bytes:
+    try:
+        return binascii.a2b_base64(text)
+    except binascii.Error as exc:
+        raise MalformedRecordError(f"an image is not base64: {exc}") from exc
+
+
+def _chart(item: Any) -> Chart:
+    kind = _field(item, "kind", _OPT_STR, None)
+    if kind not in (None, *CHART_KINDS):
+        raise MalformedRecordError(f"unknown chart kind {kind!r}")
+    return Chart(
+        png=_b64(_field(item, "png", _STR)),
+        title=_field(item, "title", _OPT_STR, None),
+        kind=kind,
+        data=_field(item, "data", (dict,), {}),
+        description=_field(item, "description", _OPT_STR, None),
+    )

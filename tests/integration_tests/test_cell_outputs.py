@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from langchain_daytona_exec import LocalBackend, LocalLimits
+from langchain_daytona_exec import Chart, ExecutionResult, LocalBackend, LocalLimits
+from langchain_daytona_exec.backends.cellrunner import charts, tables
 from langchain_daytona_exec.backends.daytona import _python
 from langchain_daytona_exec.backends.local import isolation
 from langchain_daytona_exec.emulator import Emulator
@@ -105,3 +106,306 @@ def test_figures_come_back_as_png_with_their_title(any_sb: Sandbox) -> None:
     assert [c.title for c in r.charts] == ["Squares", None]
     assert all(c.png.startswith(PNG_MAGIC) for c in r.charts)
     assert any_sb.run_code("import matplotlib.pyplot as plt\nplt.get_fignums()").result == "[]"
+
+
+# -- rich outputs: the same suite on both backends ----------------------------------
+
+SETUP = (
+    "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+    "import numpy as np\nimport pandas as pd\n"
+)
+
+
+def run(sb: Sandbox, code: str) -> ExecutionResult:
+    r = sb.run_code(SETUP + code)
+    assert r.error is None, r.error
+    return r
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    assert png.startswith(PNG_MAGIC)
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def test_dataframe_is_a_compact_table_for_the_model_and_html_for_people(any_sb: Sandbox) -> None:
+    r = run(any_sb, "pd.DataFrame({'region': ['East', 'North'], 'revenue': [35065.123456, 31129]})")
+    assert r.result is not None
+    assert r.result.splitlines()[0] == "DataFrame: 2 rows x 2 columns"
+    assert r.result.splitlines()[2].split() == ["0", "East", "35065.1"]  # rounded
+    assert r.result.splitlines()[3].split() == ["1", "North", "31129"]
+    [main] = r.outputs
+    assert main.is_main_result and main.text == r.result
+    html = main.data["text/html"]
+    assert isinstance(html, str) and "<table" in html and "35065.1" in html
+
+
+def test_series_and_ndarray_show_shape_and_edges(any_sb: Sandbox) -> None:
+    r = run(any_sb, "display(pd.Series([1.5, 2.5, 3.5], name='price'))\nnp.arange(10000.0)")
+    series, array = r.outputs
+    assert series.text is not None and series.text.startswith(
+        "Series 'price': 3 rows, dtype float64"
+    )
+    assert "2.5" in series.text and not series.is_main_result
+    assert array.is_main_result and r.result is not None
+    assert r.result.startswith("ndarray shape (10000,) dtype float64; min 0, max 9999, mean 4999.5")
+    assert "9999" in r.result and "..." in r.result and len(r.result) < 300
+
+
+def test_pil_images_become_png(any_sb: Sandbox) -> None:
+    r = run(any_sb, "from PIL import Image\ndisplay(Image.new('RGB', (31, 17), 'red'))")
+    [out] = r.outputs
+    png = out.data["image/png"]
+    assert isinstance(png, bytes) and png_size(png) == (31, 17)
+
+
+REPRS = {
+    "text/html": ("_repr_html_", "'<b>bold</b>'", "<b>bold</b>"),
+    "text/markdown": ("_repr_markdown_", "'# Title'", "# Title"),
+    "image/svg+xml": ("_repr_svg_", "'<svg></svg>'", "<svg></svg>"),
+    "image/png": ("_repr_png_", "b'\\x89PNG-bytes'", b"\x89PNG-bytes"),
+    "image/jpeg": ("_repr_jpeg_", "b'\\xff\\xd8jpeg'", b"\xff\xd8jpeg"),
+    "text/latex": ("_repr_latex_", "r'$x^2$'", "$x^2$"),
+    "application/json": ("_repr_json_", "{'a': [1, 2]}", '{"a": [1, 2]}'),
+}
+
+
+@pytest.mark.parametrize("mime", sorted(REPRS))
+def test_each_repr_method_gives_its_mime_type(any_sb: Sandbox, mime: str) -> None:
+    method, value, expected = REPRS[mime]
+    r = run(
+        any_sb,
+        f"class Thing:\n    def {method}(self):\n        return {value}\n"
+        "    def __repr__(self):\n        return 'Thing()'\nThing()",
+    )
+    [out] = r.outputs
+    assert out.is_main_result and out.data[mime] == expected and out.text == "Thing()"
+
+
+def test_mimebundle_and_failing_repr_methods(any_sb: Sandbox) -> None:
+    r = run(
+        any_sb,
+        "class Bundle:\n"
+        "    def _repr_mimebundle_(self, include=None, exclude=None):\n"
+        "        return {'text/html': '<i>b</i>', 'text/plain': 'plain b'}\n"
+        "class Broken:\n"
+        "    def _repr_html_(self):\n        raise ValueError('no html')\n"
+        "    def __repr__(self):\n        return 'Broken()'\n"
+        "display(Bundle(), Broken())",
+    )
+    bundle, broken = r.outputs
+    assert bundle.data == {"text/html": "<i>b</i>", "text/plain": "plain b"}
+    assert broken.data == {"text/plain": "Broken()"}  # a failing method is skipped
+
+
+def test_display_several_times_keeps_the_order(any_sb: Sandbox) -> None:
+    r = run(any_sb, "for i in range(3):\n    display(f'item {i}')\n'last'")
+    assert [o.text for o in r.outputs] == ["'item 0'", "'item 1'", "'item 2'", "'last'"]
+    assert [o.is_main_result for o in r.outputs] == [False, False, False, True]
+
+
+def test_ipython_display_reaches_the_outputs(any_sb: Sandbox) -> None:
+    r = run(
+        any_sb,
+        "from IPython.display import HTML, Markdown, display\n"
+        "display(HTML('<p>x</p>'))\ndisplay(Markdown('*y*'))",
+    )
+    html, markdown = r.outputs
+    assert html.data["text/html"] == "<p>x</p>" and markdown.data["text/markdown"] == "*y*"
+
+
+def test_outputs_before_an_exception_are_kept(any_sb: Sandbox) -> None:
+    r = any_sb.run_code("display('before')\n1 / 0\ndisplay('never')")
+    assert r.error is not None and r.error.name == "ZeroDivisionError"
+    assert [o.text for o in r.outputs] == ["'before'"]
+    after = any_sb.run_code("display('after')")
+    assert [o.text for o in after.outputs] == ["'after'"]  # nothing left over
+
+
+def test_each_output_is_bounded_and_cuts_are_announced(any_sb: Sandbox) -> None:
+    r = run(
+        any_sb,
+        "class Huge:\n    def _repr_html_(self):\n        return 'x' * 200_000\n"
+        "    def __repr__(self):\n        return 'Huge()'\n"
+        "display(Huge())\nfor i in range(60):\n    display(i)",
+    )
+    assert "text/html" not in r.outputs[0].data
+    assert (
+        r.outputs[0].text is not None
+        and "text/html of 200000 characters dropped" in r.outputs[0].text
+    )
+    assert len(r.outputs) == 51
+    assert r.outputs[-1].text == (
+        "[11 more display output(s) dropped: a cell keeps at most 50 outputs and 16777216 bytes]"
+    )
+
+
+# -- charts: one test per kind, the extracted data against what was plotted ----------
+
+
+def one_chart(sb: Sandbox, code: str) -> Chart:
+    r = run(sb, code)
+    [chart] = r.charts
+    [out] = [o for o in r.outputs if o.chart is not None]
+    assert out.chart is chart and out.data["image/png"] == chart.png
+    assert out.text == chart.description and png_size(chart.png)[0] > 0
+    return chart
+
+
+def test_bar_chart(any_sb: Sandbox) -> None:
+    chart = one_chart(
+        any_sb,
+        "fig, ax = plt.subplots()\n"
+        "ax.bar(['East', 'North', 'West', 'South'], [35065, 31129, 27792, 23453])\n"
+        "ax.set_title('Revenue by region'); ax.set_ylabel('USD')",
+    )
+    assert (chart.kind, chart.title) == ("bar", "Revenue by region")
+    assert chart.data["type"] == "bar" and chart.data["y_label"] == "USD"
+    assert [(e["label"], e["value"]) for e in chart.data["elements"]] == [
+        ("East", 35065),
+        ("North", 31129),
+        ("West", 27792),
+        ("South", 23453),
+    ]
+    assert chart.description == (
+        'bar chart "Revenue by region" (y: USD): East 35065, North 31129, West 27792, South 23453'
+    )
+
+
+def test_line_chart(any_sb: Sandbox) -> None:
+    chart = one_chart(
+        any_sb,
+        "x = np.arange(1000)\nplt.plot(x, x ** 2, label='squares')\n"
+        "plt.plot(x, -x, label='negative')\nplt.title('Growth'); plt.xlabel('n'); plt.legend()",
+    )
+    assert (chart.kind, chart.title, chart.data["x_label"]) == ("line", "Growth", "n")
+    squares, negative = chart.data["elements"]
+    assert squares["label"] == "squares" and squares["n_points"] == 1000
+    assert len(squares["points"]) == 100 and squares["points_sampled"] is True
+    assert squares["points"][0] == [0, 0] and squares["points"][-1] == [999, 998001]
+    assert (squares["y_max"], squares["x_at_y_max"], negative["y_min"]) == (998001, 999, -999)
+    assert chart.description is not None
+    assert chart.description.startswith(
+        'line chart "Growth" (x: n): 2 series; squares: 0 -> 998001'
+    )
+
+
+def test_scatter_chart(any_sb: Sandbox) -> None:
+    chart = one_chart(
+        any_sb, "plt.scatter([1, 2, 3, 4], [2, 4, 6, 8], label='pts')\nplt.title('Linear')"
+    )
+    assert chart.kind == "scatter" and chart.data["type"] == "scatter"
+    [pts] = chart.data["elements"]
+    assert pts["points"] == [[1, 2], [2, 4], [3, 6], [4, 8]] and pts["label"] == "pts"
+    assert abs(pts["correlation"] - 1.0) < 1e-9
+    assert "4 points, x 1 to 4, y 2 to 8, correlation 1.00" in (chart.description or "")
+
+
+def test_pie_chart(any_sb: Sandbox) -> None:
+    chart = one_chart(any_sb, "plt.pie([1, 1, 2], labels=['a', 'b', 'c'])\nplt.title('Share')")
+    assert chart.kind == "pie" and chart.data["type"] == "pie"
+    assert [(e["label"], round(e["angle"], 6)) for e in chart.data["elements"]] == [
+        ("a", 90),
+        ("b", 90),
+        ("c", 180),
+    ]
+    assert chart.description == 'pie chart "Share": a 25.0%, b 25.0%, c 50.0%'
+
+
+def test_histogram(any_sb: Sandbox) -> None:
+    chart = one_chart(any_sb, "plt.hist([1, 2, 2, 3, 3, 3, 4, 4, 4, 4], bins=4)\nplt.title('H')")
+    assert chart.kind == "histogram" and chart.data["type"] == "bar"
+    assert [e["value"] for e in chart.data["elements"]] == [1, 2, 3, 4]
+    assert (
+        chart.data["elements"][0]["bin_start"] == 1 and chart.data["elements"][-1]["bin_end"] == 4
+    )
+    assert chart.description == (
+        'histogram "H": 10 values in 4 bins over 1 to 4; tallest bin 3.25 to 4 (4)'
+    )
+
+
+def test_box_plot(any_sb: Sandbox) -> None:
+    chart = one_chart(
+        any_sb, "plt.boxplot([[1, 2, 3, 4, 5, 100], [10, 20, 30]], tick_labels=['a', 'b'])"
+    )
+    assert chart.kind == "box" and chart.data["type"] == "box_and_whisker"
+    a, b = chart.data["elements"]
+    assert (a["label"], a["median"], a["outliers"], a["min"], a["max"]) == ("a", 3.5, [100], 1, 5)
+    assert (b["label"], b["median"], b["first_quartile"], b["third_quartile"]) == ("b", 20, 15, 25)
+
+
+def test_image(any_sb: Sandbox) -> None:
+    chart = one_chart(any_sb, "plt.imshow(np.zeros((20, 30)))\nplt.title('Img')")
+    assert chart.kind == "image" and chart.data["image_shape"] == [20, 30]
+    assert chart.description == 'image "Img": 30x20 pixels'
+
+
+def test_composite(any_sb: Sandbox) -> None:
+    chart = one_chart(
+        any_sb,
+        "fig, (a, b) = plt.subplots(1, 2)\na.bar(['x', 'y'], [1, 2])\nb.plot([0, 1], [5, 6])\n"
+        "fig.suptitle('Both')",
+    )
+    assert (chart.kind, chart.title) == ("composite", "Both")
+    assert chart.data["type"] == "composite_chart"
+    assert [e["type"] for e in chart.data["elements"]] == ["bar", "line"]
+    assert chart.description is not None
+    assert chart.description.startswith(
+        'composite chart "Both" with 2 panels: [1] bar chart: x 1, y 2'
+    )
+
+
+def test_show_and_display_emit_figures_in_order(any_sb: Sandbox) -> None:
+    r = run(
+        any_sb,
+        "plt.plot([1, 2]); plt.title('first'); plt.show()\n"
+        "display('between')\nfig = plt.figure(); plt.bar(['a'], [1]); plt.title('second')\n"
+        "display(fig)\nplt.figure(); plt.plot([3, 4]); plt.title('third');",
+    )
+    assert [c.title for c in r.charts] == ["first", "second", "third"]
+    assert [o.chart.title if o.chart else o.text for o in r.outputs] == [
+        "first",
+        "'between'",
+        "second",
+        "third",
+    ]
+
+
+# -- budgets ----------------------------------------------------------------------
+
+
+def test_a_million_row_dataframe_stays_within_the_text_budget(any_sb: Sandbox) -> None:
+    r = run(any_sb, "pd.DataFrame({'a': np.arange(1_000_000), 'b': np.linspace(0, 1, 1_000_000)})")
+    assert r.result is not None and r.result.startswith("DataFrame: 1000000 rows x 2 columns")
+    assert len(r.result) <= tables.TEXT_BUDGET and "999999" in r.result
+    html = r.outputs[0].data["text/html"]
+    assert isinstance(html, str) and len(html) < 20_000
+
+
+def test_a_ten_thousand_series_chart_stays_within_budget(any_sb: Sandbox) -> None:
+    chart = one_chart(any_sb, "for i in range(10_000):\n    plt.plot([0, 1], [i, i + 1])")
+    assert chart.kind == "line"
+    assert len(chart.data["elements"]) == charts.MAX_SERIES
+    assert chart.data["series_omitted"] == 10_000 - charts.MAX_SERIES
+    assert chart.description is not None
+    assert len(chart.description) <= charts.DESCRIPTION_MAX_CHARS + 60
+    assert "10000 series" in chart.description and "9997 more series" in chart.description
+
+
+def test_both_backends_return_the_same_outputs(local_sb: Sandbox, daytona_sb: Sandbox) -> None:
+    code = (
+        "display(pd.Series([1, 2], name='s'))\nplt.bar(['a', 'b'], [3, 4])\nplt.show()\n"
+        "class T:\n    def _repr_markdown_(self):\n        return '**t**'\n"
+        "    def __repr__(self):\n        return 'T()'\nT()"
+    )
+    local, remote = run(local_sb, code), run(daytona_sb, code)
+
+    def shape(r: ExecutionResult) -> list[tuple[bool, dict[str, object]]]:
+        return [
+            (o.is_main_result, {k: v for k, v in o.data.items() if k != "image/png"})
+            for o in r.outputs
+        ]
+
+    assert shape(local) == shape(remote) and len(local.outputs) == 3
+    assert [(c.kind, c.data, c.description) for c in local.charts] == [
+        (c.kind, c.data, c.description) for c in remote.charts
+    ]

@@ -3,35 +3,54 @@
 from __future__ import annotations
 
 import base64
+import builtins
 import contextlib
 import io
 import json
 import re
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from langchain_daytona_exec.backends import cellrunner
 from langchain_daytona_exec.backends.cellrunner import remote, run
 from langchain_daytona_exec.backends.daytona import _python
 from langchain_daytona_exec.backends.local import isolation
 
 
-def test_last_expression_is_the_result_and_underscore_holds_it() -> None:
-    runner = run.CellRunner({})
+@pytest.fixture
+def runner() -> Iterator[run.CellRunner]:
+    cell_runner = run.CellRunner({})
+    try:
+        yield cell_runner
+    finally:
+        cell_runner.close()
+    assert not hasattr(builtins, "display")
+
+
+def test_last_expression_is_the_result_and_underscore_holds_it(runner: run.CellRunner) -> None:
     assert runner.run("x = 41\nx + 1") == {"result": "42", "error": None}
     assert runner.ns["_"] == 42 and runner.ns["x"] == 41
     assert runner.run("x = 1")["result"] is None
     assert runner.run("None")["result"] is None
 
 
-def test_top_level_await_runs_to_completion() -> None:
-    runner = run.CellRunner({})
+def test_a_semicolon_silences_the_last_expression(runner: run.CellRunner) -> None:
+    assert runner.run("1 + 1;")["result"] is None
+    assert runner.run("x = [1]\nx.append(2);  # comment")["result"] is None
+    assert runner.run("'a;b'")["result"] == "'a;b'"
+    assert runner.ns["x"] == [1, 2]
+
+
+def test_top_level_await_runs_to_completion(runner: run.CellRunner) -> None:
     record = runner.run("import asyncio\nawait asyncio.sleep(0)\nawait asyncio.sleep(0, 'done')")
     assert record == {"result": "'done'", "error": None}
 
 
-def test_traceback_shows_only_the_users_cells_with_their_source() -> None:
-    runner = run.CellRunner({})
+def test_traceback_shows_only_the_users_cells_with_their_source(runner: run.CellRunner) -> None:
     runner.run("def f():\n    return 1 / 0")
     error = runner.run("f()")["error"]
     assert error["name"] == "ZeroDivisionError" and error["value"] == "division by zero"
@@ -40,21 +59,18 @@ def test_traceback_shows_only_the_users_cells_with_their_source() -> None:
     assert "run.py" not in error["traceback"]  # the runner's own frames are trimmed
 
 
-def test_syntax_error_and_system_exit_are_reported_not_raised() -> None:
-    runner = run.CellRunner({})
+def test_syntax_error_and_system_exit_are_reported_not_raised(runner: run.CellRunner) -> None:
     assert runner.run("def (")["error"]["name"] == "SyntaxError"
     assert runner.run("raise SystemExit(3)")["error"]["name"] == "SystemExit"
 
 
-def test_long_result_is_cut_with_a_notice() -> None:
-    runner = run.CellRunner({})
+def test_long_result_is_cut_with_a_notice(runner: run.CellRunner) -> None:
     result = runner.run(f"'a' * {run.RESULT_MAX_CHARS + 50}")["result"]
-    assert result.endswith("[52 characters of the result cut]")
+    assert result.endswith("[52 characters of the result cut]"), result[-80:]
     assert len(result) < run.RESULT_MAX_CHARS + 60
 
 
-def test_only_the_last_sources_are_kept() -> None:
-    runner = run.CellRunner({})
+def test_only_the_last_sources_are_kept(runner: run.CellRunner) -> None:
     for _ in range(run.SOURCES_KEPT + 5):
         runner.run("pass")
     assert len(runner.sources) == run.SOURCES_KEPT and "<cell-6>" in runner.sources
@@ -84,7 +100,8 @@ def test_daytona_ships_the_bytes_the_local_kernel_mounts() -> None:
         for host, inside in isolation.KERNEL_SOURCES
         if inside.startswith("cellrunner/")
     }
-    assert set(shipped) == set(mounted) == {"__init__", "run", "remote"}
+    every_module = {p.stem for p in Path(cellrunner.__file__).parent.glob("*.py")}
+    assert set(shipped) == set(mounted) == every_module
     assert shipped == mounted
 
 
@@ -109,11 +126,14 @@ def test_the_wrapper_loads_the_runner_once_and_keeps_the_session(tmp_path: Path)
         assert first.stdout == "hi\n" and first.record == {
             "result": "20",
             "error": None,
+            "outputs": [{"data": {"text/plain": "20"}, "main": True}],
             "charts": [],
         }
         assert second.record is not None and second.record["result"] == "42"
         assert ns[remote.RUNNER_NAME].cell == 2
     finally:
+        if remote.RUNNER_NAME in ns:
+            ns[remote.RUNNER_NAME].close()
         sys.modules.pop(_python.PACKAGE, None)
         for name in list(sys.modules):
             if name.startswith(_python.PACKAGE + "."):

@@ -51,7 +51,7 @@ def run_and_report(ns: dict[str, Any], code: str, nonce: str, spill_dir: str) ->
     except OSError:
         pass
     record = runner.run(code)
-    record["charts"] = runner.collect_charts()
+    record.update(runner.finish())
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

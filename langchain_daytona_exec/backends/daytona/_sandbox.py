@@ -399,6 +399,7 @@ class DaytonaSandbox(Sandbox):
             result=parts.result,
             error=error,
             charts=parts.charts,
+            outputs=parts.outputs,
             state_lost=state_lost,
             stdout_truncated_bytes=out_cut,
             stderr_truncated_bytes=err_cut,

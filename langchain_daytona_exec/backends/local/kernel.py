@@ -275,7 +275,7 @@ class Kernel:
             record = {"result": None, "error": self.runner.format_error(exc)}
         if os.getpid() != self.pid:
             os._exit(0)
-        charts = self.runner.collect_charts()
+        record.update(self.runner.finish())
         for stream in (self.stdout, self.stderr, sys.stdout, sys.stderr):
             try:
                 stream.flush()
@@ -298,7 +298,8 @@ class Kernel:
             "stderr_cut": err_cut,
             "result": record["result"],
             "error": error,
-            "charts": charts,
+            "outputs": record["outputs"],
+            "charts": record["charts"],
             "timed_out": self.timed_out,
         }, b""
 
@@ -711,8 +712,9 @@ def main() -> None:
     sys.warnoptions.append("ignore:FigureCanvasAgg is non-interactive")
     _signal.signal(_SIGINT, _signal.SIG_IGN)
     kernel = Kernel(cfg)
-    for name in ("kernel", "protocol", "forwarder", "cellrunner", "cellrunner.run"):
-        sys.modules.pop(name, None)  # keep the user's import namespace clean
+    for name in list(sys.modules):  # keep the user's import namespace clean
+        if name in ("kernel", "protocol", "forwarder") or name.split(".")[0] == "cellrunner":
+            sys.modules.pop(name, None)
     kernel.serve()
 
 

@@ -97,6 +97,7 @@ def execution_result(resp: dict[str, Any], state_lost: bool, duration_ms: float)
         result=parts.result,
         error=parts.error,
         charts=parts.charts,
+        outputs=parts.outputs,
         timed_out=_get(resp, "timed_out", bool, False),
         state_lost=state_lost,
         duration_ms=duration_ms,

@@ -1,0 +1,421 @@
+"""Matplotlib figures as chart data and words a model can reason with (stdlib only).
+
+:func:`extract` reads a figure that has been drawn (saved) and returns its ``kind``
+(line, bar, scatter, pie, histogram, box, image or composite), its ``title``, its
+``data`` in the shape of Daytona's charts (``type``, ``title``, ``x_label``...,
+``elements``; :func:`to_daytona` gives the exact wire form) and a ``description``
+such as ``bar chart "Revenue by region": East 35065, North 31129``.
+
+Histograms and box plots cannot be told apart from bars and lines once drawn, so
+:mod:`.hooks` tags what ``Axes.hist`` and ``Axes.bxp`` draw; this module reads the
+tags. Series are capped at :data:`MAX_POINTS` points (evenly sampled, with a summary
+of all of them), charts at :data:`MAX_SERIES` series and :data:`MAX_ELEMENTS` bars.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .text import cut_text, number
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+MAX_POINTS = 100
+"""Points kept per series (evenly sampled); the summary covers every point."""
+
+MAX_SERIES = 10
+"""Series (lines, scatter sets, boxes) kept per chart; the rest are counted."""
+
+MAX_ELEMENTS = 100
+"""Bars, bins or wedges kept per chart; the rest are counted."""
+
+MAX_TICKS = 30
+"""Ticks kept per axis."""
+
+LISTED = 12
+"""Values named in a description before "... and N more"."""
+
+DESCRIPTION_MAX_CHARS = 600
+"""The longest description (one to three lines for the model)."""
+
+DAYTONA_TYPES = {
+    "line": "line",
+    "scatter": "scatter",
+    "bar": "bar",
+    "histogram": "bar",
+    "pie": "pie",
+    "box": "box_and_whisker",
+    "composite": "composite_chart",
+    "image": "unknown",
+}
+"""Our kinds and the chart ``type`` Daytona's SDK knows them by."""
+
+HIST_TAG = "_ldx_hist"
+"""Attribute ``hooks`` sets on an Axes (list of histograms) and on their bar patches."""
+
+BOX_TAG = "_ldx_box"
+"""Attribute ``hooks`` sets on an Axes (list of box stats) and on the boxes' artists."""
+
+
+def _label(artist: Any) -> str | None:
+    label = artist.get_label()
+    return None if not label or str(label).startswith("_") else str(label)
+
+
+def _ticks(axis: Any) -> tuple[list[float], list[str]]:
+    ticks = [float(t) for t in axis.get_ticklocs()][:MAX_TICKS]
+    labels = [t.get_text() for t in axis.get_ticklabels()][:MAX_TICKS]
+    return ticks, labels
+
+
+def _axes_fields(ax: Any) -> dict[str, Any]:
+    x_ticks, x_tick_labels = _ticks(ax.xaxis)
+    y_ticks, y_tick_labels = _ticks(ax.yaxis)
+    fields: dict[str, Any] = {
+        "x_label": ax.get_xlabel() or None,
+        "y_label": ax.get_ylabel() or None,
+        "x_ticks": x_ticks,
+        "x_tick_labels": x_tick_labels,
+        "y_ticks": y_ticks,
+        "y_tick_labels": y_tick_labels,
+        "x_scale": _scale(ax.xaxis, ax.get_xscale()),
+        "y_scale": _scale(ax.yaxis, ax.get_yscale()),
+    }
+    return fields
+
+
+def _scale(axis: Any, scale: str) -> str:
+    dates = sys.modules.get("matplotlib.dates")
+    if dates is not None and isinstance(axis.get_major_formatter(), _date_formatters(dates)):
+        return "datetime"
+    return str(scale)
+
+
+def _date_formatters(dates: Any) -> tuple[type, ...]:
+    return tuple(
+        getattr(dates, name)
+        for name in ("DateFormatter", "AutoDateFormatter", "ConciseDateFormatter")
+        if hasattr(dates, name)
+    )
+
+
+def _tick_name(ax: Any, axis: str, position: float) -> str:
+    """The category label at ``position`` on ``axis`` ("x"/"y"), else the number."""
+    ticks, labels = _ticks(ax.xaxis if axis == "x" else ax.yaxis)
+    for i, tick in enumerate(ticks):
+        label = labels[i] if i < len(labels) else ""
+        if label and abs(tick - position) < 1e-6 * max(1.0, abs(position)):
+            return label
+    return number(position)
+
+
+def _series(np: Any, xy: Any, label: str | None) -> dict[str, Any]:
+    """One line or scatter set: sampled points plus a summary of all of them."""
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    finite = xy[np.isfinite(xy).all(axis=1)]
+    n = len(finite)
+    element: dict[str, Any] = {"label": label, "n_points": n}
+    if n > MAX_POINTS:
+        picks = np.linspace(0, n - 1, MAX_POINTS).round().astype(int)
+        element["points"] = finite[picks].tolist()
+        element["points_sampled"] = True
+    else:
+        element["points"] = finite.tolist()
+    if n:
+        xs, ys = finite[:, 0], finite[:, 1]
+        element.update(
+            x_min=float(xs.min()),
+            x_max=float(xs.max()),
+            y_min=float(ys.min()),
+            y_max=float(ys.max()),
+            y_mean=float(ys.mean()),
+            y_first=float(ys[0]),
+            y_last=float(ys[-1]),
+            x_at_y_min=float(xs[ys.argmin()]),
+            x_at_y_max=float(xs[ys.argmax()]),
+        )
+        if n > 2 and float(xs.std()) > 0 and float(ys.std()) > 0:
+            element["correlation"] = float(np.corrcoef(xs, ys)[0, 1])
+    return element
+
+
+def _capped(items: list[Any], limit: int, data: dict[str, Any], key: str) -> list[Any]:
+    if len(items) > limit:
+        data[key] = len(items) - limit
+    return items[:limit]
+
+
+def _axes_parts(np: Any, ax: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The charts one Axes holds, as (kind, data) pairs; empty for an empty Axes."""
+    import matplotlib.collections as mcoll
+    import matplotlib.container as mcontainer
+    import matplotlib.image as mimage
+    import matplotlib.patches as mpatches
+
+    parts: list[tuple[str, dict[str, Any]]] = []
+    title = ax.get_title() or None
+
+    wedges = [p for p in ax.patches if isinstance(p, mpatches.Wedge)]
+    if wedges:
+        data: dict[str, Any] = {"title": title}
+        data["elements"] = [
+            {
+                "label": _label(w) or f"slice {i + 1}",
+                "angle": float(w.theta2 - w.theta1),
+                "radius": float(w.r),
+                "fraction": float(w.theta2 - w.theta1) / 360.0,
+            }
+            for i, w in enumerate(_capped(wedges, MAX_ELEMENTS, {}, ""))
+        ]
+        parts.append(("pie", data))
+
+    boxes = getattr(ax, BOX_TAG, None)
+    if boxes:
+        data = {"title": title, **_axes_fields(ax)}
+        data["elements"] = _capped(list(boxes), MAX_SERIES, data, "series_omitted")
+        parts.append(("box", data))
+
+    hists = getattr(ax, HIST_TAG, None)
+    if hists:
+        data = {"title": title, **_axes_fields(ax)}
+        elements = []
+        for label, counts, edges in hists[:MAX_SERIES]:
+            for i, count in enumerate(counts):
+                elements.append(
+                    {
+                        "label": f"{number(edges[i])} to {number(edges[i + 1])}",
+                        "value": float(count),
+                        "group": label,
+                        "bin_start": float(edges[i]),
+                        "bin_end": float(edges[i + 1]),
+                    }
+                )
+        data["n_bins"] = sum(len(h[1]) for h in hists)
+        data["total"] = float(sum(sum(h[1]) for h in hists))
+        data["elements"] = _capped(elements, MAX_ELEMENTS, data, "elements_omitted")
+        parts.append(("histogram", data))
+
+    bars = []
+    for container in ax.containers:
+        if not isinstance(container, mcontainer.BarContainer):
+            continue
+        rects = [r for r in container.patches if not getattr(r, HIST_TAG, False)]
+        horizontal = getattr(container, "orientation", "vertical") == "horizontal"
+        group = _label(container)
+        for r in rects:
+            if horizontal:
+                pos, value, axis = r.get_y() + r.get_height() / 2, r.get_width(), "y"
+            else:
+                pos, value, axis = r.get_x() + r.get_width() / 2, r.get_height(), "x"
+            bars.append({"label": _tick_name(ax, axis, pos), "value": float(value), "group": group})
+    if bars:
+        data = {"title": title, **_axes_fields(ax)}
+        data["elements"] = _capped(bars, MAX_ELEMENTS, data, "elements_omitted")
+        parts.append(("bar", data))
+
+    scatters = [
+        c
+        for c in ax.collections
+        if isinstance(c, mcoll.PathCollection) and np.shape(c.get_offsets())[0] > 0
+    ]
+    if scatters:
+        data = {"title": title, **_axes_fields(ax)}
+        data["elements"] = [
+            _series(np, c.get_offsets(), _label(c))
+            for c in _capped(scatters, MAX_SERIES, data, "series_omitted")
+        ]
+        parts.append(("scatter", data))
+
+    lines = [
+        line
+        for line in ax.lines
+        if not getattr(line, BOX_TAG, False) and len(line.get_xydata()) > 1
+    ]
+    if lines:
+        data = {"title": title, **_axes_fields(ax)}
+        data["elements"] = [
+            _series(np, line.get_xydata(), _label(line))
+            for line in _capped(lines, MAX_SERIES, data, "series_omitted")
+        ]
+        parts.append(("line", data))
+
+    images = [im for im in ax.images if isinstance(im, mimage.AxesImage)]
+    if images:
+        shape = list(np.shape(images[0].get_array()))
+        parts.append(("image", {"title": title, "elements": [], "image_shape": shape}))
+    return parts
+
+
+def extract(fig: Any) -> dict[str, Any]:
+    """Kind, title, data and description of a drawn figure.
+
+    Args:
+        fig: A matplotlib ``Figure`` that has been drawn (for example saved as PNG),
+            so that its tick labels exist.
+
+    Returns:
+        ``{"kind", "title", "data", "description"}``.
+    """
+    import numpy as np
+
+    suptitle = getattr(fig, "_suptitle", None)
+    fig_title = suptitle.get_text() if suptitle is not None else None
+    parts: list[tuple[str, dict[str, Any]]] = []
+    for ax in fig.axes:
+        if getattr(ax, "_colorbar", None) is not None:
+            continue
+        parts.extend(_axes_parts(np, ax))
+    if len(parts) == 1:
+        kind, data = parts[0]
+        title = fig_title or data.get("title")
+        data["title"] = title
+    elif parts:
+        kind = "composite"
+        title = fig_title or next((d["title"] for _, d in parts if d.get("title")), None)
+        data = {"title": title, "elements": []}
+        for sub_kind, sub in _capped(parts, MAX_SERIES, data, "series_omitted"):
+            sub["type"] = DAYTONA_TYPES[sub_kind]
+            sub["kind"] = sub_kind
+            data["elements"].append(sub)
+    else:
+        kind, title, data = "image", fig_title, {"title": fig_title, "elements": []}
+    data["type"] = DAYTONA_TYPES[kind]
+    data["kind"] = kind
+    return {"kind": kind, "title": title or None, "data": data, "description": describe(data)}
+
+
+# -- words ------------------------------------------------------------------------
+
+
+def _quoted(title: Any) -> str:
+    return f' "{title}"' if title else ""
+
+
+def _axes_note(data: dict[str, Any]) -> str:
+    names = [f"{a}: {data[f'{a}_label']}" for a in ("x", "y") if data.get(f"{a}_label")]
+    return f" ({', '.join(names)})" if names else ""
+
+
+def _x(value: float, data: dict[str, Any]) -> str:
+    if data.get("x_scale") == "datetime":
+        dates = sys.modules.get("matplotlib.dates")
+        if dates is not None:
+            try:
+                return str(dates.num2date(value).date())
+            except Exception:
+                pass
+    return number(value)
+
+
+def _group(element: dict[str, Any]) -> str:
+    return f" [{element['group']}]" if element.get("group") else ""
+
+
+def _more(shown: int, total: int, what: str) -> str:
+    return f", ... and {total - shown} more {what}" if total > shown else ""
+
+
+def describe(data: dict[str, Any]) -> str:
+    """One to three lines a model without vision can reason with."""
+    kind = data.get("kind") or "chart"
+    text = _describe(kind, data)
+    return cut_text(text, DESCRIPTION_MAX_CHARS, "description")
+
+
+def _describe(kind: str, data: dict[str, Any]) -> str:
+    head = {"box": "box plot", "histogram": "histogram", "image": "image"}.get(
+        kind, f"{kind} chart"
+    )
+    head += _quoted(data.get("title"))
+    elements = data.get("elements") or []
+    if kind == "bar":
+        grouped = len({e.get("group") for e in elements}) > 1
+        shown = elements[:LISTED]
+        items = ", ".join(
+            f"{e['label']}{_group(e) if grouped else ''} {number(e['value'])}" for e in shown
+        )
+        total = len(elements) + data.get("elements_omitted", 0)
+        return f"{head}{_axes_note(data)}: {items}{_more(len(shown), total, 'bars')}"
+    if kind == "histogram":
+        if not elements:
+            return f"{head}: empty"
+        tallest = max(elements, key=lambda e: e["value"])
+        lo = min(e["bin_start"] for e in elements)
+        hi = max(e["bin_end"] for e in elements)
+        return (
+            f"{head}{_axes_note(data)}: {number(data.get('total', 0))} values in "
+            f"{data.get('n_bins', len(elements))} bins over {number(lo)} to {number(hi)}; "
+            f"tallest bin {tallest['label']} ({number(tallest['value'])})"
+        )
+    if kind == "pie":
+        shown = elements[:LISTED]
+        items = ", ".join(f"{e['label']} {e['fraction'] * 100:.1f}%" for e in shown)
+        return f"{head}: {items}{_more(len(shown), len(elements), 'slices')}"
+    if kind == "box":
+        items = "; ".join(
+            f"{e.get('label') or 'box'} median {number(e['median'])} (Q1 "
+            f"{number(e['first_quartile'])}, Q3 {number(e['third_quartile'])}, whiskers "
+            f"{number(e['min'])} to {number(e['max'])}, {e.get('n_outliers', 0)} outliers)"
+            for e in elements[:LISTED]
+        )
+        total = len(elements) + data.get("series_omitted", 0)
+        more = _more(min(len(elements), LISTED), total, "boxes")
+        return f"{head}{_axes_note(data)}: {items}{more}"
+    if kind in ("line", "scatter"):
+        total = len(elements) + data.get("series_omitted", 0)
+        parts = []
+        for i, e in enumerate(elements[:3]):
+            name = e.get("label") or f"series {i + 1}"
+            if not e.get("n_points"):
+                parts.append(f"{name}: no points")
+            elif kind == "line":
+                parts.append(
+                    f"{name}: {number(e['y_first'])} -> {number(e['y_last'])} over x "
+                    f"{_x(e['x_min'], data)} to {_x(e['x_max'], data)}, min {number(e['y_min'])} "
+                    f"at x={_x(e['x_at_y_min'], data)}, max {number(e['y_max'])} at "
+                    f"x={_x(e['x_at_y_max'], data)}, mean {number(e['y_mean'])}"
+                )
+            else:
+                corr = f", correlation {e['correlation']:.2f}" if "correlation" in e else ""
+                parts.append(
+                    f"{name}: {e['n_points']} points, x {_x(e['x_min'], data)} to "
+                    f"{_x(e['x_max'], data)}, y {number(e['y_min'])} to {number(e['y_max'])}{corr}"
+                )
+        series = f"{total} series; " if total > 1 else ""
+        more = _more(min(3, len(elements)), total, "series")
+        return f"{head}{_axes_note(data)}: {series}{'; '.join(parts)}{more}"
+    if kind == "image":
+        shape = data.get("image_shape")
+        if not shape or len(shape) < 2:
+            return f"figure{_quoted(data.get('title'))}: nothing plotted"
+        return f"{head}: {shape[1]}x{shape[0]} pixels"
+    if kind == "composite":
+        subs = [
+            f"[{i + 1}] {_describe(sub.get('kind', 'chart'), sub)}"
+            for i, sub in enumerate(elements)
+        ]
+        return f"composite chart{_quoted(data.get('title'))} with {len(elements)} panels: " + (
+            "; ".join(subs)
+        )
+    return head
+
+
+def to_daytona(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` in the exact wire form of Daytona's ``Chart`` (for ``code-run`` replies).
+
+    Daytona's SDK validates strictly: bar values are strings and points are numbers.
+    Our extra summary fields travel as additional properties.
+    """
+    out = dict(data)
+    elements = []
+    for element in data.get("elements") or []:
+        element = dict(element)
+        if "type" in element:  # a composite's sub-chart
+            element = to_daytona(element)
+        elif data.get("type") == "bar" and "value" in element:
+            element["value"] = number(element["value"])
+        elements.append(element)
+    out["elements"] = elements
+    return out
