@@ -1,4 +1,7 @@
-"""The reference LangGraph code-interpreter agent (see :mod:`.graph` for the loop)."""
+"""The reference LangGraph code-interpreter agent (see :mod:`.graph` for the loop).
+
+A scripted model to test it with is :class:`langchain_daytona_exec.testing.ScriptedChatModel`.
+"""
 
 from __future__ import annotations
 
@@ -15,15 +18,12 @@ from langchain_daytona_exec.agent.graph import (
     parse_decision,
     save_charts,
 )
-from langchain_daytona_exec.agent.scripted import ScriptedChatModel, ai_step
 
 __all__ = [
     "MARKER_KEY",
     "AgentState",
     "ApprovalRequest",
     "ChartFile",
-    "ScriptedChatModel",
-    "ai_step",
     "create_code_interpreter_agent",
     "parse_decision",
     "save_charts",

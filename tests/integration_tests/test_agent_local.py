@@ -10,7 +10,8 @@ from langchain_core.messages import HumanMessage, ToolMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
 from langchain_daytona_exec import DaytonaToolkit, LocalBackend, SandboxPool
-from langchain_daytona_exec.agent import ScriptedChatModel, ai_step, create_code_interpreter_agent
+from langchain_daytona_exec.agent import create_code_interpreter_agent
+from langchain_daytona_exec.testing import ScriptedChatModel, ai_step
 
 ROOT = Path(__file__).resolve().parents[2]
 SALES = (ROOT / "examples" / "data" / "sales.csv").read_text()

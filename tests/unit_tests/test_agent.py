@@ -22,12 +22,11 @@ import langchain_daytona_exec as pkg
 from langchain_daytona_exec import DaytonaToolkit, SandboxPool
 from langchain_daytona_exec.agent import (
     MARKER_KEY,
-    ScriptedChatModel,
-    ai_step,
     create_code_interpreter_agent,
     parse_decision,
     prompts,
 )
+from langchain_daytona_exec.testing import ScriptedChatModel, ai_step
 from tests.unit_tests.fakes import FakeBackend
 
 

@@ -118,7 +118,7 @@ SIGTERM_CHILD = textwrap.dedent(
             sb.id = self.name + "-" + sb.id
             close = sb.close
             def logged_close():
-                if sb.id == "local-fake-3":  # its close needs the held lock
+                if sb.id == "local-mem-3":  # its close needs the held lock
                     held.acquire()
                 with open({marker!r}, "a") as f:
                     f.write(sb.id + " " + threading.current_thread().name + "\\n")
@@ -164,5 +164,5 @@ def test_sigterm_closes_pools_and_loose_sandboxes_off_the_main_thread(tmp_path: 
     # LocalBackend was made first. The one whose close needs the main thread's lock
     # is left (a close inside the handler would have taken the reentrant lock and
     # torn it down on the main thread).
-    assert sorted(closed) == ["daytona-fake-1", "daytona-fake-2", "local-fake-1", "local-fake-2"]
+    assert sorted(closed) == ["daytona-mem-1", "daytona-mem-2", "local-mem-1", "local-mem-2"]
     assert "MainThread" not in closed.values(), closed

@@ -768,7 +768,7 @@ def test_sigterm_closes_open_pools(tmp_path: Path) -> None:
             assert child.stdout.readline().strip() == "READY"
             child.send_signal(signal.SIGTERM)
             assert child.wait(10) == -signal.SIGTERM  # still dies of SIGTERM
-            assert sorted(marker.read_text().split()) == ["fake-1", "fake-2"]
+            assert sorted(marker.read_text().split()) == ["mem-1", "mem-2"]
         finally:
             if child.poll() is None:
                 child.kill()
