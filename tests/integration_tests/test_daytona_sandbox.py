@@ -127,6 +127,8 @@ def test_exec_merges_output_and_honours_cwd_env_timeout(sb: DaytonaSandbox) -> N
     }
     sb.exec("mkdir -p sub/dir")
     assert sb.exec("pwd", cwd="sub").stdout.strip() == f"{sb.workdir}/sub"
+    with pytest.raises(SandboxFileNotFoundError, match="no/such"):  # as the local backend
+        sb.exec("pwd", cwd="no/such")
     slow = sb.exec("sleep 10", timeout=1)
     assert slow.timed_out and slow.exit_code == 124
 

@@ -617,7 +617,7 @@ class DaytonaSandbox(Sandbox):
                 timed_out=True,
                 duration_ms=(time.monotonic() - started) * 1000,
             )
-        if info.from_daemon and info.status in (400, 404) and cwd:
+        if info.from_daemon and (info.not_found or info.status == 400) and cwd:
             raise SandboxFileNotFoundError(
                 f"cannot run the command in {cwd!r}: {info.message}", cwd
             ) from error
