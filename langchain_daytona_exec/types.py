@@ -14,6 +14,7 @@ __all__ = [
     "ExecutionResult",
     "FileInfo",
     "PoolStats",
+    "SavedOutput",
 ]
 
 
@@ -73,6 +74,25 @@ class DisplayOutput:
 
 
 @dataclass(frozen=True)
+class SavedOutput:
+    """A stream that was cut in the result, saved as a file inside the sandbox.
+
+    Attributes:
+        stream: ``"stdout"`` or ``"stderr"``.
+        path: The file's absolute path inside the sandbox (read it with
+            ``read_file`` or the shell).
+        bytes: How many bytes the file holds.
+        complete: True when the file holds the whole stream; False when saving
+            stopped at the sandbox's limit for saved output (or a full disk).
+    """
+
+    stream: str
+    path: str
+    bytes: int
+    complete: bool
+
+
+@dataclass(frozen=True)
 class ExecutionError:
     """An exception raised by the executed code.
 
@@ -105,6 +125,8 @@ class ExecutionResult:
         duration_ms: Wall time of the call in **milliseconds**.
         stdout_truncated_bytes: Bytes of stdout cut from the middle (0 if none).
         stderr_truncated_bytes: Bytes of stderr cut from the middle (0 if none).
+        saved_outputs: Where each cut stream was saved in full (backends that
+            save cut output; empty when nothing was cut).
     """
 
     stdout: str = ""
@@ -118,6 +140,7 @@ class ExecutionResult:
     duration_ms: float = 0.0
     stdout_truncated_bytes: int = 0
     stderr_truncated_bytes: int = 0
+    saved_outputs: list[SavedOutput] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -137,6 +160,8 @@ class CommandResult:
         duration_ms: Wall time of the call in **milliseconds**.
         stdout_truncated_bytes: Bytes of stdout cut from the middle (0 if none).
         stderr_truncated_bytes: Bytes of stderr cut from the middle (0 if none).
+        saved_outputs: Where each cut stream was saved in full (backends that
+            save cut output; empty when nothing was cut).
     """
 
     exit_code: int
@@ -146,6 +171,7 @@ class CommandResult:
     duration_ms: float = 0.0
     stdout_truncated_bytes: int = 0
     stderr_truncated_bytes: int = 0
+    saved_outputs: list[SavedOutput] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -27,6 +27,7 @@ from langchain_daytona_exec.tools._format import (
     OUTPUT_DIR,
     STATE_LOST_NOTICE,
     cut_middle,
+    cut_notice,
 )
 from langchain_daytona_exec.tools._network import NO_NETWORK, network_sentence
 from langchain_daytona_exec.tools._validation import ValidationMessage
@@ -175,8 +176,7 @@ class SandboxTool(BaseTool):
         short, cut = cut_middle(text, self.max_output_chars)
         if not cut:
             return text, None
-        path = f"{OUTPUT_DIR}/{self.name}-{next(_output_ids)}.txt"
-        return f"{short}\n[output cut: the full output is saved at {path}]", path
+        return short, f"{OUTPUT_DIR}/{self.name}-{next(_output_ids)}.txt"
 
     def _finish(self, sb: Sandbox, content: str, artifact: dict[str, Any]) -> Response:
         full = self._with_notice(sb, content)
@@ -186,7 +186,8 @@ class SandboxTool(BaseTool):
                 sb.write_file(path, full)
                 artifact["full_output_path"] = path
             except SandboxError:
-                text = text.replace(f"is saved at {path}", "could not be saved")
+                path = None
+            text += "\n" + cut_notice(path, artifact.get("saved_outputs") or [])
         return self._with_images(text, artifact), artifact
 
     async def _afinish(self, sb: Sandbox, content: str, artifact: dict[str, Any]) -> Response:
@@ -197,7 +198,8 @@ class SandboxTool(BaseTool):
                 await sb.awrite_file(path, full)
                 artifact["full_output_path"] = path
             except SandboxError:
-                text = text.replace(f"is saved at {path}", "could not be saved")
+                path = None
+            text += "\n" + cut_notice(path, artifact.get("saved_outputs") or [])
         return self._with_images(text, artifact), artifact
 
     def _with_notice(self, sb: Sandbox, content: str) -> str:

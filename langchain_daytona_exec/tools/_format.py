@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from langchain_daytona_exec.types import Chart, CommandResult, ExecutionResult
+from langchain_daytona_exec.types import Chart, CommandResult, ExecutionResult, SavedOutput
 
 DEFAULT_MAX_OUTPUT_CHARS = 20_000
 """Characters of tool output the model sees per call (about 5k tokens). Longer output
@@ -36,6 +36,40 @@ def cut_middle(text: str, budget: int) -> tuple[str, int]:
         f"{text[:head]}\n... [{cut} characters cut] ...\n{text[len(text) - tail :]}",
         cut,
     )
+
+
+def cut_notice(path: str | None, saved: list[dict[str, Any]]) -> str:
+    """The line that tells the model where the output it did not see is.
+
+    Args:
+        path: Where the tool saved the text it was given (``None``: saving failed).
+        saved: The sandbox's own files of streams it cut (``SavedOutput`` as dicts):
+            when there are some, the tool's text lacks their middle, so the notice
+            names them instead of calling its own file complete.
+    """
+    if not saved:
+        if path is None:
+            return "[output cut: the full output could not be saved]"
+        return f"[output cut: the full output is saved at {path}]"
+    parts = []
+    for f in saved:
+        if f["complete"]:
+            parts.append(f"the complete {f['stream']} is saved at {f['path']}")
+        else:
+            parts.append(
+                f"only the first {f['bytes']} bytes of {f['stream']} are saved, at "
+                f"{f['path']} (the sandbox's limit for saved output)"
+            )
+    shown = f"; this text is saved at {path}" if path else ""
+    return f"[output cut: {'; '.join(parts)}{shown}]"
+
+
+def saved_artifacts(saved: list[SavedOutput]) -> list[dict[str, Any]]:
+    """Saved outputs as JSON-safe dicts for a tool's artifact."""
+    return [
+        {"stream": f.stream, "path": f.path, "bytes": f.bytes, "complete": f.complete}
+        for f in saved
+    ]
 
 
 def chart_summary(charts: list[Chart]) -> str:

@@ -8,7 +8,11 @@ from pydantic import BaseModel, Field
 
 from langchain_daytona_exec.sandbox import Sandbox
 from langchain_daytona_exec.tools._base import Content, SandboxTool
-from langchain_daytona_exec.tools._format import chart_artifacts, format_execution
+from langchain_daytona_exec.tools._format import (
+    chart_artifacts,
+    format_execution,
+    saved_artifacts,
+)
 from langchain_daytona_exec.types import ExecutionResult
 
 __all__ = ["DaytonaPythonTool", "PythonInput"]
@@ -81,6 +85,7 @@ class DaytonaPythonTool(SandboxTool):
             "duration_ms": round(result.duration_ms, 3),
             "stdout_truncated_bytes": result.stdout_truncated_bytes,
             "stderr_truncated_bytes": result.stderr_truncated_bytes,
+            "saved_outputs": saved_artifacts(result.saved_outputs),
         }
         return format_execution(result), artifact
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from langchain_daytona_exec.sandbox import Sandbox
 from langchain_daytona_exec.tools._base import SandboxTool
-from langchain_daytona_exec.tools._format import format_command
+from langchain_daytona_exec.tools._format import format_command, saved_artifacts
 from langchain_daytona_exec.types import CommandResult
 
 __all__ = ["DaytonaShellTool", "ShellInput"]
@@ -51,9 +51,10 @@ class DaytonaShellTool(SandboxTool):
 
     @staticmethod
     def _render(result: CommandResult) -> tuple[str, dict[str, Any]]:
-        artifact = {
+        artifact: dict[str, Any] = {
             "exit_code": result.exit_code,
             "timed_out": result.timed_out,
             "duration_ms": round(result.duration_ms, 3),
+            "saved_outputs": saved_artifacts(result.saved_outputs),
         }
         return format_command(result), artifact

@@ -552,3 +552,47 @@ def test_a_daytona_timeout_is_reported_like_a_local_one(emu: Emulator, box: Loca
             assert result.error is None
             assert "before" in result.stdout
         assert sb.run_code("'alive'").result == "'alive'"
+
+
+# -- "the full output is saved" is true ----------------------------------------------------
+
+
+def test_a_cut_stream_is_saved_whole_while_the_code_runs(box: LocalSandbox) -> None:
+    r = box.run_code("for i in range(400000):\n    print(f'line {i}')", timeout=60)
+    assert r.stdout_truncated_bytes > 0 and "line 200000\n" not in r.stdout
+    [saved] = r.saved_outputs
+    assert saved.stream == "stdout" and saved.complete
+    assert f"the complete output is saved at {saved.path}" in r.stdout
+    data = box.read_file(saved.path)
+    assert len(data) == saved.bytes == sum(len(f"line {i}\n") for i in range(400000))
+    assert b"\nline 200000\n" in data
+    assert box.exec(f"grep -c '^line ' {saved.path}").stdout.strip() == "400000"
+    small = box.run_code("print('short')")
+    assert small.saved_outputs == [] and small.stdout == "short\n"
+
+
+def test_saved_output_is_bounded_and_says_so(box: LocalSandbox) -> None:
+    limit = LIMITS.tmp_bytes // 8
+    e = box.exec("head -c 60000000 /dev/zero | tr '\\0' z; seq 1 10 >&2", timeout=60)
+    [saved] = e.saved_outputs
+    assert saved.stream == "stdout" and not saved.complete and saved.bytes == limit
+    assert f"the first {limit} bytes are saved at {saved.path}" in e.stdout
+    assert box.exec(f"wc -c < {saved.path}").stdout.strip() == str(limit)
+    for _ in range(4):  # only the files of the last 2 cut calls are kept
+        box.exec("head -c 3000000 /dev/zero", timeout=60)
+    files = box.exec("ls /tmp/ldx-outputs").stdout.split()
+    assert 0 < len(files) <= 4
+    assert saved.path.rsplit("/", 1)[1] not in files
+
+
+def test_the_tool_names_the_file_that_really_holds_the_output() -> None:
+    with SandboxPool(LocalBackend(limits=LIMITS), max_size=1) as pool:
+        tool = DaytonaPythonTool(pool=pool)
+        text = tool.invoke({"code": "for i in range(400000):\n    print(f'line {i}')"})
+        notice = text.splitlines()[-1]
+        assert notice.startswith("[output cut: the complete stdout is saved at ")
+        path = notice.removeprefix("[output cut: the complete stdout is saved at ").split(";")[0]
+        with pool.session("default") as sb:
+            assert b"\nline 200000\n" in sb.read_file(path)
+        shell = DaytonaShellTool(pool=pool).invoke({"command": "seq 1 100000"})
+        assert shell.splitlines()[-1].startswith("[output cut: the full output is saved at ")

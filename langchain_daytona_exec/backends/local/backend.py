@@ -660,6 +660,9 @@ class LocalSandbox(Sandbox):
             "workdir": self.workdir,
             "tmpdir": os.path.join(self._host_dir, "tmp") if unsafe else "/tmp",
             "output_budget": self._limits.output_bytes,
+            # a stream over its budget is saved whole to /tmp, up to this size; the
+            # kernel keeps the files of its last 2 such calls: at most half of /tmp
+            "output_file_bytes": self._limits.tmp_bytes // 8,
             "max_file_bytes": self._limits.max_file_bytes,
             "rlimits": self._limits.rlimits(),
             "uid": self._uid if os.geteuid() == 0 else None,

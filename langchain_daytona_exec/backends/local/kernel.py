@@ -83,17 +83,35 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", "backslashreplace")
 
 
-class Capture:
-    """Keeps the first half and the last half of a byte budget of one stream."""
+SAVED_CALLS_KEPT = 2
+"""Calls whose saved output files are kept (older ones are deleted), so that saved
+output stays within a fixed share of ``/tmp``: 2 streams x this x the file limit
+(the host sets that limit to 1/8 of ``/tmp``: at most half of it in all)."""
 
-    def __init__(self, budget: int) -> None:
+
+class Capture:
+    """Keeps the first half and the last half of a byte budget of one stream.
+
+    With a ``path``, a stream that outgrows the budget is also written, from its first
+    byte, to that file (opened only then: a call within budget writes nothing), up to
+    ``file_limit`` bytes, so that the complete output can be read afterwards.
+    """
+
+    def __init__(self, budget: int, path: str = "", file_limit: int = 0) -> None:
         self.head_budget = budget // 2
         self.tail_budget = budget - self.head_budget
         self.head = bytearray()
         self.tail = bytearray()
         self.dropped = 0
+        self.path = path
+        self.file_limit = file_limit
+        self.fd = -1
+        self.saved = 0
+        self.stopped = ""  # why saving stopped early: "" (it did not), or the reason
 
     def feed(self, data: bytes) -> None:
+        if self.fd >= 0:
+            self._save(data)
         room = self.head_budget - len(self.head)
         if room > 0:
             self.head += data[:room]
@@ -102,13 +120,64 @@ class Capture:
             self.tail += data
             extra = len(self.tail) - self.tail_budget
             if extra > 0:
+                if not self.dropped and self.path:  # nothing lost yet: save it all
+                    self._open()
+                    self._save(bytes(self.head) + bytes(self.tail))
                 del self.tail[:extra]
                 self.dropped += extra
 
+    def _open(self) -> None:
+        try:
+            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        except OSError as exc:
+            self.stopped = f"it could not be saved: {exc.strerror}"
+
+    def _save(self, data: bytes) -> None:
+        room = self.file_limit - self.saved
+        if len(data) > room:
+            data = data[:room]
+            self.stopped = f"the limit for saved output is {self.file_limit} bytes"
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(self.fd, view)
+                self.saved += n
+                view = view[n:]
+        except OSError as exc:  # ENOSPC: /tmp is full; EFBIG: RLIMIT_FSIZE
+            self.stopped = f"saving stopped: {exc.strerror}"
+        if self.stopped:
+            self._close()
+
+    def _close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def saved_file(self, stream: str) -> dict[str, Any] | None:
+        """What the reply says about this stream's saved file, if it has one."""
+        if not self.saved:
+            return None
+        return {
+            "stream": stream,
+            "path": self.path,
+            "bytes": self.saved,
+            "complete": not self.stopped,
+        }
+
     def text(self) -> tuple[str, int]:
+        self._close()
         if not self.dropped:
             return _decode(bytes(self.head + self.tail)), 0
-        note = f"\n... [{self.dropped} bytes of output cut] ...\n"
+        if not self.path:
+            where = ""
+        elif not self.stopped:
+            where = f"; the complete output is saved at {self.path}"
+        elif self.saved:
+            where = f"; the first {self.saved} bytes are saved at {self.path} ({self.stopped})"
+        else:
+            where = f"; {self.stopped}"
+        note = f"\n... [{self.dropped} bytes of output cut{where}] ...\n"
         return _decode(bytes(self.head)) + note + _decode(bytes(self.tail)), self.dropped
 
 
@@ -147,11 +216,11 @@ class FdCapture:
             with self.lock:
                 self._read_available()
 
-    def start(self, budget: int) -> None:
+    def start(self, capture: Capture) -> None:
         with self.lock:
             while self._read_available():  # output of daemons between calls: dropped
                 pass
-            self.capture = Capture(budget)
+            self.capture = capture
 
     def finish(self) -> tuple[str, int]:
         deadline = time.monotonic() + FINISH_DRAIN_S
@@ -196,6 +265,10 @@ class Kernel:
         self.budget: int = cfg["output_budget"]
         self.max_file: int = cfg["max_file_bytes"]
         self.max_body = protocol.max_reply_body(self.budget)
+        self.output_dir = os.path.join(self.tmpdir, "ldx-outputs")
+        self.output_file_limit: int = cfg.get("output_file_bytes", 16 << 20)
+        self.calls = 0
+        self.saved_paths: list[list[str]] = []
         self.req_fd, self.resp_fd = cfg["fds"]
         self.pid = os.getpid()
         main_module = type(sys)("__main__")  # the cells' namespace *is* __main__, so
@@ -254,8 +327,9 @@ class Kernel:
         if language != "python":
             return self.run_node(req, language)
         self.timed_out = False
-        self.out.start(self.budget)
-        self.err.start(self.budget)
+        out_cap, err_cap = self._captures("run")
+        self.out.start(out_cap)
+        self.err.start(err_cap)
         record: dict[str, Any] = {"result": None, "error": None}
         sys.stdout, sys.stderr = self.stdout, self.stderr
         timeout = req.get("timeout") or 0.0
@@ -296,6 +370,7 @@ class Kernel:
             "stderr": stderr,
             "stdout_cut": out_cut,
             "stderr_cut": err_cut,
+            "saved": self._saved_files(out_cap, err_cap),
             "result": record["result"],
             "error": error,
             "outputs": record["outputs"],
@@ -325,6 +400,28 @@ class Kernel:
                 f"{total // 1_000_000} MB in {root}"
             )
         return "; ".join(parts) + ": delete files you no longer need"
+
+    def _captures(self, kind: str) -> tuple[Capture, Capture]:
+        """The stdout and stderr captures of one call, each with its overflow file."""
+        self.calls += 1
+        base = os.path.join(self.output_dir, f"{kind}-{self.calls}")
+        return (
+            Capture(self.budget, base + ".stdout.txt", self.output_file_limit),
+            Capture(self.budget, base + ".stderr.txt", self.output_file_limit),
+        )
+
+    def _saved_files(self, out_cap: Capture, err_cap: Capture) -> list[dict[str, Any]]:
+        """The reply's list of saved files; files of older calls are deleted."""
+        saved = [f for f in (out_cap.saved_file("stdout"), err_cap.saved_file("stderr")) if f]
+        if saved:
+            self.saved_paths.append([f["path"] for f in saved])
+            while len(self.saved_paths) > SAVED_CALLS_KEPT:
+                for path in self.saved_paths.pop(0):
+                    try:
+                        os.unlink(path)
+                    except OSError:
+                        pass
+        return saved
 
     # -- node -------------------------------------------------------------------
 
@@ -425,7 +522,7 @@ class Kernel:
                 "timed_out": False,
             }
         assert proc.stdout is not None and proc.stderr is not None
-        out_cap, err_cap = Capture(self.budget), Capture(self.budget)
+        out_cap, err_cap = self._captures("exec")
         caps = {proc.stdout.fileno(): out_cap, proc.stderr.fileno(): err_cap}
         poller = select.poll()
         for fd in caps:
@@ -475,6 +572,7 @@ class Kernel:
             "stderr": stderr,
             "stdout_cut": out_cut,
             "stderr_cut": err_cut,
+            "saved": self._saved_files(out_cap, err_cap),
             "timed_out": timed_out,
         }
 

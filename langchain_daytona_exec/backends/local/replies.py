@@ -23,6 +23,7 @@ from langchain_daytona_exec.types import (
     CommandResult,
     ExecutionResult,
     FileInfo,
+    SavedOutput,
 )
 
 __all__ = [
@@ -83,6 +84,18 @@ def raise_file_error(resp: dict[str, Any], path: str) -> None:
     raise errors.get(kind, SandboxFileError)(message, path)
 
 
+def _saved_outputs(resp: dict[str, Any]) -> list[SavedOutput]:
+    return [
+        SavedOutput(
+            stream=_get(f, "stream", str),
+            path=_get(f, "path", str),
+            bytes=_count(f, "bytes"),
+            complete=_get(f, "complete", bool),
+        )
+        for f in _get(resp, "saved", list, [])
+    ]
+
+
 def execution_result(resp: dict[str, Any], state_lost: bool, duration_ms: float) -> ExecutionResult:
     """The :class:`ExecutionResult` of a ``run`` reply."""
     if "unsupported" in resp:
@@ -103,6 +116,7 @@ def execution_result(resp: dict[str, Any], state_lost: bool, duration_ms: float)
         duration_ms=duration_ms,
         stdout_truncated_bytes=_count(resp, "stdout_cut"),
         stderr_truncated_bytes=_count(resp, "stderr_cut"),
+        saved_outputs=_saved_outputs(resp),
     )
 
 
@@ -117,6 +131,7 @@ def command_result(resp: dict[str, Any], path: str, duration_ms: float) -> Comma
         duration_ms=duration_ms,
         stdout_truncated_bytes=_count(resp, "stdout_cut"),
         stderr_truncated_bytes=_count(resp, "stderr_cut"),
+        saved_outputs=_saved_outputs(resp),
     )
 
 
