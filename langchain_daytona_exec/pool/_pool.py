@@ -139,6 +139,7 @@ class SandboxPool(ClosingContext):
         self.id = f"{os.getpid()}-{next(_pool_ids)}"
         self._backend = backend
         self._backend_lock = threading.Lock()
+        self._budget_checked = False
         self._min_idle = min_idle
         self._max_size = max_size
         self._idle_ttl_s = idle_ttl_s
@@ -195,6 +196,11 @@ class SandboxPool(ClosingContext):
         with self._backend_lock:
             if self._backend is None:
                 self._backend = _defaults.default_backend()
+            if not self._budget_checked:  # once: can max_size sandboxes fit in memory?
+                self._budget_checked = True
+                check = getattr(self._backend, "check_memory_budget", None)
+                if callable(check):
+                    check(self._max_size)
             return self._backend
 
     @property

@@ -779,6 +779,71 @@ def test_a_full_disk_fails_with_enospc_and_the_interpreter_lives(
     assert box.run_code("keep + 1").result == "42"
 
 
+OOM_HOST = """
+import sys
+sys.path[:0] = sys.argv[1:]
+from langchain_daytona_exec import LocalBackend, LocalLimits, SandboxError
+MiB = 1 << 20
+limits = LocalLimits(memory_bytes=512 * MiB, workspace_bytes=360 * MiB, tmp_bytes=8 * MiB)
+ballast = bytearray(b"x" * (200 * MiB))  # the host's own memory: the largest process
+backend = LocalBackend(limits=limits)
+budget = getattr(backend, "check_memory_budget", lambda n: None)  # absent: the OOM part runs
+print("budget", budget(2), flush=True)
+boxes = [backend.create(), backend.create()]
+fill = (
+    "f = open('/workspace/f', 'wb')\\n"
+    "for _ in range(350):\\n    f.write(b'x' * (1 << 20))\\n    f.flush()\\n'filled'"
+)
+for sb in boxes:  # 2 x 350 MiB of files + the host's 200 MiB > the 900 MiB limit
+    try:
+        print("fill", sb.run_code(fill, timeout=60).result, flush=True)
+    except SandboxError as exc:
+        print("fill", type(exc).__name__, flush=True)
+print("host alive", len(ballast) // MiB, flush=True)
+"""
+
+
+@pytest.mark.attack
+def test_sandbox_files_cannot_get_the_host_oom_killed() -> None:
+    """Under a container-like memory limit, the OOM killer must take a sandbox, not us."""
+    layout = isolation.cgroup_layout()
+    if not IS_ROOT or layout is None or layout[0] != 1:
+        pytest.skip("needs root and a writable cgroup v1 memory tree to build the container")
+    container = os.path.join(layout[1]["memory"], f"ldx-oomtest-{secrets.token_hex(4)}")
+    os.mkdir(container)
+    try:
+        with open(os.path.join(container, "memory.limit_in_bytes"), "w") as f:
+            f.write(str(900 * MiB))
+
+        def enter() -> None:
+            with open(os.path.join(container, "cgroup.procs"), "w") as f:
+                f.write("0")
+
+        proc = subprocess.run(
+            [sys.executable, "-c", OOM_HOST, str(REPO)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            preexec_fn=enter,
+            env={"PATH": "/usr/bin:/bin", "HOME": os.path.expanduser("~")},
+        )
+        with open(os.path.join(container, "memory.failcnt")) as f:
+            failcnt = int(f.read())
+    finally:
+        isolation.CgroupSet(
+            [os.path.join(container, n) for n in os.listdir(container) if n.startswith("ldx-")]
+            + [container],
+            1,
+        ).destroy(10)
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr[-2000:])
+    assert "host alive 200" in lines
+    assert failcnt > 0  # control: the container limit was really reached
+    assert "fill SandboxLostError" in lines  # ... and a sandbox paid for it
+    budget = lines[0]
+    assert "2 sandboxes x 512 MiB" in budget and "MiB available" in budget, budget
+
+
 def _reset_peak_rss() -> bool:
     try:
         with open("/proc/self/clear_refs", "w") as f:

@@ -17,6 +17,7 @@ import contextlib
 import functools
 import importlib.util
 import itertools
+import logging
 import marshal
 import os
 import queue
@@ -62,6 +63,8 @@ if TYPE_CHECKING:  # the proxy pulls in asyncio: imported when an allow-list nee
     from langchain_daytona_exec.backends.local.egress import EgressChannel, EgressLimits
 
 __all__ = ["LocalBackend", "LocalSandbox"]
+
+_log = logging.getLogger("langchain_daytona_exec")
 
 T = TypeVar("T")
 
@@ -264,6 +267,12 @@ def _mpl_cache_files() -> dict[str, bytes]:
     return files
 
 
+@functools.lru_cache(maxsize=1)
+def _protect_host() -> int | None:
+    """Once per process: the host is the OOM killer's last choice (see isolation)."""
+    return isolation.protect_host_from_oom()
+
+
 def _traversable_by_others(path: str) -> bool:
     """True when every folder from / down to ``path`` has the o+x bit."""
     current = os.path.abspath(path)
@@ -448,6 +457,8 @@ class LocalBackend:
         layer = self.layer()
         ensure_private_dir(self.base_dir)
         _install_hygiene(self.base_dir)
+        if mode == "root":
+            _protect_host()
         paths = isolation.host_python_paths()
         paths = SandboxPaths(
             python=paths.python,
@@ -504,6 +515,36 @@ class LocalBackend:
     def find(self, labels: Mapping[str, str]) -> Sandbox | None:
         """Local sandboxes never outlive their process: always ``None``."""
         return None
+
+    def check_memory_budget(self, count: int) -> str | None:
+        """Warn when ``count`` sandboxes at their memory limit cannot fit in this machine.
+
+        A pool calls it with its ``max_size``. Each sandbox may use up to
+        ``limits.memory_bytes`` (its files included); when all of them together exceed
+        the memory still available here (:func:`isolation.memory_available`: the
+        machine's, or a container's cgroup limit), a busy pool would run the machine out
+        of memory. The OOM killer then picks sandboxed code first
+        (:data:`isolation.SANDBOX_OOM_SCORE_ADJ`), but every sandbox is at risk.
+
+        Returns:
+            The warning's text (also logged at WARNING on ``langchain_daytona_exec``: a
+            log line, not a Python warning, because free memory moves with the load of
+            the machine), or ``None`` when the budget fits.
+        """
+        need = count * self.limits.memory_bytes
+        available, source = isolation.memory_available()
+        if need <= available:
+            return None
+        mib = 1024 * 1024
+        fits = max(available // self.limits.memory_bytes, 0)
+        message = (
+            f"{count} sandboxes x {self.limits.memory_bytes // mib} MiB "
+            f"(LocalLimits.memory_bytes) = {need // mib} MiB is more than the "
+            f"{available // mib} MiB available ({source}): when they all fill their memory, "
+            f"sandboxes get OOM-killed. Use max_size={fits} or less, or lower memory_bytes."
+        )
+        _log.warning("sandbox memory budget: %s", message)
+        return message
 
 
 # -- one sandbox -----------------------------------------------------------------------------
@@ -648,6 +689,8 @@ class LocalSandbox(Sandbox):
         if not msg.get("ready"):
             self._kill()
             raise SandboxError(f"the sandbox failed to start: {msg}")
+        if self._cg is not None:  # bwrap and its pid 1 too (the kernel set its own)
+            isolation.set_oom_score_adj(self._cg.pids())
 
     def _spawn(self) -> tuple[subprocess.Popen[bytes], int, int]:
         """Runs on the spawner thread: fork bwrap (or the bare kernel when unsafe)."""
@@ -665,6 +708,7 @@ class LocalSandbox(Sandbox):
             "output_file_bytes": self._limits.tmp_bytes // 8,
             "max_file_bytes": self._limits.max_file_bytes,
             "rlimits": self._limits.rlimits(),
+            "oom_score_adj": isolation.SANDBOX_OOM_SCORE_ADJ,
             "uid": self._uid if os.geteuid() == 0 else None,
             "gid": self._uid if os.geteuid() == 0 else None,
             "python_paths": self._python_paths(),

@@ -746,6 +746,112 @@ def cgroup_layout() -> tuple[int, dict[str, str]] | None:
     return None
 
 
+SANDBOX_OOM_SCORE_ADJ = 1000
+"""oom_score_adj of every sandbox process: the most killable there is. A memory
+shortage above the sandboxes (a container limit, the whole machine) then kills
+sandboxed code before the host process, whatever their sizes: tmpfs files a sandbox
+wrote count against memory but belong to no process, so by size alone the host,
+usually the largest process, would be picked. Code may lower its own value back to 0
+(Linux allows that unless the host holds CAP_SYS_RESOURCE, which makes the value it
+writes a floor), hence :data:`HOST_OOM_SCORE_ADJ`."""
+
+HOST_OOM_SCORE_ADJ = -500
+"""oom_score_adj the host process lowers itself to in root mode with CAP_SYS_RESOURCE
+(some containers drop it; never raised if it is already lower). Even a sandbox process
+that reset its own value to 0 then scores half the memory limit below the host's, so
+the host is the OOM killer's last choice, not an impossible one (-1000 would hang a
+memory cgroup with nothing else to kill).
+Children the host starts later inherit it."""
+
+
+def set_oom_score_adj(pids: Iterable[int | str], value: int = SANDBOX_OOM_SCORE_ADJ) -> int:
+    """Write ``value`` to each pid's oom_score_adj; returns how many took it."""
+    done = 0
+    for pid in pids:
+        try:
+            fd = os.open(f"/proc/{pid}/oom_score_adj", os.O_WRONLY)
+        except OSError:
+            continue
+        try:
+            os.write(fd, str(value).encode())  # unbuffered: EACCES shows here
+            done += 1
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return done
+
+
+def protect_host_from_oom() -> int | None:
+    """Root only: lower this process's oom_score_adj to :data:`HOST_OOM_SCORE_ADJ`.
+
+    Returns:
+        The value now in force, or ``None`` when it could not be read or set.
+    """
+    try:
+        with open("/proc/self/oom_score_adj") as f:
+            current = int(f.read())
+    except (OSError, ValueError):
+        return None
+    if current <= HOST_OOM_SCORE_ADJ or os.geteuid() != 0:
+        return current
+    done = set_oom_score_adj(["self"], HOST_OOM_SCORE_ADJ)
+    return HOST_OOM_SCORE_ADJ if done else current
+
+
+def memory_available() -> tuple[int, str]:
+    """Memory this process and its sandboxes can still use, and where the bound comes from.
+
+    The smaller of the machine's ``MemAvailable`` and, for each memory cgroup from this
+    process's own up to the root, its limit minus its usage (v1 and v2): a container's
+    limit binds long before the machine's memory does.
+    """
+    best, source = _meminfo_available(), "MemAvailable in /proc/meminfo"
+    for folder, limit_file, usage_file in _memory_cgroup_chain():
+        try:
+            with open(os.path.join(folder, limit_file)) as f:
+                raw = f.read().strip()
+            with open(os.path.join(folder, usage_file)) as f:
+                usage = int(f.read().strip())
+        except (OSError, ValueError):
+            continue
+        if raw == "max" or int(raw) >= 1 << 60:
+            continue
+        room = max(0, int(raw) - usage)
+        if room < best:
+            best, source = room, f"the memory limit of cgroup {folder}"
+    return best, source
+
+
+def _meminfo_available() -> int:
+    with contextlib.suppress(OSError, ValueError), open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return 1 << 62
+
+
+def _memory_cgroup_chain() -> list[tuple[str, str, str]]:
+    """(folder, limit file, usage file) of this process's memory cgroup and its ancestors."""
+    chain: list[tuple[str, str, str]] = []
+    with contextlib.suppress(OSError), open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            if "memory" in controllers.split(","):
+                root, files = (
+                    "/sys/fs/cgroup/memory",
+                    ("memory.limit_in_bytes", "memory.usage_in_bytes"),
+                )
+            elif controllers == "" and os.path.isfile("/sys/fs/cgroup/cgroup.controllers"):
+                root, files = "/sys/fs/cgroup", ("memory.max", "memory.current")
+            else:
+                continue
+            parts = [p for p in path.split("/") if p]
+            for i in range(len(parts), -1, -1):
+                chain.append((os.path.join(root, *parts[:i]), *files))
+    return chain
+
+
 _CPU_PERIOD_US = 100_000
 """The CFS period for the CPU quota: 100 ms, the kernel's default."""
 

@@ -1,4 +1,4 @@
-"""The host-side base folder: one per user, private, never a symlink or someone else's."""
+"""Host-side hygiene of the local backend: the base folder, the memory budget."""
 
 from __future__ import annotations
 
@@ -74,3 +74,50 @@ def test_folder_of_another_user_is_refused(tmp_path: Path) -> None:
     with pytest.raises(IsolationUnavailableError, match="belongs to uid 65534"):
         LocalBackend(base_dir=str(base), unsafe_no_isolation=True).create()
     assert os.listdir(base) == []  # nothing was planted in it
+
+
+def test_memory_budget_warns_when_the_pool_cannot_fit(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from langchain_daytona_exec.backends.local import isolation
+
+    mib = 1024 * 1024
+    monkeypatch.setattr(isolation, "memory_available", lambda: (3000 * mib, "the test's cgroup"))
+    backend = LocalBackend(limits=isolation.LocalLimits(memory_bytes=1024 * mib))
+    with caplog.at_level("WARNING", logger="langchain_daytona_exec"):
+        assert backend.check_memory_budget(2) is None  # 2 GiB fits in ~2.9 GiB
+        assert not caplog.records
+        message = backend.check_memory_budget(4)
+    assert message is not None and "4 sandboxes x 1024 MiB" in message and "4096 MiB" in message
+    assert "3000 MiB available (the test's cgroup)" in message
+    assert "max_size=2 or less" in message
+    assert [r.getMessage() for r in caplog.records] == [f"sandbox memory budget: {message}"]
+
+
+def test_memory_available_is_bounded_by_the_machine() -> None:
+    from langchain_daytona_exec.backends.local import isolation
+
+    available, source = isolation.memory_available()
+    with open("/proc/meminfo") as f:
+        total = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemTotal:"))
+    assert 0 <= available <= total and source
+
+
+def test_the_pool_checks_its_memory_budget_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from langchain_daytona_exec.backends.local import isolation
+    from langchain_daytona_exec.pool import SandboxPool
+
+    mib = 1024 * 1024
+    monkeypatch.setattr(isolation, "memory_available", lambda: (1500 * mib, "the test"))
+    backend = LocalBackend(limits=isolation.LocalLimits(memory_bytes=512 * mib))
+    calls: list[str | None] = []
+    check = backend.check_memory_budget
+    monkeypatch.setattr(backend, "check_memory_budget", lambda n: calls.append(check(n)))
+    pool = SandboxPool(backend, max_size=4)
+    try:
+        assert calls == []  # nothing at construction (no sandbox, no probing)
+        assert pool.backend is backend and pool.backend is backend
+        assert len(calls) == 1 and calls[0] is not None
+        assert "4 sandboxes x 512 MiB" in calls[0] and "max_size=2 or less" in calls[0]
+    finally:
+        pool.close()
