@@ -32,10 +32,16 @@ _RULE = [
     "addrtype",
     "--dst-type",
     "LOCAL",
+    "-m",
+    "conntrack",
+    "--ctstate",
+    "NEW",
     "-j",
     "REJECT",
 ]
-"""Reject whatever a sandbox uid sends to an address of this host (loopback included)."""
+"""Reject every connection a sandbox uid opens to an address of this host (loopback
+included). Replies on connections the host opened (a preview link reaching a server in
+the sandbox) are not new, so they pass."""
 
 _TOOL_TIMEOUT_S = 20.0
 """How long one iptables call may take."""

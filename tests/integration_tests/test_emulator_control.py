@@ -1,0 +1,130 @@
+"""Control plane: archive, resize, network settings and preview links, through the SDK."""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+
+import httpx
+import pytest
+from daytona import CreateSandboxFromSnapshotParams, DaytonaError, Resources
+
+from tests.integration_tests.daytona_support import emu, sdk, sdk_sandbox  # noqa: F401
+
+SERVER = """
+import http.server, socketserver
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = ("hello from the sandbox " + self.path).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+socketserver.TCPServer.allow_reuse_address = True
+http.server.HTTPServer(("127.0.0.1", PORT), H).serve_forever()
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get_when_up(url: str, token: str) -> httpx.Response:
+    """GET through the preview link, waiting (bounded) for the server to listen."""
+    deadline = time.monotonic() + 15
+    while True:
+        answer = httpx.get(url, headers={"x-daytona-preview-token": token}, timeout=10)
+        if answer.status_code != 502 or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.1)
+
+
+def test_preview_link_reaches_a_server_in_the_sandbox_and_only_there(sdk: Any, emu: Any) -> None:
+    sb = sdk.create(CreateSandboxFromSnapshotParams(network_block_all=False), timeout=60)
+    host_port = _free_port()
+    host_server = socket.create_server(("127.0.0.1", host_port))  # a host service
+    try:
+        port = _free_port()
+        sb.fs.upload_file(SERVER.replace("PORT", str(port)).encode(), "server.py")
+        sb.process.exec("nohup python3 server.py > /dev/null 2>&1 &")
+        link = sb.get_preview_link(port)
+        answer = _get_when_up(f"{link.url}/some/path?q=1", link.token)
+        assert answer.status_code == 200
+        assert answer.text == "hello from the sandbox /some/path?q=1"
+        assert httpx.get(f"{link.url}/").status_code == 401  # no token
+        # A port the sandbox does not own (a host service) is never forwarded.
+        other = sb.get_preview_link(host_port)
+        refused = httpx.get(f"{other.url}/", headers={"x-daytona-preview-token": other.token})
+        assert refused.status_code == 502 and "no server of this sandbox" in refused.text
+    finally:
+        host_server.close()
+        sdk.delete(sb, timeout=60)
+
+
+def test_preview_of_a_blocked_sandbox_says_why(sdk_sandbox: Any) -> None:
+    link = sdk_sandbox.get_preview_link(8080)
+    answer = httpx.get(f"{link.url}/", headers={"x-daytona-preview-token": link.token})
+    assert answer.status_code == 502 and "networkBlockAll" in answer.json()["message"]
+
+
+def test_update_network_settings_opens_and_blocks(sdk: Any) -> None:
+    sb = sdk.create(CreateSandboxFromSnapshotParams(network_block_all=True), timeout=60)
+    make_socket = "python3 -c 'import socket; socket.socket(); print(1)'"
+    try:
+        assert sb.process.exec(make_socket).exit_code != 0
+        sb.update_network_settings(network_block_all=False)
+        assert sb.network_block_all is False
+        assert sb.process.exec(make_socket).result.strip() == "1"
+        sb.update_network_settings(network_block_all=True)
+        assert sb.process.exec(make_socket).exit_code != 0
+        with pytest.raises(DaytonaError, match="networkAllowList"):
+            sb.update_network_settings(network_allow_list="10.0.0.0/8")
+    finally:
+        sdk.delete(sb, timeout=60)
+
+
+def test_archive_needs_a_stopped_sandbox_and_keeps_files(sdk: Any) -> None:
+    sb = sdk.create(CreateSandboxFromSnapshotParams(network_block_all=True), timeout=60)
+    try:
+        sb.fs.upload_file(b"kept", "keep.txt")
+        with pytest.raises(DaytonaError, match="stopped"):
+            sb.archive()
+        sb.stop()
+        sb.archive()
+        assert sb.state == "archived"
+        sb.start()
+        assert sb.fs.download_file("keep.txt") == b"kept"
+    finally:
+        sdk.delete(sb, timeout=60)
+
+
+def test_resize_applies_the_local_limits(sdk: Any, emu: Any) -> None:
+    sb = sdk.create(CreateSandboxFromSnapshotParams(network_block_all=True), timeout=60)
+    read_limit = (
+        "cat /sys/fs/cgroup/memory.max 2>/dev/null"
+        " || cat /sys/fs/cgroup/memory/memory.limit_in_bytes"
+    )
+    try:
+        sb.resize(Resources(cpu=2, memory=2))
+        assert (sb.cpu, sb.memory) == (2, 2)
+        local = emu.registry.get(sb.id).local
+        assert (local.limits.cpu_cores, local.limits.memory_bytes) == (2.0, 2 * 1024**3)
+        limit = sb.process.exec(read_limit).result.strip()
+        if limit.isdigit():  # the cgroup is visible inside (v2 namespaced or v1)
+            assert int(limit) == 2 * 1024**3
+        with pytest.raises(DaytonaError, match="stopped"):
+            sb.resize(Resources(disk=10))
+        with pytest.raises(DaytonaError, match="increas"):
+            sb.resize(Resources(memory=1))
+        sb.stop()
+        sb.resize(Resources(cpu=1, memory=1, disk=10))
+        assert (sb.cpu, sb.memory, sb.disk) == (1, 1, 10)
+        with pytest.raises(DaytonaError, match="increased"):
+            sb.resize(Resources(disk=5))
+    finally:
+        sdk.delete(sb, timeout=60)
