@@ -105,9 +105,10 @@ class _Routes:
         snap = self._found(request)
         if isinstance(snap, Response):
             return snap
+        activate = request.url.path.endswith("/activate")
         if snap.state != "build_failed":
-            snap.state = "active" if request.url.path.endswith("/activate") else "inactive"
-        return JSONResponse(snap.to_json())
+            snap.state = "active" if activate else "inactive"
+        return JSONResponse(snap.to_json()) if activate else Response(status_code=204)
 
     async def build_logs(self, request: Request) -> Response:
         return unsupported("streaming snapshot build logs")

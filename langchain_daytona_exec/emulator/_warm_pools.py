@@ -159,7 +159,7 @@ class _Routes:
             pool = WarmPool(snapshot=snapshot, target=target, pool=size)
             self.catalog.pools[pool.id] = pool
         refill(self.registry, pool)
-        return JSONResponse(self._json(pool))
+        return JSONResponse(self._json(pool), status_code=201)
 
     async def get(self, request: Request) -> Response:
         pool = self._found(request)
