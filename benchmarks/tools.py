@@ -83,8 +83,8 @@ def main() -> None:
         f"{p95_us(via_ainvoke):.0f} µs | | |"
     )
     print(
-        f"| tool layer overhead (median difference) | {overhead:.0f} µs | | ≤ 1000 µs | "
-        f"{'yes' if overhead <= 1000 else 'no'} |"
+        f"| tool layer overhead (median difference) | {overhead:.0f} µs | | ≤ 300 µs | "
+        f"{'yes' if overhead <= 300 else 'no'} |"
     )
     added = len(charted) - len(plain)
     print(

@@ -230,3 +230,25 @@ async def test_async_calls_across_threads_run_concurrently(pool: SandboxPool) ->
 
     msgs = await asyncio.gather(*(one(i) for i in range(8)))
     assert [m.content for m in msgs] == [f"[result] {i}" for i in range(8)]
+
+
+def test_cached_injected_arg_filter_matches_langchains() -> None:
+    from langchain_core.tools import BaseTool
+
+    from langchain_daytona_exec.tools import DaytonaPythonTool, DaytonaReadFileTool
+
+    for tool in (DaytonaPythonTool(), DaytonaReadFileTool()):
+        given = {"code": "1", "path": "a", "callbacks": None, "run_manager": None, "x": 1}
+        assert tool._filter_injected_args(given) == BaseTool._filter_injected_args(tool, given)
+
+
+def test_run_annotations_are_resolved_once() -> None:
+    from langchain_core.runnables import RunnableConfig
+    from langchain_core.tools.base import _get_runnable_config_param
+
+    from langchain_daytona_exec.tools import DaytonaShellTool
+
+    tool = DaytonaShellTool()
+    assert tool._run.__annotations__["config"] is RunnableConfig
+    assert _get_runnable_config_param(tool._run) == "config"
+    assert _get_runnable_config_param(tool._arun) == "config"
