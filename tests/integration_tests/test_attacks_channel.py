@@ -596,3 +596,17 @@ def test_the_tool_names_the_file_that_really_holds_the_output() -> None:
             assert b"\nline 200000\n" in sb.read_file(path)
         shell = DaytonaShellTool(pool=pool).invoke({"command": "seq 1 100000"})
         assert shell.splitlines()[-1].startswith("[output cut: the full output is saved at ")
+
+
+def test_daytona_saves_a_cut_stream_whole_in_the_sandbox(emu: Emulator) -> None:
+    with make_backend(emu, output_bytes=64 * 1024).create() as sb:
+        r = sb.run_code("for i in range(20000):\n    print(f'line {i}')")
+        [saved] = r.saved_outputs
+        assert r.stdout_truncated_bytes > 0 and saved.complete
+        assert f"the complete output is saved at {saved.path}" in r.stdout
+        assert b"\nline 10000\n" in sb.read_file(saved.path)
+        e = sb.exec("seq 1 100000")
+        [shell_saved] = e.saved_outputs
+        assert b"\n50000\n" in sb.read_file(shell_saved.path)
+        small = sb.run_code("print('short')")
+        assert small.saved_outputs == [] and small.stdout == "short\n"

@@ -82,6 +82,7 @@ from langchain_daytona_exec.types import (
     ExecutionError,
     ExecutionResult,
     FileInfo,
+    SavedOutput,
 )
 
 if TYPE_CHECKING:
@@ -125,14 +126,30 @@ def _state_of(sdk: SdkSandbox) -> str:
     return str(getattr(state, "value", state) or "unknown")
 
 
-def _cut(text: str, budget: int) -> tuple[str, int]:
-    """Head and tail of ``text`` within ``budget`` UTF-8 bytes, and the bytes cut."""
+SAVED_OUTPUT_DIR = "/tmp/ldx-outputs"
+"""Where a stream cut to the output budget is saved whole, inside the sandbox (the
+local kernel uses the same folder)."""
+
+SAVED_OUTPUT_BYTES = 16 * 1024 * 1024
+"""The most bytes of one cut stream saved in the sandbox (the host already holds the
+whole stream: Daytona sends all of it)."""
+
+SAVED_OUTPUT_SLOTS = 2
+"""Saved files are reused in turn by this many calls, so they take at most
+2 streams x this x :data:`SAVED_OUTPUT_BYTES` of the sandbox's disk."""
+
+
+def _cut(text: str, budget: int, where: str = "") -> tuple[str, int]:
+    """Head and tail of ``text`` within ``budget`` UTF-8 bytes, and the bytes cut.
+
+    ``where``: what the cut notice adds about a saved copy (``"; ..."``).
+    """
     data = text.encode("utf-8", "surrogateescape")
     if len(data) <= budget:
         return text, 0
     head, tail = budget // 2, budget - budget // 2
     dropped = len(data) - head - tail
-    note = f"\n... [{dropped} bytes of output cut] ...\n"
+    note = f"\n... [{dropped} bytes of output cut{where}] ...\n"
     return (
         data[:head].decode("utf-8", "replace") + note + data[-tail:].decode("utf-8", "replace"),
         dropped,
@@ -156,6 +173,7 @@ class DaytonaSandbox(Sandbox):
         self.id = str(sdk.id)
         self.labels = dict(sdk.labels or {})
         self._lock = threading.RLock()
+        self._saved_calls = 0
         self._context: InterpreterContext | None = None
         self._workdir: str | None = None
         self._closed = False
@@ -389,9 +407,10 @@ class DaytonaSandbox(Sandbox):
             error = ExecutionError(
                 response.error.name, response.error.value, response.error.traceback or ""
             )
-        budget = self._backend.output_bytes
-        stdout, out_cut = _cut(parsed.stdout, budget)
-        stderr, err_cut = _cut(stderr, budget)
+        saved: list[SavedOutput] = []
+        call = self._next_call()
+        stdout, out_cut = self._cut_saved(parsed.stdout, "stdout", saved, call)
+        stderr, err_cut = self._cut_saved(stderr, "stderr", saved, call)
         state_lost, self._state_lost_pending = self._state_lost_pending, False
         return ExecutionResult(
             stdout=stdout,
@@ -403,7 +422,41 @@ class DaytonaSandbox(Sandbox):
             state_lost=state_lost,
             stdout_truncated_bytes=out_cut,
             stderr_truncated_bytes=err_cut,
+            saved_outputs=saved,
         )
+
+    def _cut_saved(
+        self, text: str, stream: str, saved: list[SavedOutput], call: int
+    ) -> tuple[str, int]:
+        """Cut ``text`` to the output budget, first saving it whole in the sandbox.
+
+        Only a stream over the budget is saved (one upload; none otherwise), up to
+        :data:`SAVED_OUTPUT_BYTES`; the cut notice names the file and its bound.
+        """
+        budget = self._backend.output_bytes
+        data = text.encode("utf-8", "surrogateescape")
+        if len(data) <= budget:
+            return text, 0
+        path = f"{SAVED_OUTPUT_DIR}/daytona-{call % SAVED_OUTPUT_SLOTS}.{stream}.txt"
+        part = data[:SAVED_OUTPUT_BYTES]
+        try:
+            self.write_file(path, part)
+        except SandboxError as exc:
+            return _cut(text, budget, f"; it could not be saved ({exc})")
+        complete = len(part) == len(data)
+        saved.append(SavedOutput(stream, path, len(part), complete))
+        if complete:
+            return _cut(text, budget, f"; the complete output is saved at {path}")
+        return _cut(
+            text,
+            budget,
+            f"; the first {len(part)} bytes are saved at {path} (the limit for saved "
+            f"output is {SAVED_OUTPUT_BYTES} bytes)",
+        )
+
+    def _next_call(self) -> int:
+        self._saved_calls += 1
+        return self._saved_calls
 
     def _send_python(
         self,
@@ -551,11 +604,13 @@ class DaytonaSandbox(Sandbox):
         response: CodeRunResponse = run
         output = response.result or ""
         exit_code = response.exit_code if response.exit_code is not None else 0
-        stdout, cut = _cut(output, self._backend.output_bytes)
+        saved: list[SavedOutput] = []
+        stdout, cut = self._cut_saved(output, "stdout", saved, self._next_call())
         return ExecutionResult(
             stdout=stdout,
             error=_python.node_error(output, exit_code) if exit_code != 0 else None,
             stdout_truncated_bytes=cut,
+            saved_outputs=saved,
         )
 
     # -- shell ------------------------------------------------------------------------
@@ -594,12 +649,14 @@ class DaytonaSandbox(Sandbox):
         if isinstance(run, CommandResult):
             return run
         response: ExecuteResponse = run
-        stdout, cut = _cut(response.result or "", self._backend.output_bytes)
+        saved: list[SavedOutput] = []
+        stdout, cut = self._cut_saved(response.result or "", "stdout", saved, self._next_call())
         return CommandResult(
             exit_code=int(response.exit_code if response.exit_code is not None else -1),
             stdout=stdout,
             duration_ms=(time.monotonic() - started) * 1000,
             stdout_truncated_bytes=cut,
+            saved_outputs=saved,
         )
 
     def _exec_failed(
