@@ -125,10 +125,16 @@ def _add_daytona_commands(sub: Any) -> None:
     envs.add_argument("--dir", default=None, help="the layers folder (default: the cache)")
     gc = sub.add_parser(
         "gc",
-        help="delete our Daytona sandboxes idle for too long",
-        description="Delete the Daytona sandboxes this package labelled that have been idle "
-        "for --older-than. Needs DAYTONA_API_KEY (and DAYTONA_API_URL for a self-hosted "
+        help="delete kept thread workspaces and Daytona sandboxes idle for too long",
+        description="Delete the local threads' kept workspaces (files of `daytona-exec "
+        "agent` threads) saved at least --older-than ago, then, when DAYTONA_API_KEY is "
+        "set, the Daytona sandboxes this package labelled that have been idle that long. "
+        "The Daytona part needs DAYTONA_API_KEY (and DAYTONA_API_URL for a self-hosted "
         "Daytona or the emulator).",
+    )
+    gc.add_argument(
+        "--threads-db",
+        help="the threads' SQLite file whose kept workspaces to clean (default: as for `agent`)",
     )
     gc.add_argument(
         "--older-than",
@@ -174,6 +180,22 @@ def _emulator_env(args: argparse.Namespace) -> str:
 
 
 def _cmd_gc(args: argparse.Namespace) -> int:
+    from langchain_daytona_exec._paths import default_threads_db, workspaces_dir
+    from langchain_daytona_exec.pool._workspaces import gc_workspaces
+
+    folder = workspaces_dir(args.threads_db or default_threads_db())
+    kept = gc_workspaces(folder, args.older_than, dry_run=args.dry_run)
+    for key, age in kept:
+        verb = "would delete" if args.dry_run else "deleted"
+        print(f"{verb} the kept files of thread {key!r} (saved {age / 60:.0f} min ago)")
+    print(f"{len(kept)} kept workspace(s) older than {args.older_than:g} s in {folder}")
+    if not (os.environ.get("DAYTONA_API_KEY") or os.environ.get("DAYTONA_JWT_TOKEN")):
+        print("Daytona sandboxes: skipped (set DAYTONA_API_KEY to clean them too)")
+        return 0
+    return _gc_daytona(args)
+
+
+def _gc_daytona(args: argparse.Namespace) -> int:
     from langchain_daytona_exec.backends.daytona import OWNER_LABEL, DaytonaBackend
 
     backend = DaytonaBackend()

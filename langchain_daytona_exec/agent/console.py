@@ -41,6 +41,7 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.text import Text
 
+from langchain_daytona_exec._paths import THREADS_DB_ENV, default_threads_db, workspaces_dir
 from langchain_daytona_exec.agent.graph import (
     MARKER_KEY,
     ApprovalRequest,
@@ -75,9 +76,6 @@ __all__ = [
 DEFAULT_MODEL = "gpt-4o-mini"
 """The model when neither ``--model`` nor ``OPENAI_MODEL`` names one: cheap, fast and
 good at tool calling."""
-
-THREADS_DB_ENV = "DAYTONA_EXEC_THREADS_DB"
-"""Environment variable naming the SQLite file that keeps the CLI's threads."""
 
 WARMUP = "import numpy, pandas, matplotlib.pyplot"
 """Imported in the thread's sandbox, when files were given, while the model thinks
@@ -129,20 +127,6 @@ def model_from_env(model: str | None = None) -> BaseChatModel:
         # Local OpenAI-compatible servers accept any key; the client insists on one.
         api_key=SecretStr(key or "not-needed"),
     )
-
-
-def default_threads_db() -> str:
-    """Where the CLI keeps its threads.
-
-    Returns:
-        ``$DAYTONA_EXEC_THREADS_DB``, or ``threads.sqlite`` in
-        ``$XDG_CACHE_HOME/langchain-daytona-exec`` (``~/.cache`` by default).
-    """
-    explicit = os.environ.get(THREADS_DB_ENV)
-    if explicit:
-        return explicit
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(cache, "langchain-daytona-exec", "threads.sqlite")
 
 
 @contextmanager
@@ -520,7 +504,13 @@ def run_agent_command(args: argparse.Namespace, console: Console | None = None) 
         question += "\n\n" + describe_files(args.files)
 
     db = args.threads_db or default_threads_db()
-    with open_thread_store(db) as store, SandboxPool(backend, max_size=4) as pool:
+    # Local sandboxes die with the process: keep each thread's files beside its
+    # conversation, so a later run of the thread finds them (Daytona keeps its disk).
+    persist = workspaces_dir(db) if backend.name == "local" else None
+    with (
+        open_thread_store(db) as store,
+        SandboxPool(backend, max_size=4, persist_dir=persist) as pool,
+    ):
         graph = create_code_interpreter_agent(
             model,
             toolkit=DaytonaToolkit(pool=pool),

@@ -443,6 +443,9 @@ class _Nodes:
         """Record the thread's sandbox; tell the model if it lost its state."""
         update: dict[str, Any] = {"sandbox_id": sb.id}
         recorded = state.get("sandbox_id")
+        if sb.state_lost and sb.lost_reason == "restored":
+            update["messages"] = [_marked("notice", prompts.SANDBOX_RESTARTED)]
+            return update
         if sb.state_lost:
             reason = describe_loss(sb.lost_reason)
         elif recorded and recorded != sb.id and not told:

@@ -11,6 +11,7 @@ __all__ = [
     "APPROVAL_SKIPPED",
     "CHARTS_SHOWN",
     "SANDBOX_REPLACED",
+    "SANDBOX_RESTARTED",
     "STEP_LIMIT_FALLBACK",
     "STEP_LIMIT_REQUEST",
     "SYSTEM_PROMPT",
@@ -69,6 +70,13 @@ message, if any, are there). Re-run your setup code before relying on earlier \
 results.\
 """
 """Told to the model at the start of a turn whose sandbox was replaced since the last."""
+
+SANDBOX_RESTARTED = """\
+[sandbox] This conversation's sandbox was restarted since the last turn: files in \
+the working folder were kept, but variables and imports from earlier turns are gone. \
+Re-run your setup code (imports, loading the data) before relying on earlier results.\
+"""
+"""Told at the start of a turn whose sandbox came back from kept files (``persist_dir``)."""
 
 CHARTS_SHOWN = "The chart(s) produced by the tool call(s) above, for you to look at:"
 """Text of the user message that shows charts to a vision model."""

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from langchain_daytona_exec.pool._records import Spare, close_quietly, logger
+from langchain_daytona_exec.pool._workspaces import reset_for_handover
 from langchain_daytona_exec.sandbox import Sandbox
 
 if TYPE_CHECKING:
@@ -145,7 +146,7 @@ class Filler:
         ok = False
         created_at = pool._clock()
         try:
-            sandbox = pool.backend.create(labels=dict(pool._labels))
+            sandbox = pool._keeping(pool.backend.create(labels=dict(pool._labels)))
             with pool._lock:
                 pool._created += 1
             pool._run_warmup(sandbox)
@@ -236,7 +237,7 @@ class Janitor:
         try:
             if want:
                 try:
-                    spare.sandbox.reset()
+                    reset_for_handover(spare.sandbox)
                     pool._run_warmup(spare.sandbox)
                     kept = spare.sandbox.is_alive()
                 except Exception:

@@ -51,6 +51,12 @@ from langchain_daytona_exec.pool._steps import (
     drive_async,
     drive_sync,
 )
+from langchain_daytona_exec.pool._workspaces import (
+    DEFAULT_PERSIST_MAX_BYTES,
+    PersistentSandbox,
+    WorkspaceStore,
+    reset_for_handover,
+)
 from langchain_daytona_exec.sandbox import ClosingContext, Sandbox, SandboxBackend
 from langchain_daytona_exec.types import PoolStats
 
@@ -89,6 +95,14 @@ class SandboxPool(ClosingContext):
         health_check_interval_s: ``is_alive()`` is called at a lease when the last
             check is older than this many **seconds** (0: at every lease), and
             always after a call raised ``SandboxLostError``.
+        persist_dir: Keep each key's files there between its sandboxes: saved when
+            the key's sandbox is evicted, reset for another key or closed (also at
+            exit), restored when the key is leased again, in this process or another.
+            Variables are not kept: that lease reports ``state_lost`` with reason
+            ``"restored"``. ``None`` (the default) keeps nothing. See
+            :mod:`langchain_daytona_exec.pool._workspaces`.
+        persist_max_bytes: Largest workspace kept (bytes of files); a bigger one is
+            not kept and its next lease reports reason ``"too_big"``.
         handle_sigterm: Install the package's SIGTERM handler (if not yet done),
             which closes open pools, then loose sandboxes, before the process dies
             of the signal. Installed once per process, from the main thread, and
@@ -116,6 +130,8 @@ class SandboxPool(ClosingContext):
         reaper_interval_s: float | None = None,
         health_check_interval_s: float = 0.0,
         handle_sigterm: bool = True,
+        persist_dir: str | os.PathLike[str] | None = None,
+        persist_max_bytes: int = DEFAULT_PERSIST_MAX_BYTES,
     ) -> None:
         if max_size < 1:
             raise ValueError(f"max_size must be at least 1, got {max_size}")
@@ -148,6 +164,9 @@ class SandboxPool(ClosingContext):
         self._warmup = warmup
         self._labels = {**(labels or {}), POOL_LABEL: self.id}
         self._adopted: set[str] = set()  # ids of sandboxes found by labels (never twice)
+        self._workspaces = (
+            WorkspaceStore(persist_dir, persist_max_bytes) if persist_dir is not None else None
+        )
         self._clock = clock
         self._reaper_interval_s = max(reaper_interval_s, REAPER_INTERVAL_MIN_S)
         self._health_check_interval_s = health_check_interval_s
@@ -385,7 +404,7 @@ class SandboxPool(ClosingContext):
             # 2. A sandbox taken from an evicted key is reset before it changes hands.
             if victim is not None:
                 try:
-                    yield Call(victim.sandbox.reset)
+                    yield Call(functools.partial(reset_for_handover, victim.sandbox))
                 except Exception:
                     logger.warning("resetting an evicted sandbox failed; closing it", exc_info=True)
                     bad, victim = victim.sandbox, None
@@ -436,11 +455,17 @@ class SandboxPool(ClosingContext):
                 with self._lock:
                     slot.warm = True
 
-            # 5. Hand out.
+            # 5. A kept workspace comes back (files, not variables).
+            kept: LossReason | None = None
+            if isinstance(slot.sandbox, PersistentSandbox):
+                kept = yield Call(functools.partial(slot.sandbox.bind, key))
+
+            # 6. Hand out.
             with self._lock:
                 self._ensure_open_locked()
                 assert slot.sandbox is not None
-                lease = PooledSandbox(self, slot, slot.sandbox, self._lost.pop(key, None))
+                lost = self._lost.pop(key, None)
+                lease = PooledSandbox(self, slot, slot.sandbox, kept or lost)
                 slot.lease = lease
                 slot.uses += 1
                 self._latencies.append((time.perf_counter() - started) * 1000.0)
@@ -654,6 +679,7 @@ class SandboxPool(ClosingContext):
                     sandbox = self.backend.create(labels={**self._labels, KEY_LABEL: slot.key})
                     with self._lock:
                         self._created += 1
+                sandbox = self._keeping(sandbox)
             except Exception:
                 with self._lock:
                     self._failures += 1
@@ -669,6 +695,12 @@ class SandboxPool(ClosingContext):
             with self._lock:
                 self._creating -= 1
                 self._notify_locked()
+
+    def _keeping(self, sandbox: Sandbox) -> Sandbox:
+        """Wrap a new sandbox so it keeps its key's files (with ``persist_dir``)."""
+        if self._workspaces is None:
+            return sandbox
+        return PersistentSandbox(sandbox, self._workspaces)
 
     def _find_for(self, key: str) -> Sandbox | None:
         """The key's sandbox left by another pool (another process, or before a restart).

@@ -15,16 +15,20 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("langchain_daytona_exec.pool")
 
-LossReason = Literal["died", "idle_ttl", "evicted", "max_lifetime"]
+LossReason = Literal["died", "idle_ttl", "evicted", "max_lifetime", "restored", "too_big"]
 """Why a key's previous sandbox is gone: it ``died`` (killed, crashed, stopped); it
 was idle past ``idle_ttl_s``; it was ``evicted`` (least recently used) to make room
-in a full pool; or it reached ``max_lifetime_s``."""
+in a full pool; it reached ``max_lifetime_s``. With a ``persist_dir``: its files
+were ``restored`` into a new sandbox (variables and imports are gone, files are
+kept), or they were over the size kept between runs (``too_big``)."""
 
 _LOSS_TEXT: dict[str, str] = {
     "died": "the sandbox stopped or crashed",
     "idle_ttl": "it was idle too long and was recycled",
     "evicted": "it was recycled to make room for other conversations",
     "max_lifetime": "it reached its maximum lifetime",
+    "restored": "the sandbox was restarted; its files were kept",
+    "too_big": "its files were over the size kept between runs",
 }
 
 

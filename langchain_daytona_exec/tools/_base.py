@@ -26,6 +26,7 @@ from langchain_daytona_exec.pool import PooledSandbox, SandboxPool, describe_los
 from langchain_daytona_exec.sandbox import MAX_TIMEOUT_S, Sandbox, check_timeout
 from langchain_daytona_exec.tools._format import (
     DEFAULT_MAX_OUTPUT_CHARS,
+    FILES_KEPT_NOTICE,
     OUTPUT_DIR,
     STATE_LOST_NOTICE,
     cut_middle,
@@ -206,6 +207,8 @@ class SandboxTool(BaseTool):
 
     def _with_notice(self, sb: Sandbox, content: str) -> str:
         """Prefix the state-lost notice on the first lease after a loss."""
+        if isinstance(sb, PooledSandbox) and sb.state_lost and sb.lost_reason == "restored":
+            return FILES_KEPT_NOTICE + "\n" + content
         if isinstance(sb, PooledSandbox) and sb.state_lost:
             reason = describe_loss(sb.lost_reason)
             return STATE_LOST_NOTICE.format(reason=reason) + "\n" + content

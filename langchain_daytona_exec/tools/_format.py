@@ -20,6 +20,13 @@ STATE_LOST_NOTICE = (
     "files from earlier calls may be gone. Re-run your setup code before continuing."
 )
 
+FILES_KEPT_NOTICE = (
+    "[sandbox] Your sandbox was restarted since the last call; files in the working "
+    "folder were kept, but variables and imports are gone. Re-run your setup code "
+    "(imports, loading the data) before continuing."
+)
+"""Told on the first call after a kept workspace was restored (``persist_dir``)."""
+
 
 def cut_middle(text: str, budget: int) -> tuple[str, int]:
     """Keep the head and the tail of ``text`` within ``budget`` characters.

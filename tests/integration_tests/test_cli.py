@@ -193,7 +193,7 @@ def test_version_and_help_texts(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == f"daytona-exec {__version__}\n"
     with pytest.raises(SystemExit):
         main(["gc", "--help"])
-    assert "Needs DAYTONA_API_KEY" in " ".join(capsys.readouterr().out.split())
+    assert "The Daytona part needs DAYTONA_API_KEY" in " ".join(capsys.readouterr().out.split())
 
 
 def test_emulator_banner_names_every_variable(

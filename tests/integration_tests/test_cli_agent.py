@@ -92,7 +92,11 @@ def test_agent_run_with_file_chart_and_resumed_thread(
     assert "continuing after" in again
     assert "Earlier you asked: Which region sells most?" in again
     last = stub.requests[-1]["messages"]
-    assert last[-1]["role"] == "user" and "not the one used earlier" in last[-1]["content"]
+    # The thread's files were kept (persist_dir); its variables were not.
+    assert (
+        last[-1]["role"] == "user"
+        and "files in the working folder were kept" in last[-1]["content"]
+    )
     assert last[-2] == {"role": "user", "content": "What did I ask?"}
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -108,7 +109,10 @@ def test_a_stopped_sandbox_is_found_started_and_reports_state_lost(clean_emu: Em
 
 
 def test_gc_deletes_only_our_idle_sandboxes(
-    clean_emu: Emulator, backend: DaytonaBackend, monkeypatch: pytest.MonkeyPatch
+    clean_emu: Emulator,
+    backend: DaytonaBackend,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     ours = backend.create()
     foreign = backend.client.create()  # made with the bare SDK: no managed label
@@ -123,6 +127,7 @@ def test_gc_deletes_only_our_idle_sandboxes(
         monkeypatch.setenv("DAYTONA_API_KEY", "test-key")
         monkeypatch.setenv("DAYTONA_API_URL", clean_emu.api_url)
         monkeypatch.setenv("DAYTONA_USE_DEPRECATED_POLLING", "true")
+        monkeypatch.setenv("DAYTONA_EXEC_THREADS_DB", str(tmp_path / "threads.sqlite"))
         assert main(["gc", "--older-than", "1h"]) == 0
         assert clean_emu.sandbox_ids() == [foreign.id]
         assert MANAGED_LABEL not in (foreign.labels or {})

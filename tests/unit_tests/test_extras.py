@@ -73,7 +73,10 @@ print(len(DaytonaToolkit(pool=SandboxPool(LocalBackend())).get_tools()))
 
 @pytest.mark.parametrize(("command", "extra"), [("gc", "daytona"), ("emulator", "emulator")])
 def test_the_cli_reports_the_extra_to_install(command: str, extra: str) -> None:
-    code = f"from langchain_daytona_exec.cli import main\nsys.exit(main([{command!r}]))"
+    code = (
+        "import os\nos.environ['DAYTONA_API_KEY'] = 'k'  # gc cleans Daytona only with a key\n"
+        f"from langchain_daytona_exec.cli import main\nsys.exit(main([{command!r}]))"
+    )
     out = _run(EXTRA_PACKAGES, code)
     assert out.returncode == 3
     assert f"pip install 'langchain-daytona-exec[{extra}]'" in out.stderr
