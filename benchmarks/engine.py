@@ -8,6 +8,9 @@ markdown table (plus the machine it ran on and notes). Sections:
 3. idle memory per sandbox (PSS of its whole process tree) and host-side overhead
 4. 50 sandboxes started at once
 5. a 200 MB output flood: wall time, truncation and host memory growth
+6. a forged reply frame of the maximum size the host accepts, written by the code to
+   the kernel's response pipe: host peak memory growth, vs a plain ``json.loads``
+7. a Ctrl-C (SIGINT) in the middle of a call, then 100 calls: their time, all right
 
 The flood runs in a fresh host process (``--flood-child``) so its peak memory is
 measured on its own, not mixed with what the other sections allocated.
@@ -31,8 +34,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from langchain_daytona_exec import LocalBackend
-from langchain_daytona_exec.backends.local import LocalSandbox
+from langchain_daytona_exec import LocalBackend, LocalLimits
+from langchain_daytona_exec.backends.local import LocalSandbox, protocol
 
 COLD_N = 30
 WARM_N = 2000
@@ -665,6 +668,147 @@ def bench_flood(rows: list[Row], notes: list[str]) -> None:
     )
 
 
+# -- 6. forged frames -------------------------------------------------------------------------
+
+FORGED_BODIES = {
+    "containers": "b'[' + b'{},' * ((N - 4) // 3) + b'{}]'",
+    "astral string": "b'\"' + b'a' * (N - 20) + b'\\\\ud83d\\\\ude00\"'",
+    "nesting": "b'[' * (N // 2) + b']' * (N // 2)",
+}
+"""Reply bodies that cost a plain JSON parser the most per byte (N: the body cap)."""
+
+FORGE_CODE = """
+import os, stat, time
+def is_write_pipe(fd):
+    try:
+        flags = int(open(f'/proc/self/fdinfo/{{fd}}').read().split()[3], 8)
+        return stat.S_ISFIFO(os.fstat(fd).st_mode) and flags & 3 == 1
+    except (OSError, ValueError, IndexError):
+        return False
+resp = [fd for fd in map(int, os.listdir('/proc/self/fd')) if fd > 2 and is_write_pipe(fd)][0]
+N = {n}
+body = {body}
+os.write(resp, len(body).to_bytes(4, 'big') + bytes(4))
+view = memoryview(body)
+while view:
+    view = view[os.write(resp, view[: 1 << 20]):]
+time.sleep(30)
+"""
+
+
+def _reset_hwm() -> None:
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def forged_child(kind: str, plain: bool) -> None:
+    """In a fresh host process: peak RSS growth from one forged maximum-size frame."""
+    n = protocol.max_reply_body(LocalLimits().output_bytes)
+    if plain:
+        body = eval(FORGED_BODIES[kind], {"N": n})  # our own literal expression
+        _reset_hwm()
+        before = status_kb("VmRSS")
+        with contextlib.suppress(RecursionError):
+            json.loads(body)
+        print(json.dumps({"growth_kb": status_kb("VmHWM") - before, "bytes": len(body)}))
+        return
+    with closing_all([LocalBackend().create()]) as (sb,):
+        sb.run_code("x = 1")
+        _reset_hwm()
+        before = status_kb("VmRSS")
+        t = time.perf_counter()
+        try:
+            sb.run_code(FORGE_CODE.format(n=n, body=FORGED_BODIES[kind]), timeout=60)
+            outcome = "ACCEPTED"
+        except Exception as exc:
+            outcome = type(exc).__name__
+            if "oversized" in str(exc):
+                outcome += " (refused by size: not a parser measurement)"
+        wall = time.perf_counter() - t
+        growth = status_kb("VmHWM") - before
+        right = sb.run_code("6 * 7").result == "42"
+    print(json.dumps({"growth_kb": growth, "outcome": outcome, "wall": wall, "right": right}))
+
+
+def _child(*args: str) -> dict[str, object]:
+    out = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"child {args} failed: {out.stderr[-2000:]}")
+    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def bench_forged(rows: list[Row], notes: list[str]) -> None:
+    """Each forged body through the sandbox's channel, and through plain json.loads."""
+    cap = protocol.max_reply_body(LocalLimits().output_bytes)
+    for kind in FORGED_BODIES:
+        ours = _child("--forged-child", kind)
+        plain = _child("--forged-child", kind, "--plain")
+        growth = float(str(ours["growth_kb"])) / 1024
+        base = float(str(plain["growth_kb"])) / 1024
+        rows.append(
+            Row(
+                f"6. forged {cap / MB:.0f} MB reply ({kind}), host peak RSS growth",
+                f"{growth:.1f} MB ({ours['outcome']} in {float(str(ours['wall'])):.2f} s)",
+                f"plain json.loads {base:.1f} MB",
+                f"{growth / base:.2f}x" if base > 0 else "",
+                "< 64 MB, next call right",
+                yes(growth < 64 and ours["outcome"] == "SandboxLostError" and bool(ours["right"])),
+            )
+        )
+    notes.append(
+        f"6: the body cap is {cap / MB:.0f} MB (2 x output budget + 4 MiB); each row runs in "
+        "a fresh host process, VmHWM reset via /proc/self/clear_refs before the call"
+    )
+
+
+# -- 7. Ctrl-C -----------------------------------------------------------------------------------
+
+
+def bench_interrupt(backend: LocalBackend, rows: list[Row], notes: list[str]) -> None:
+    """SIGINT to the main thread in the middle of run_code, then 100 calls."""
+    import signal
+    import threading
+
+    main = threading.main_thread().ident
+    assert main is not None
+    with closing_all([backend.create()]) as (sb,):
+        sb.run_code("x = 1")
+        timer = threading.Timer(0.3, signal.pthread_kill, (main, signal.SIGINT))
+        timer.start()
+        interrupted = False
+        try:
+            sb.run_code("import time\ntime.sleep(5)\n'late'")
+        except KeyboardInterrupt:
+            interrupted = True
+        timer.cancel()
+        t = time.perf_counter()
+        first = sb.run_code("'first'")
+        restart = time.perf_counter() - t
+        t = time.perf_counter()
+        right = sum(sb.run_code(f"{i} * 2").result == str(i * 2) for i in range(100))
+        hundred = time.perf_counter() - t
+        t = time.perf_counter()
+        for i in range(100):
+            sb.run_code(f"{i} * 2")
+        control = time.perf_counter() - t
+    rows.append(
+        Row(
+            "7. Ctrl-C mid-call, then 100 calls",
+            f"{right}/100 right in {ms(hundred)} (first call, with restart, {ms(restart)})",
+            f"100 calls, no interrupt {ms(control)}",
+            f"{hundred / control:.2f}x",
+            "100/100 right, state lost reported",
+            yes(interrupted and right == 100 and first.state_lost),
+        )
+    )
+
+
 # -- main --------------------------------------------------------------------------------------
 
 
@@ -672,6 +816,9 @@ def main() -> None:
     """Run every section and print the table."""
     if "--flood-child" in sys.argv:
         flood_child()
+        return
+    if "--forged-child" in sys.argv:
+        forged_child(sys.argv[sys.argv.index("--forged-child") + 1], "--plain" in sys.argv)
         return
     start = time.perf_counter()
     backend = LocalBackend()
@@ -691,6 +838,8 @@ def main() -> None:
         ("memory", lambda: bench_memory(backend, rows, notes, jupyter_pss[0])),
         ("burst", lambda: bench_burst(backend, rows, notes)),
         ("flood", lambda: bench_flood(rows, notes)),
+        ("forged", lambda: bench_forged(rows, notes)),
+        ("interrupt", lambda: bench_interrupt(backend, rows, notes)),
     ]
     for name, fn in sections:
         t = time.perf_counter()
