@@ -16,6 +16,12 @@ $(STAMP): pyproject.toml
 	  else \
 	    echo "bubblewrap is missing: run  sudo apt-get install bubblewrap  (the local sandbox needs it)"; \
 	  fi; }
+	@for tool in git:git iptables:iptables; do \
+	  command -v $${tool%%:*} >/dev/null 2>&1 && continue; \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get install -y -qq $${tool#*:} || (apt-get update -qq && apt-get install -y -qq $${tool#*:})) >/dev/null; \
+	  else echo "$${tool%%:*} is missing (the Daytona emulator's git routes / open-network guard): sudo apt-get install $${tool#*:}"; fi; \
+	done
 	@command -v node >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    (apt-get install -y -qq nodejs || (apt-get update -qq && apt-get install -y -qq nodejs)) >/dev/null; \
