@@ -55,6 +55,7 @@ class Snapshot:
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     created_at: float = field(default_factory=time.time)
     last_used_at: float | None = None
+    build_log: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The ``SnapshotDto`` body."""

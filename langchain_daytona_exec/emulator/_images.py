@@ -6,8 +6,11 @@ name, never silently:
 
 * ``FROM``: any base; the sandbox runs the local runtime (its Python and packages).
 * ``ENV`` and ``WORKDIR``: applied to the sandbox.
-* ``RUN pip install <pkgs>``: satisfied when every package is already installed in the
-  local runtime, refused otherwise (offline, nothing can be downloaded).
+* ``RUN pip install <pkgs> [--index-url URL]``: packages the local runtime already has
+  are satisfied; the others are built, like ``LocalBackend(environment=...)`` builds
+  them, into a cached read-only package layer (from the index pip is configured with,
+  or ``--index-url``) that every sandbox of the image mounts. A failed install fails
+  the build with pip's message.
 * the preparation lines of ``Image.debian_slim`` (apt-get of the compilers, pip's
   self-upgrade, debconf): already satisfied by the local runtime.
 * any other ``RUN``: run in the new sandbox, as its user, before it is handed out; a
@@ -21,6 +24,8 @@ import importlib.metadata
 import re
 import shlex
 from dataclasses import dataclass, field
+
+from langchain_daytona_exec.environment import Environment
 
 __all__ = ["BuildError", "Recipe", "parse_dockerfile"]
 
@@ -50,6 +55,14 @@ class Recipe:
     env: dict[str, str] = field(default_factory=dict)
     workdir: str | None = None
     run: list[str] = field(default_factory=list)
+    packages: list[str] = field(default_factory=list)
+    index_url: str | None = None
+
+    def environment(self) -> Environment | None:
+        """The package layer this recipe needs (``None``: the local runtime suffices)."""
+        if not self.packages:
+            return None
+        return Environment(packages=self.packages, index_url=self.index_url)
 
 
 def _installed(requirement: str) -> bool:
@@ -63,20 +76,32 @@ def _installed(requirement: str) -> bool:
     return True
 
 
-def _pip(args: str) -> None:
+def _pip(args: str, recipe: Recipe) -> None:
+    """Record what a ``pip install`` line adds to the recipe's package layer."""
     words = shlex.split(args)
-    wanted = [w for w in words if not w.startswith("-")]
     if any(w.startswith(("-r", "--requirement", "-e", "--editable")) for w in words):
         raise BuildError(
             f"pip install {args}: requirement files and editable installs need "
             "files from the build context, which the emulator cannot receive"
         )
-    missing = [w for w in wanted if not _installed(w)]
-    if missing:
-        raise BuildError(
-            f"pip install {' '.join(missing)}: not installed in the emulator's Python and "
-            "the emulator builds offline; install them next to the emulator first"
-        )
+    wanted: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word in ("--index-url", "-i") and i + 1 < len(words):
+            recipe.index_url = words[i + 1]
+            i += 2
+            continue
+        if word.startswith("--index-url="):
+            recipe.index_url = word.split("=", 1)[1]
+        elif word.startswith("-"):
+            raise BuildError(
+                f"pip install option {word} is not supported by the emulator's offline builds"
+            )
+        else:
+            wanted.append(word)
+        i += 1
+    recipe.packages += [w for w in wanted if not _installed(w)]
 
 
 def parse_dockerfile(text: str) -> Recipe:
@@ -110,7 +135,7 @@ def parse_dockerfile(text: str) -> Recipe:
                 continue
             pip = _PIP.match(rest)
             if pip:
-                _pip(pip.group("args"))
+                _pip(pip.group("args"), recipe)
                 continue
             recipe.run.append(rest)
         elif op in ("LABEL", "ARG", "USER", "SHELL", "EXPOSE", "CMD", "ENTRYPOINT"):

@@ -2,25 +2,51 @@
 
 A snapshot made from an image name runs the local runtime (the name is recorded, as
 no registry is reachable offline); one made from a declarative ``Image`` is built
-offline by ``_images.parse_dockerfile`` or fails with Daytona's ``build_failed`` state
-and the reason. Named snapshots can also be registered in Python
-(:meth:`Emulator.register_snapshot`).
+offline by ``_images.parse_dockerfile`` (packages the local runtime lacks are built
+into a cached package layer in the background: ``building``, then ``active``, or
+``build_failed`` with pip's message; the log streams from ``build-logs``) or fails
+with Daytona's ``build_failed`` state and the reason. Named snapshots can also be
+registered in Python (:meth:`Emulator.register_snapshot`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
+import threading
+import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from langchain_daytona_exec.backends.local.layers import build_layer
 from langchain_daytona_exec.emulator._catalog import Snapshot
-from langchain_daytona_exec.emulator._http import Guard, error, json_body, unsupported
+from langchain_daytona_exec.emulator._http import Guard, error, json_body
 from langchain_daytona_exec.emulator._images import BuildError, Recipe, parse_dockerfile
+from langchain_daytona_exec.environment import Environment
+from langchain_daytona_exec.errors import EnvironmentBuildError
 
 __all__ = ["routes"]
+
+_FOLLOW_LIMIT_S = 1800.0
+"""The longest a followed build log stays open (a build's own limit)."""
+
+
+def _build(snap: Snapshot, environment: Environment) -> None:
+    """Build the snapshot's package layer (a background thread); set its final state."""
+    try:
+        build_layer(environment, log=snap.build_log.append)
+    except EnvironmentBuildError as exc:
+        snap.error_reason = str(exc)
+        snap.state = "build_failed"
+    except Exception as exc:  # a broken build must still end the snapshot's "building"
+        snap.error_reason = f"the build failed: {exc}"
+        snap.state = "build_failed"
+    else:
+        snap.state = "active"
 
 
 class _Routes:
@@ -89,6 +115,12 @@ class _Routes:
             state="build_failed" if reason else "active",
             error_reason=reason,
         )
+        environment = recipe.environment()
+        if environment is not None and not reason:
+            snap.state = "building"
+            threading.Thread(
+                target=_build, args=(snap, environment), name="emu-snapshot-build", daemon=True
+            ).start()
         self.catalog.add_snapshot(snap)
         return JSONResponse(snap.to_json())
 
@@ -110,8 +142,32 @@ class _Routes:
             snap.state = "active" if activate else "inactive"
         return JSONResponse(snap.to_json()) if activate else Response(status_code=204)
 
+    async def build_logs_url(self, request: Request) -> Response:
+        snap = self._found(request)
+        if isinstance(snap, Response):
+            return snap
+        base = str(request.base_url).rstrip("/")
+        return JSONResponse({"url": f"{base}/api/snapshots/{snap.id}/build-logs"})
+
     async def build_logs(self, request: Request) -> Response:
-        return unsupported("streaming snapshot build logs")
+        snap = self._found(request)
+        if isinstance(snap, Response):
+            return snap
+        follow = request.query_params.get("follow") in ("true", "1")
+
+        async def lines() -> AsyncIterator[bytes]:
+            sent = 0
+            deadline = time.monotonic() + _FOLLOW_LIMIT_S
+            while True:
+                log = snap.build_log
+                while sent < len(log):
+                    yield (log[sent] + "\n").encode()
+                    sent += 1
+                if not follow or snap.state != "building" or time.monotonic() > deadline:
+                    return
+                await asyncio.sleep(0.1)
+
+        return StreamingResponse(lines(), media_type="text/plain")
 
 
 def routes(guard: Guard) -> list[BaseRoute]:
@@ -126,5 +182,5 @@ def routes(guard: Guard) -> list[BaseRoute]:
         Route("/snapshots/{id}/activate", api(r.set_state), methods=["POST"]),
         Route("/snapshots/{id}/deactivate", api(r.set_state), methods=["POST"]),
         Route("/snapshots/{id}/build-logs", api(r.build_logs), methods=["GET"]),
-        Route("/snapshots/{id}/build-logs-url", api(r.build_logs), methods=["GET"]),
+        Route("/snapshots/{id}/build-logs-url", api(r.build_logs_url), methods=["GET"]),
     ]

@@ -383,6 +383,7 @@ class Registry:
         cpu = body.get("cpu")
         memory = body.get("memory")
         engine = LocalBackend(
+            environment=recipe.environment(),  # a package layer, built once and cached
             network=network,
             limits=local_limits(self.limits, cpu, memory),
             env=env,

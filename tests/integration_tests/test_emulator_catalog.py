@@ -17,6 +17,7 @@ from daytona import (
 from daytona_api_client.exceptions import ConflictException, NotFoundException
 
 from tests.integration_tests.daytona_support import emu, sdk  # noqa: F401
+from tests.integration_tests.package_index import serve_index
 
 
 def _create(sdk: Any, **kwargs: Any) -> Any:
@@ -75,11 +76,16 @@ def test_snapshots_list_get_create_delete_and_create_uses_them(sdk: Any, emu: An
         sdk.snapshot.get("analysis")
 
 
-def test_a_snapshot_that_cannot_be_built_offline_fails_with_the_reason(sdk: Any) -> None:
-    image = Image.debian_slim("3.12").pip_install("surely-not-a-real-package-xyz")
-    with pytest.raises(DaytonaError, match="surely-not-a-real-package-xyz"):
-        sdk.snapshot.create(CreateSnapshotParams(name="broken", image=image))
-    assert sdk.snapshot.get("broken").state == "build_failed"
+def test_a_snapshot_that_cannot_be_built_offline_fails_with_the_reason(
+    sdk: Any, tmp_path: Any
+) -> None:
+    with serve_index(tmp_path) as index:  # loopback: pip asks nothing outside
+        image = Image.debian_slim("3.12").pip_install(
+            "surely-not-a-real-package-xyz", index_url=f"{index.url}/simple/"
+        )
+        with pytest.raises(DaytonaError, match="surely-not-a-real-package-xyz"):
+            sdk.snapshot.create(CreateSnapshotParams(name="broken", image=image))
+        assert sdk.snapshot.get("broken").state == "build_failed"
 
 
 def test_warm_pool_hands_out_a_ready_sandbox_and_refills(sdk: Any, emu: Any) -> None:

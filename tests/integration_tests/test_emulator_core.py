@@ -22,6 +22,7 @@ from daytona import (
 )
 
 from tests.integration_tests.daytona_support import emu, sdk, sdk_sandbox  # noqa: F401
+from tests.integration_tests.package_index import serve_index
 
 HOME = "/home/daytona"
 
@@ -60,10 +61,17 @@ def test_create_rejects_an_unknown_snapshot(sdk: Any) -> None:
     assert len(list(sdk.list())) == before
 
 
-def test_image_with_a_package_that_is_not_installed_fails_with_the_reason(sdk: Any) -> None:
-    image = Image.debian_slim("3.12").pip_install("surely-not-a-real-package-xyz")
-    with pytest.raises(DaytonaError, match="surely-not-a-real-package-xyz"):
-        sdk.create(CreateSandboxFromImageParams(image=image, network_block_all=True), timeout=30)
+def test_image_with_a_package_that_is_not_installed_fails_with_the_reason(
+    sdk: Any, tmp_path: Any
+) -> None:
+    with serve_index(tmp_path) as index:  # loopback: pip asks nothing outside
+        image = Image.debian_slim("3.12").pip_install(
+            "surely-not-a-real-package-xyz", index_url=f"{index.url}/simple/"
+        )
+        with pytest.raises(DaytonaError, match="surely-not-a-real-package-xyz"):
+            sdk.create(
+                CreateSandboxFromImageParams(image=image, network_block_all=True), timeout=30
+            )
 
 
 def test_image_with_local_files_is_refused_clearly(sdk: Any, tmp_path: Any) -> None:
