@@ -44,6 +44,10 @@ def main() -> None:
     with Emulator() as emu:
         backend = DaytonaBackend(api_key="bench", api_url=emu.api_url, use_polling=True)
         with backend.create() as remote, LocalBackend().create() as local:
+            print(
+                "Daytona benchmark: DaytonaBackend through the in-process emulator vs "
+                f"LocalBackend (requests per call; median of {args.rounds} rounds)"
+            )
             print(f"{'call':<18} {'HTTP':>5} {'WS':>4} {'daytona p50':>12} {'local p50':>10}")
             for name, fn in CALLS.items():
                 fn(remote)

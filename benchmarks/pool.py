@@ -48,7 +48,7 @@ rows: list[tuple[str, str, str, str, str]] = []
 
 def row(metric: str, ours: str, baseline: str = "", ratio: str = "", target: str = "") -> None:
     rows.append((metric, ours, baseline, ratio, target))
-    print(f"  {metric}: {ours} {baseline}", file=sys.stderr, flush=True)
+    print(f"  measured: {metric}", file=sys.stderr, flush=True)  # progress, not the table
 
 
 def ms(seconds: float) -> str:
@@ -303,6 +303,7 @@ def main() -> None:
     bench_throughput(backend)
     bench_memory_and_leaks(backend)
     print()
+    print("Pool benchmark: SandboxPool on LocalBackend, each number beside its baseline")
     print("| metric | ours | baseline | ratio | target / notes |")
     print("| --- | --- | --- | --- | --- |")
     for r in rows:

@@ -1,5 +1,9 @@
 """``data_analysis``: Python with pandas, numpy and matplotlib, over registered datasets.
 
+The libraries come with the ``[analysis]`` extra; the first call checks which the
+sandbox can import, and the description (and, when one is missing, that call's
+result) says so.
+
 A drop-in for users of ``langchain-daytona-data-analysis``: register files with
 :meth:`DaytonaDataAnalysisTool.upload_dataset` (or ``upload_file``), and pass
 ``on_result`` to see every execution result. Datasets are copied lazily into each
@@ -31,12 +35,42 @@ DATASET_DIR = "data"
 PROFILE_MAX_COLUMNS = 40
 """Columns listed per dataset in the description; wider tables are summarized."""
 
-BASE_DESCRIPTION = (
-    "Run Python for data analysis in a persistent, isolated sandbox. pandas, numpy and "
-    "matplotlib are installed; variables persist between calls; the last expression's "
-    "value is returned; open matplotlib figures come back as charts (call plt.show() "
-    "or leave them open). Inspect data (df.head(), df.dtypes) before analysing it."
+LIBRARIES = ("pandas", "numpy", "matplotlib")
+"""The analysis libraries the description names (the ``[analysis]`` extra installs them
+on the host, and a local sandbox sees the host's packages)."""
+
+UNCHECKED_LIBRARIES = (
+    "pandas, numpy and matplotlib are used when installed (the first call's result "
+    "says if one is missing)"
 )
+"""The description's library sentence before the first call has checked the sandbox."""
+
+_PROBE = (
+    "print(' '.join(m for m in {mods!r} "
+    "if __import__('importlib.util').util.find_spec(m) is not None))"
+)
+"""Prints which of the libraries the sandbox's interpreter can import; it defines no
+name in the conversation's namespace."""
+
+BASE_DESCRIPTION = (
+    "Run Python for data analysis in a persistent, isolated sandbox. {libraries}; "
+    "variables persist between calls; the last expression's value is returned; open "
+    "matplotlib figures come back as charts (call plt.show() or leave them open). "
+    "Inspect data (df.head(), df.dtypes) before analysing it."
+)
+"""The description; ``{libraries}`` says which analysis libraries are importable."""
+
+
+def libraries_sentence(installed: list[str] | None) -> str:
+    """The description's sentence about the libraries (``None``: not checked yet)."""
+    if installed is None:
+        return UNCHECKED_LIBRARIES
+    missing = [m for m in LIBRARIES if m not in installed]
+    if not missing:
+        return "pandas, numpy and matplotlib are installed"
+    if not installed:
+        return "pandas, numpy and matplotlib are NOT installed (only the standard library)"
+    return f"{', '.join(installed)} installed; {', '.join(missing)} NOT installed"
 
 
 @dataclass(frozen=True)
@@ -110,7 +144,7 @@ class DaytonaDataAnalysisTool(DaytonaPythonTool):
     """
 
     name: str = "data_analysis"
-    description: str = BASE_DESCRIPTION
+    description: str = BASE_DESCRIPTION.format(libraries=UNCHECKED_LIBRARIES)
     args_schema: type[BaseModel] = PythonInput
     on_result: Callable[[ExecutionResult], None] | None = Field(default=None, exclude=True)
 
@@ -118,6 +152,7 @@ class DaytonaDataAnalysisTool(DaytonaPythonTool):
     _datasets: dict[str, Dataset] = PrivateAttr(default_factory=dict)
     _copied: dict[str, set[str]] = PrivateAttr(default_factory=dict)
     _datasets_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _installed: list[str] | None = PrivateAttr(default=None)
 
     # -- datasets ------------------------------------------------------------------
 
@@ -178,9 +213,10 @@ class DaytonaDataAnalysisTool(DaytonaPythonTool):
 
     def _describe(self) -> str:
         datasets = self.datasets
+        base = BASE_DESCRIPTION.format(libraries=libraries_sentence(self._installed))
         if not datasets:
-            return BASE_DESCRIPTION
-        lines = [BASE_DESCRIPTION, "", "Datasets (already in the sandbox):"]
+            return base
+        lines = [base, "", "Datasets (already in the sandbox):"]
         for d in datasets:
             line = f"- {d.sandbox_path}"
             if d.description:
@@ -202,6 +238,29 @@ class DaytonaDataAnalysisTool(DaytonaPythonTool):
         with self._datasets_lock:
             self._copied.setdefault(sb.id, set()).update(d.name for d in datasets)
 
+    # -- libraries -----------------------------------------------------------------
+
+    @property
+    def installed_libraries(self) -> list[str] | None:
+        """Which of pandas, numpy and matplotlib the sandbox can import.
+
+        ``None`` until the first call has checked.
+        """
+        return None if self._installed is None else list(self._installed)
+
+    def _checked(self, probe: ExecutionResult | None) -> str:
+        """Record the probe's answer; the note for the model when a library is missing."""
+        if probe is None or not probe.ok or self._installed is not None:
+            return ""
+        self._installed = [m for m in LIBRARIES if m in probe.stdout.split()]
+        self.description = self._describe()
+        if len(self._installed) == len(LIBRARIES):
+            return ""
+        return f"[sandbox] In this sandbox {libraries_sentence(self._installed)}.\n"
+
+    def _probe_code(self) -> str | None:
+        return _PROBE.format(mods=LIBRARIES) if self._installed is None else None
+
     # -- calls ---------------------------------------------------------------------
 
     def _call(
@@ -211,10 +270,13 @@ class DaytonaDataAnalysisTool(DaytonaPythonTool):
         for d in pending:
             sb.write_file(d.sandbox_path, d.content)
         self._mark_copied(sb, pending)
+        probe = self._probe_code()
+        note = self._checked(sb.run_code(probe) if probe else None)
         result = sb.run_code(code, "python", self._seconds(timeout))
         if self.on_result is not None:
             self.on_result(result)
-        return self._render(result)
+        text, artifact = self._render(result)
+        return note + text, artifact
 
     async def _acall(
         self, sb: Sandbox, code: str, timeout: float | None = None
@@ -223,7 +285,10 @@ class DaytonaDataAnalysisTool(DaytonaPythonTool):
         for d in pending:
             await sb.awrite_file(d.sandbox_path, d.content)
         self._mark_copied(sb, pending)
+        probe = self._probe_code()
+        note = self._checked(await sb.arun_code(probe) if probe else None)
         result = await sb.arun_code(code, "python", self._seconds(timeout))
         if self.on_result is not None:
             self.on_result(result)
-        return self._render(result)
+        text, artifact = self._render(result)
+        return note + text, artifact

@@ -180,3 +180,16 @@ async def test_concurrent_ainvoke_across_threads(pool: SandboxPool) -> None:
 
     results = await asyncio.gather(*(one(i) for i in range(6)))
     assert results == [f"[result] {i * i}" for i in range(6)]
+
+
+def test_data_analysis_description_says_what_the_sandbox_can_import() -> None:
+    from langchain_daytona_exec import DaytonaDataAnalysisTool, LocalBackend, SandboxPool
+    from langchain_daytona_exec.tools.data_analysis import UNCHECKED_LIBRARIES
+
+    with SandboxPool(LocalBackend(), handle_sigterm=False) as pool:
+        tool = DaytonaDataAnalysisTool(pool=pool)
+        assert UNCHECKED_LIBRARIES in tool.description and tool.installed_libraries is None
+        out = tool.invoke({"code": "import pandas; 1 + 1"})
+        assert out == "[result] 2"  # all three are there: no note
+        assert tool.installed_libraries == ["pandas", "numpy", "matplotlib"]
+        assert "pandas, numpy and matplotlib are installed;" in tool.description
