@@ -13,8 +13,11 @@
   ``print`` bound to a buffer, so concurrent calls in other sandboxes never mix),
   exceptions become ``ExecutionError``. ``emit_chart(title)`` in the code adds a
   chart.
-* ``exec`` understands a tiny shell: ``echo``, ``pwd``, ``ls``, ``cat``,
-  ``true``, ``false``, ``exit N``, ``sleep S``; anything else exits 127.
+* ``exec`` understands a tiny shell: ``echo``, ``pwd``, ``ls``, ``cat``, ``mkdir``,
+  ``true``, ``false``, ``exit N``, ``sleep S``, with ``$NAME`` taken from ``env``;
+  anything else exits 127 (no pipes, redirections or quoting).
+* ``timeout`` is ignored, and code run by ``run_code`` sees this process's files, not
+  the sandbox's: use a real backend to test those.
 * files live in a dict keyed by absolute path; folders are implied by file paths
   (plus those made with ``mkdir``).
 * ``kill()`` makes it die: ``is_alive()`` turns False and every call raises
@@ -34,6 +37,7 @@ import ast
 import io
 import itertools
 import posixpath
+import re
 import threading
 import time
 import traceback
@@ -43,6 +47,7 @@ from typing import Any
 from langchain_daytona_exec.errors import (
     SandboxClosedError,
     SandboxError,
+    SandboxFileError,
     SandboxFileNotFoundError,
     SandboxFileTooLargeError,
     SandboxIsADirectoryError,
@@ -62,6 +67,9 @@ __all__ = ["InMemoryBackend", "InMemorySandbox"]
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 """The first bytes of every PNG file; ``emit_chart`` returns them plus a marker."""
+
+_VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+"""``$NAME`` or ``${NAME}``: expanded from the call's ``env`` (the sandbox has no other)."""
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 """The largest file read or written (10 MiB), like the real backends' default cap."""
@@ -220,9 +228,14 @@ class InMemorySandbox(Sandbox):
         self._enter()
         started = time.perf_counter()
         try:
-            words = command.split()
+            variables = dict(env or {})
+            words = [
+                _VARIABLE.sub(lambda m: variables.get(m[1] or m[2], ""), w) for w in command.split()
+            ]
             name, args = (words[0], words[1:]) if words else ("true", [])
             here = self._abs(cwd) if cwd else self._workdir
+            if not self._is_dir(here):  # as the real backends: before anything runs
+                raise SandboxFileNotFoundError(f"no such folder: {here}", cwd or "")
             code, stdout, stderr = 0, "", ""
             if name == "echo":
                 stdout = " ".join(args) + "\n"
@@ -288,6 +301,11 @@ class InMemorySandbox(Sandbox):
             full = self._abs(path)
             if self._is_dir(full):
                 raise SandboxIsADirectoryError(f"{path} is a folder", path)
+            parent = posixpath.dirname(full)
+            while parent not in ("/", ""):
+                if parent in self.files:
+                    raise SandboxFileError(f"a parent of {path} is a file, not a folder", path)
+                parent = posixpath.dirname(parent)
             data = content.encode() if isinstance(content, str) else bytes(content)
             if len(data) > MAX_FILE_BYTES:
                 raise SandboxFileTooLargeError(f"{path}: content over the limit", path)
@@ -299,6 +317,8 @@ class InMemorySandbox(Sandbox):
         self._enter()
         try:
             root = self._abs(path)
+            if root in self.files:
+                raise SandboxFileError(f"not a folder: {path}", path)
             if not self._is_dir(root):
                 raise SandboxFileNotFoundError(f"no such folder: {path}", path)
             prefix = root.rstrip("/") + "/"
