@@ -10,6 +10,7 @@ from langchain_daytona_exec import DaytonaBackend, DaytonaSandbox
 from langchain_daytona_exec.backends.daytona import KEY_LABEL, MANAGED_LABEL, OWNER_LABEL
 from langchain_daytona_exec.emulator import Emulator
 from langchain_daytona_exec.errors import (
+    SandboxFileNotFoundError,
     SandboxFileTooLargeError,
     UnsupportedLanguageError,
 )
