@@ -117,6 +117,26 @@ class Backoff:
         self._not_before = float("-inf")
 
 
+def _server_warm_pool(pool: SandboxPool, size: int) -> bool:
+    """Ask the backend to keep ``size`` sandboxes warm on its server, if it can.
+
+    Daytona keeps warm sandboxes per snapshot (``daytona.warm_pool``), shared by every
+    process and host; a backend built on a snapshot or an environment says so with
+    ``uses_server_warm_pool``. Warmup code cannot run in the provider's sandboxes, so a
+    pool with ``warmup`` keeps its own. Any failure falls back to client-side filling.
+    """
+    backend = pool.backend
+    if pool._warmup is not None or not getattr(backend, "uses_server_warm_pool", False):
+        return False
+    try:
+        backend.ensure_warm_pool(size)  # type: ignore[attr-defined]
+    except Exception as exc:
+        logger.warning("no server-side warm pool (%s): keeping warm sandboxes here", exc)
+        return False
+    logger.info("the provider keeps %d warm sandbox(es) for this pool", size)
+    return True
+
+
 class Filler:
     """Creates warm sandboxes until the pool has ``min_idle`` of them.
 
@@ -129,9 +149,14 @@ class Filler:
     def __init__(self, min_idle: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.min_idle = min_idle
         self.backoff = Backoff(clock)
+        self.server_side: bool | None = None  # None: not asked yet
 
     def step(self, pool: SandboxPool) -> float:
         """Create one warm sandbox if the pool is short. Returns the pause (s)."""
+        if self.server_side is None:
+            self.server_side = _server_warm_pool(pool, self.min_idle)
+        if self.server_side:
+            return THREAD_TICK_S  # the provider keeps them ready: nothing to hold here
         with pool._lock:
             if pool._closed:
                 return 0.0

@@ -6,6 +6,7 @@ package layer the way ``LocalBackend(environment=...)`` does. Nothing leaves the
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -101,3 +102,21 @@ def test_daytona_backend_environment_build_failure_is_clear(emu: Any, index: Ind
     env = Environment(packages=["no-such-pkg-ldx2"], index_url=f"{index.url}/simple/")
     with pytest.raises(EnvironmentBuildError, match="no-such-pkg-ldx2"):
         make_backend(emu, environment=env).create()
+
+
+def test_pool_min_idle_uses_the_servers_warm_pool(emu: Any, index: Index) -> None:
+    from langchain_daytona_exec import SandboxPool
+
+    env = Environment(packages=["ldxdemo"], index_url=f"{index.url}/simple/")
+    backend = make_backend(emu, environment=env)
+    name = snapshot_name(env)
+    with SandboxPool(backend, min_idle=1) as pool:
+        deadline = time.monotonic() + 120
+        while not [p for p in backend.client.warm_pool.list() if p.snapshot == name]:
+            assert time.monotonic() < deadline, "no server-side warm pool was made"
+            time.sleep(0.1)
+        assert pool.stats().idle == 0  # nothing idle is held (and paid for) client-side
+        with pool.session("t") as sb:
+            assert sb.run_code("import ldxdemo; ldxdemo.VERSION").result == "'0.1'"
+    for p in backend.client.warm_pool.list():
+        backend.client.warm_pool.delete(p.id)

@@ -325,6 +325,16 @@ class DaytonaBackend:
         """Whether ``pip install`` in a sandbox can reach a package index (open network)."""
         return not self.network_block_all and not self.network_allow_list
 
+    @property
+    def uses_server_warm_pool(self) -> bool:
+        """True when sandboxes come from a snapshot Daytona can keep warm on the server.
+
+        A :class:`~langchain_daytona_exec.SandboxPool` with ``min_idle`` (and no
+        ``warmup``) then asks Daytona for a warm pool instead of holding idle
+        sandboxes itself.
+        """
+        return self.environment is not None or self.snapshot is not None
+
     def ensure_warm_pool(self, size: int) -> WarmPool:
         """Keep ``size`` ready sandboxes of this backend's snapshot on the Daytona server.
 
