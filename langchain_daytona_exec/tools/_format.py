@@ -113,7 +113,7 @@ def format_execution(result: ExecutionResult) -> str:
         if result.state_lost:
             parts.append(
                 "[timeout] The code did not stop when interrupted and was killed; the "
-                "interpreter restarted, so variables and imports are gone (files were kept)."
+                "interpreter restarted, so variables and imports are gone."
             )
         else:
             parts.append(

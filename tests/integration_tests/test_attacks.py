@@ -716,6 +716,22 @@ def test_memory_bomb_is_killed_and_the_sandbox_recovers(box: LocalSandbox) -> No
 
 
 @pytest.mark.attack
+def test_memory_is_bounded_without_a_cgroup(
+    make_sandbox: Callable[..., LocalSandbox], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No writable cgroup (non-root, or a read-only tree): RLIMIT_DATA still bounds memory."""
+    monkeypatch.setattr(isolation, "create_cgroups", lambda name, limits: None)
+    box = make_sandbox()
+    assert box._cg is None
+    big = box.run_code("b = b'x' * (512 << 20)\nlen(b)", timeout=30)  # over 256 MiB
+    assert big.error is not None and big.error.name == "MemoryError", big
+    r = box.exec("python3 -c \"b = b'x' * (512 << 20); print(len(b))\"", timeout=30)
+    assert r.exit_code != 0 and "MemoryError" in r.stderr  # child processes too
+    ok = box.run_code("s = bytearray(64 << 20)\nlen(s)", timeout=30)  # control
+    assert ok.error is None and ok.result == str(64 << 20)
+
+
+@pytest.mark.attack
 def test_disk_bomb_stops_at_the_caps(box: LocalSandbox) -> None:
     before = shutil.disk_usage("/").used
     sizes = {}

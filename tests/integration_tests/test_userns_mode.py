@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import site
@@ -101,3 +102,49 @@ def test_each_user_gets_their_own_base_folder() -> None:
     assert out["owner"] == "65534" and out["mode"] == "0o700"
     st = os.stat(root_base)
     assert st.st_uid == 0 and st.st_mode & 0o077 == 0
+
+
+LIMITS_PROBE = textwrap.dedent(
+    """
+    import json, sys
+    sys.path[:0] = sys.argv[1:]
+    from langchain_daytona_exec import SandboxLostError
+    from langchain_daytona_exec.backends.local import LocalBackend
+    backend = LocalBackend()
+    print("describe", json.dumps(backend.describe()))
+    with backend.create() as sb:
+        big = sb.run_code("b = b'x' * (2 << 30)\\nlen(b)", timeout=60)
+        print("big", big.error.name if big.error else big.result)
+        small = sb.run_code("s = bytearray(200 << 20)\\nlen(s)", timeout=60)
+        print("small", small.error.name if small.error else small.result)
+        cmdline = sb.exec("tr '\\\\000' ' ' < /proc/1/cmdline").stdout
+        print("cmdline", json.dumps(cmdline))
+        print("oom", sb.exec("cat /proc/self/oom_score_adj").stdout.strip())
+        sb.write_file("kept.txt", "data")
+        try:
+            sb.run_code("import os\\nos.kill(os.getpid(), 9)", timeout=30)
+            print("lost none")
+        except SandboxLostError as exc:
+            print("lost", json.dumps(str(exc)))
+        names = [f.name for f in sb.list_files(".")]
+        print("after", json.dumps(names))
+    """
+)
+
+
+def test_userns_mode_enforces_what_describe_promises() -> None:
+    """Without root: RLIMIT_DATA bounds memory, and a crash loses the files, as stated."""
+    out = run_as_nobody(LIMITS_PROBE)
+    info = json.loads(out["describe"])
+    assert info["mode"].startswith("userns")
+    assert "RLIMIT_DATA of 1024 MiB per process" in info["memory"]
+    assert info["cpu"].startswith("no CPU quota")
+    assert info["files_after_crash"].startswith("lost")
+    assert out["big"] == "MemoryError"  # 2 GiB: over the 1 GiB limit
+    assert out["small"] == str(200 << 20)  # control: ordinary allocations still work
+    cmdline = json.loads(out["cmdline"])
+    assert "bwrap" in cmdline and str(ROOT) not in cmdline and "/tmp/" not in cmdline
+    assert out["oom"] == "1000"  # the OOM killer's first choice, as in root mode
+    lost = json.loads(out["lost"])
+    assert "the files are gone too" in lost and "were kept" not in lost
+    assert "kept.txt" not in json.loads(out["after"])  # ... and they are

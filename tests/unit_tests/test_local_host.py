@@ -121,3 +121,43 @@ def test_the_pool_checks_its_memory_budget_once(monkeypatch: pytest.MonkeyPatch)
         assert "4 sandboxes x 512 MiB" in calls[0] and "max_size=2 or less" in calls[0]
     finally:
         pool.close()
+
+
+@pytest.mark.parametrize(
+    ("mode", "layout", "memory", "files"),
+    [
+        ("root", (1, {"memory": "/m", "pids": "/p", "cpu": "/c"}), "cgroup v1 memory", "kept"),
+        ("root", None, "RLIMIT_DATA", "kept"),  # root, but the cgroup tree is read-only
+        ("userns", None, "RLIMIT_DATA", "lost"),
+    ],
+)
+def test_describe_says_which_limits_hold(
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+    layout: tuple[int, dict[str, str]] | None,
+    memory: str,
+    files: str,
+) -> None:
+    from langchain_daytona_exec.backends.local import isolation
+
+    monkeypatch.setattr(isolation, "cgroup_layout", lambda: layout)
+    backend = LocalBackend()
+    backend.__dict__["mode"] = mode  # the detected mode (a cached property)
+    info = backend.describe()
+    assert set(info) == {
+        "mode",
+        "memory",
+        "processes",
+        "cpu",
+        "disk",
+        "files_after_crash",
+        "network",
+        "oom",
+    }
+    assert info["mode"].startswith(mode) and memory in info["memory"]
+    assert info["files_after_crash"].startswith(files)
+    assert ("quota of 1 core" in info["cpu"]) == (layout is not None)
+    assert info["network"] == "no network"
+    assert LocalBackend().limits.rlimits(cgroup=layout is not None)["data"] == (
+        None if layout else LocalBackend().limits.memory_bytes
+    )

@@ -516,6 +516,67 @@ class LocalBackend:
         """Local sandboxes never outlive their process: always ``None``."""
         return None
 
+    def describe(self) -> dict[str, str]:
+        """Which limits hold for this backend's sandboxes here, and what enforces them.
+
+        They differ between modes: a memory cgroup, a CPU quota and files that survive a
+        crash need root (and a writable cgroup tree); without root, rlimits stand in.
+        Detects the mode (it may raise ``IsolationUnavailableError``) but starts nothing.
+
+        Returns:
+            ``{"mode", "memory", "processes", "cpu", "disk", "files_after_crash",
+            "network", "oom"}``, each a sentence. ``LocalBackend().describe()``.
+        """
+        mode, lim = self.mode, self.limits
+        mib = 1024 * 1024
+        layout = isolation.cgroup_layout() if mode == "root" else None
+        cg = f"cgroup v{layout[0]}" if layout else None
+        info = {
+            "mode": {
+                "root": "root: bubblewrap namespaces, seccomp, code runs as a per-sandbox uid",
+                "userns": "userns (not root): bubblewrap in a user namespace, seccomp, code "
+                "runs as your own uid",
+                "unsafe": "unsafe: NO isolation (unsafe_no_isolation=True)",
+            }[mode],
+        }
+        if cg:
+            info["memory"] = (
+                f"{cg} memory limit of {lim.memory_bytes // mib} MiB for the whole sandbox, "
+                "its files included"
+            )
+            info["processes"] = f"{cg} pids limit of {lim.pids}, and RLIMIT_NPROC {lim.nproc}"
+        else:
+            info["memory"] = (
+                f"RLIMIT_DATA of {lim.memory_bytes // mib} MiB per process (no writable "
+                "cgroup here): several processes together can use more"
+            )
+            owner = "the sandbox's uid" if os.geteuid() == 0 else "your uid, all its processes"
+            info["processes"] = f"RLIMIT_NPROC {lim.nproc}, counted for {owner}"
+        cpu = bool(layout and lim.cpu_cores and (layout[0] == 2 or "cpu" in layout[1]))
+        info["cpu"] = (
+            f"{cg} CPU quota of {lim.cpu_cores:g} core(s)"
+            if cpu
+            else "no CPU quota: per-call timeouts only; processes left running in the "
+            "background compete with the host"
+        )
+        info["disk"] = (
+            "none: the code writes to a host folder"
+            if mode == "unsafe"
+            else f"size-capped tmpfs: workspace {lim.workspace_bytes // mib} MiB, /tmp and "
+            f"/dev/shm {lim.tmp_bytes // mib} MiB each (held in memory)"
+        )
+        info["files_after_crash"] = (
+            "lost: the workspace lives inside the sandbox, which ends with its interpreter"
+            if mode == "userns"
+            else "kept: the workspace is on the host and outlives the interpreter"
+        )
+        info["network"] = self.describe_network()
+        info["oom"] = (
+            f"sandbox processes at oom_score_adj {isolation.SANDBOX_OOM_SCORE_ADJ}: the OOM "
+            "killer takes them before the host"
+        )
+        return info
+
     def check_memory_budget(self, count: int) -> str | None:
         """Warn when ``count`` sandboxes at their memory limit cannot fit in this machine.
 
@@ -587,6 +648,20 @@ class LocalSandbox(Sandbox):
         _lifecycle.register_sandbox(self)  # closed at exit and on SIGTERM
 
     # -- properties ------------------------------------------------------------------------
+
+    @property
+    def files_after_restart(self) -> str:
+        """What a restart of the interpreter leaves of the files, in words for the model.
+
+        Root and unsafe modes keep the workspace on the host, so it outlives the
+        interpreter; non-root mode keeps it inside the sandbox, which ends with it.
+        """
+        if self.mode == "userns":
+            return (
+                "and the files are gone too: without root the workspace lives inside the "
+                "sandbox, which ends with its interpreter"
+            )
+        return "files in the workspace were kept"
 
     @property
     def workdir(self) -> str:
@@ -707,7 +782,7 @@ class LocalSandbox(Sandbox):
             # kernel keeps the files of its last 2 such calls: at most half of /tmp
             "output_file_bytes": self._limits.tmp_bytes // 8,
             "max_file_bytes": self._limits.max_file_bytes,
-            "rlimits": self._limits.rlimits(),
+            "rlimits": self._limits.rlimits(cgroup=self._cg is not None),
             "oom_score_adj": isolation.SANDBOX_OOM_SCORE_ADJ,
             "uid": self._uid if os.geteuid() == 0 else None,
             "gid": self._uid if os.geteuid() == 0 else None,
@@ -1066,7 +1141,7 @@ class LocalSandbox(Sandbox):
                 what = f"sent a malformed response ({type(exc).__name__}: {str(exc)[:200]})"
             raise SandboxLostError(
                 f"the sandbox's interpreter {what}; it was restarted: its variables and "
-                "imports are gone, files in the workspace were kept. Re-run your setup code."
+                f"imports are gone, {self.files_after_restart}. Re-run your setup code."
             ) from exc
 
     def _exit_status(self) -> int | None:
@@ -1147,7 +1222,7 @@ class LocalSandbox(Sandbox):
                     stderr=(
                         f"[sandbox] the code ignored the interrupt after {seconds:g} s and "
                         "was killed; the interpreter was restarted (variables and imports "
-                        "are gone, files were kept)"
+                        f"are gone, {self.files_after_restart})"
                     ),
                     timed_out=True,
                     state_lost=True,

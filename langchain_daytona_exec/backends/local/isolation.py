@@ -179,10 +179,19 @@ class LocalLimits:
         """What the sandbox's files can hold at most: workspace + ``/tmp`` + ``/dev/shm``."""
         return self.workspace_bytes + 2 * self.tmp_bytes
 
-    def rlimits(self) -> dict[str, int | None]:
-        """The rlimits the kernel applies to itself before running code."""
+    def rlimits(self, *, cgroup: bool = True) -> dict[str, int | None]:
+        """The rlimits the kernel applies to itself before running code.
+
+        Args:
+            cgroup: Whether a memory cgroup bounds the sandbox. Without one (non-root
+                mode, or a cgroup tree that is not writable) RLIMIT_DATA is set to
+                ``memory_bytes``: it bounds each process's heap and private writable
+                mappings (V8's and OpenBLAS's untouched reservations do not count), so a
+                large allocation fails with MemoryError instead of taking the machine.
+        """
         return {
             "as": self.address_space_bytes,
+            "data": None if cgroup else self.memory_bytes,
             "cpu": self.cpu_seconds,
             "fsize": self.fsize_bytes,
             "nofile": self.nofile,

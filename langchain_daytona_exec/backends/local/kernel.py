@@ -71,6 +71,7 @@ _TIOCNOTTY = 0x5422
 
 _RLIMITS = {
     "as": resource.RLIMIT_AS,
+    "data": resource.RLIMIT_DATA,
     "cpu": resource.RLIMIT_CPU,
     "fsize": resource.RLIMIT_FSIZE,
     "nofile": resource.RLIMIT_NOFILE,
