@@ -156,6 +156,11 @@ class DaytonaDataAnalysisTool(DaytonaPythonTool):
 
     # -- datasets ------------------------------------------------------------------
 
+    def model_post_init(self, context: Any, /) -> None:
+        """Describe what the pool's environment provides from the start."""
+        super().model_post_init(context)
+        self.description = self._describe()
+
     def upload_dataset(
         self,
         path_or_bytes: str | os.PathLike[str] | bytes,
@@ -214,6 +219,9 @@ class DaytonaDataAnalysisTool(DaytonaPythonTool):
     def _describe(self) -> str:
         datasets = self.datasets
         base = BASE_DESCRIPTION.format(libraries=libraries_sentence(self._installed))
+        spec = getattr(self.pool.backend, "environment", None) if self.pool else None
+        if spec is not None and spec.packages:  # what the pool's Environment provides
+            base += f" The environment also provides: {', '.join(spec.packages)}."
         if not datasets:
             return base
         lines = [base, "", "Datasets (already in the sandbox):"]

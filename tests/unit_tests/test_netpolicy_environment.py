@@ -130,3 +130,15 @@ def test_tool_descriptions_say_what_the_network_allows(monkeypatch: pytest.Monke
         for p in (closed, packages, other):
             p.close()
         netpolicy.package_index_urls.cache_clear()
+
+
+def test_data_analysis_description_lists_the_environments_packages() -> None:
+    from langchain_daytona_exec import DaytonaDataAnalysisTool, LocalBackend
+    from langchain_daytona_exec.pool import SandboxPool
+
+    env = Environment(packages=["scikit-learn>=1.4", "openpyxl"])
+    with SandboxPool(LocalBackend(environment=env)) as pool:
+        text = DaytonaDataAnalysisTool(pool=pool).description
+    assert "The environment also provides: scikit-learn>=1.4, openpyxl." in text
+    with SandboxPool(LocalBackend()) as pool:
+        assert "environment also provides" not in DaytonaDataAnalysisTool(pool=pool).description
