@@ -11,22 +11,33 @@ table. Sections:
 3. memory of 200 idle leased sandboxes: the summed PSS of every process in their
    trees (``/proc/PID/smaps_rollup``) and the host's used-memory delta
 4. leaks after ``close()``: sandbox processes and host folders left behind
+5. overload: 32 concurrent conversations of the reference agent (scripted model, 4
+   python calls each, ``ainvoke`` under ``asyncio.gather``) on ``max_size=8``, beside
+   the same 32 run as four waves of eight; both must answer all 32 correctly
+
+Progress goes to stderr, the table (once) to stdout.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
+import re
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from langchain_core.messages import HumanMessage
+
+from langchain_daytona_exec import DaytonaToolkit, create_code_interpreter_agent
+from langchain_daytona_exec.agent import ScriptedChatModel, ai_step
 from langchain_daytona_exec.backends.local import LocalBackend
+from langchain_daytona_exec.backends.local.backend import default_base_dir
 from langchain_daytona_exec.pool import SandboxPool
 
 COLD_N = 10
@@ -40,7 +51,9 @@ DATA_WARMUP = "import numpy, pandas, matplotlib.pyplot"
 DATA_CALL = (
     "import numpy, pandas, matplotlib.pyplot\npandas.DataFrame({'a': numpy.arange(3)}).shape"
 )
-SANDBOX_DIRS = Path(tempfile.gettempdir()) / "langchain-daytona-exec"
+SANDBOX_DIRS = Path(default_base_dir())
+CONVERSATIONS = 32
+OVERLOAD_SIZE = 8
 MB = 1024 * 1024
 
 rows: list[tuple[str, str, str, str, str]] = []
@@ -49,6 +62,10 @@ rows: list[tuple[str, str, str, str, str]] = []
 def row(metric: str, ours: str, baseline: str = "", ratio: str = "", target: str = "") -> None:
     rows.append((metric, ours, baseline, ratio, target))
     print(f"  measured: {metric}", file=sys.stderr, flush=True)  # progress, not the table
+
+
+def progress(section: str) -> None:
+    print(f"  {section}...", file=sys.stderr, flush=True)
 
 
 def ms(seconds: float) -> str:
@@ -287,6 +304,61 @@ def bench_memory_and_leaks(backend: LocalBackend) -> None:
     )
 
 
+def _conversation(n: int) -> tuple[ScriptedChatModel, int]:
+    """Four python calls that need the earlier calls' variables; the answer quotes x."""
+    calls = [f"x = {n}", "x = x * 3", "x = x + 7", "print('ANSWER', x)"]
+    script: list[object] = [ai_step("", ("python", {"code": code})) for code in calls]
+    script.append(lambda messages: str(messages[-1].content))
+    return ScriptedChatModel(script=script), n * 3 + 7
+
+
+async def _conversations(pool: SandboxPool, ids: range) -> int:
+    """Run the conversations ``ids`` at once; returns how many answered right."""
+
+    async def run(n: int) -> bool:
+        model, expected = _conversation(n)
+        agent = create_code_interpreter_agent(model, toolkit=DaytonaToolkit(pool=pool))
+        out = await agent.ainvoke(
+            {"messages": [HumanMessage("compute")]}, {"configurable": {"thread_id": f"c{n}"}}
+        )
+        return re.search(rf"ANSWER {expected}\b", str(out["messages"][-1].content)) is not None
+
+    return sum(await asyncio.gather(*(run(n) for n in ids)))
+
+
+def bench_overload(backend: LocalBackend) -> None:
+    wave = OVERLOAD_SIZE
+
+    def fresh_pool() -> SandboxPool:
+        return SandboxPool(backend, max_size=OVERLOAD_SIZE, acquire_timeout=300)
+
+    with fresh_pool() as pool:  # baseline: four waves of eight, one after another
+        started = time.perf_counter()
+        waves_ok = 0
+        for first in range(0, CONVERSATIONS, wave):
+            waves_ok += asyncio.run(_conversations(pool, range(first, first + wave)))
+        waves_s = time.perf_counter() - started
+    with fresh_pool() as pool:
+        started = time.perf_counter()
+        at_once_ok = asyncio.run(_conversations(pool, range(CONVERSATIONS)))
+        at_once_s = time.perf_counter() - started
+        stats = pool.stats()
+    row(
+        f"{CONVERSATIONS} agent conversations x 4 python calls at once, max_size={wave}",
+        f"{at_once_s:.2f} s, {at_once_ok}/{CONVERSATIONS} right",
+        f"4 waves of {wave}: {waves_s:.2f} s, {waves_ok}/{CONVERSATIONS} right",
+        f"{at_once_s / waves_s:.2f}x",
+        "<= 2x, all right",
+    )
+    row(
+        "... its pool stats: evicted (of keys used < 60 s ago) / time waiting for a slot",
+        f"{stats.evicted} ({stats.evicted_recent}) / {stats.wait_ms_total / 1000:.1f} s",
+        "",
+        "",
+        "evictions only of finished runs",
+    )
+
+
 def host_total_gib() -> float:
     with open("/proc/meminfo") as f:
         return int(f.readline().split()[1]) / 1024 / 1024
@@ -299,9 +371,17 @@ def main() -> None:
         f"running on {platform.node()} ({os.cpu_count()} cores), mode {backend.mode}",
         file=sys.stderr,
     )
-    bench_acquire(backend)
-    bench_throughput(backend)
-    bench_memory_and_leaks(backend)
+    sections: list[tuple[str, Callable[[LocalBackend], None]]] = [
+        ("acquire", bench_acquire),
+        ("throughput", bench_throughput),
+        ("memory and leaks", bench_memory_and_leaks),
+        ("overload", bench_overload),
+    ]
+    only = set(sys.argv[1:])  # e.g. `benchmarks/pool.py overload` runs one section
+    for name, section in sections:
+        if not only or name.split()[0] in only:
+            progress(name)
+            section(backend)
     print()
     print("Pool benchmark: SandboxPool on LocalBackend, each number beside its baseline")
     print("| metric | ours | baseline | ratio | target / notes |")

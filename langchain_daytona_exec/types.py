@@ -214,6 +214,12 @@ class PoolStats:
         failures: Failed creations.
         acquire_p50_ms: Median lease latency in **milliseconds**.
         acquire_p95_ms: 95th percentile lease latency in **milliseconds**.
+        evicted_recent: Evictions of keys used in the last minute: conversations
+            that are likely still going and will find their state gone (thrashing).
+        pinned: Keys pinned now (``SandboxPool.pin``; running conversations).
+        waiting: New keys waiting now for a full pool.
+        wait_ms_total: Time leases spent waiting for a busy key or a full pool, in
+            **milliseconds**, summed since the pool started.
     """
 
     live: int
@@ -226,6 +232,10 @@ class PoolStats:
     failures: int
     acquire_p50_ms: float
     acquire_p95_ms: float
+    evicted_recent: int = 0
+    pinned: int = 0
+    waiting: int = 0
+    wait_ms_total: float = 0.0
 
 
 @dataclass(frozen=True)

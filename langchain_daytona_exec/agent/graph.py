@@ -24,6 +24,11 @@
   vision models, shows them to the model in a user message (OpenAI accepts images
   only in user messages, not in tool results).
 * **finalize** ends a turn that reached the step limit with a final answer.
+
+Each run (``invoke``, ``ainvoke``, ``stream``, ``astream``) pins the thread's key in
+the pool (:meth:`~langchain_daytona_exec.SandboxPool.pin`) from its start to its
+end, so a full pool never hands the sandbox of a conversation in the middle of its
+run to another one: new conversations wait for a free slot instead.
 """
 
 from __future__ import annotations
@@ -32,8 +37,9 @@ import base64
 import operator
 import os
 import re
-from collections.abc import Callable, Sequence
-from typing import Annotated, Any, Literal, NotRequired, TypedDict
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Annotated, Any, ClassVar, Literal, NotRequired, TypedDict
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
@@ -46,6 +52,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+from langchain_core.runnables.config import merge_configs
 from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
@@ -241,8 +248,43 @@ def create_code_interpreter_agent(
     graph.add_conditional_edges("collect", nodes.route_after_collect, ["agent", "finalize"])
     graph.add_edge("finalize", END)
     compiled = graph.compile(checkpointer=checkpointer, name="code_interpreter")
+    # Each run pins its thread's sandbox: the same graph, in a class whose stream and
+    # astream (which invoke and ainvoke run) hold the pin (LangGraph's own copy idiom).
+    cls = type("CodeInterpreterGraph", (_RunPinningGraph,), {"_nodes": nodes})
+    attrs = {k: v for k, v in compiled.__dict__.items() if k != "__orig_class__"}
+    pinning: CompiledStateGraph[Any, Any, Any, Any] = cls(**attrs)
     # The step limit, not LangGraph's recursion limit, should end a long turn.
-    return compiled.with_config(recursion_limit=_NODES_PER_ROUND * max_iterations + 8)
+    return pinning.with_config(recursion_limit=_NODES_PER_ROUND * max_iterations + 8)
+
+
+class _RunPinningGraph(CompiledStateGraph[Any, Any, Any, Any]):
+    """The compiled agent graph; each run pins its thread's key in the pool."""
+
+    _nodes: ClassVar[_Nodes | None] = None
+
+    def _pin_run(self, config: RunnableConfig | None) -> AbstractContextManager[None]:
+        nodes = self._nodes
+        if nodes is None or nodes.sandbox_tool is None:
+            return nullcontext()
+        pool, key = nodes._pool_and_key(merge_configs(self.config, config))
+        return pool.pin(key)
+
+    def stream(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        """Stream a run (see LangGraph's ``stream``) while pinning the thread's sandbox."""
+        with self._pin_run(_config_arg(args, kwargs)):
+            yield from super().stream(*args, **kwargs)
+
+    async def astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        """Async twin of :meth:`stream`."""
+        with self._pin_run(_config_arg(args, kwargs)):
+            async for chunk in super().astream(*args, **kwargs):
+                yield chunk
+
+
+def _config_arg(args: tuple[Any, ...], kwargs: dict[str, Any]) -> RunnableConfig | None:
+    """The ``config`` of a ``stream(input, config, ...)`` call."""
+    config: RunnableConfig | None = args[1] if len(args) > 1 else kwargs.get("config")
+    return config
 
 
 def _node(

@@ -219,11 +219,13 @@ class Janitor:
             for slot in list(pool._slots.values()):
                 if slot.claimed or slot.queue or slot.sandbox is None:
                     continue
-                reason = pool._expiry_locked(slot.created_at, slot.last_used, now)
+                pinned = slot.key in pool._pins
+                last_used = None if pinned else slot.last_used  # no idle TTL while pinned
+                reason = pool._expiry_locked(slot.created_at, last_used, now)
                 if reason is None:
                     continue
                 del pool._slots[slot.key]
-                pool._evicted += 1
+                pool._count_eviction_locked(slot, now)
                 if slot.uses:
                     pool._remember_loss_locked(slot.key, reason)
                 expired.append(Spare(slot.sandbox, slot.created_at, fresh=False))

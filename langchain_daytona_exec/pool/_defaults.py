@@ -18,6 +18,17 @@ person to read an answer and reply, short enough that abandoned chats free their
 DEFAULT_ACQUIRE_TIMEOUT_S = 30.0
 """Seconds a lease waits for a busy key or a full pool before it gives up."""
 
+DEFAULT_PROTECT_S = 20.0
+"""Seconds after a lease during which the key is not evicted for another key. A
+tool-calling model usually thinks a few seconds between two calls; 20 s covers
+most, and stays below ``DEFAULT_ACQUIRE_TIMEOUT_S``, so a new key waiting for a
+full pool gets the slot of a key gone quiet before its own wait runs out."""
+
+RECENT_USE_S = 60.0
+"""An eviction of a key used less than this many seconds before counts in
+``PoolStats.evicted_recent``: such a conversation is likely still going and will
+find its state gone (thrashing)."""
+
 REAPER_INTERVAL_MAX_S = 30.0
 """Upper bound of the janitor's period: TTL eviction is at most this late."""
 

@@ -26,11 +26,13 @@ from langchain_daytona_exec.pool._defaults import (
     DEFAULT_ACQUIRE_TIMEOUT_S,
     DEFAULT_IDLE_TTL_S,
     DEFAULT_MAX_SIZE,
+    DEFAULT_PROTECT_S,
     KEY_LABEL,
     LATENCY_SAMPLES,
     POOL_LABEL,
     REAPER_INTERVAL_MAX_S,
     REAPER_INTERVAL_MIN_S,
+    RECENT_USE_S,
     REMEMBERED_LOSSES,
     THREAD_JOIN_S,
 )
@@ -83,7 +85,12 @@ class SandboxPool(ClosingContext):
         max_lifetime_s: **Seconds** after which a sandbox is replaced at its next
             lease (or evicted when unleased); ``None`` for no limit.
         acquire_timeout: **Seconds** a lease waits for a busy key or a full pool,
-            unless :meth:`session` is given its own ``timeout``.
+            unless :meth:`session` is given its own ``timeout``. New keys waiting
+            for a full pool are served in arrival order (FIFO).
+        protect_s: **Seconds** after a lease ends during which the key's sandbox is
+            not evicted to make room for another key (a model thinking between two
+            tool calls). Keys pinned with :meth:`pin` are never evicted; a key's
+            protection ends when its last pin is released. 0 turns it off.
         warmup: Python code run in every sandbox before a key first gets it, such
             as ``"import numpy, pandas, matplotlib.pyplot"``; warm-pool sandboxes
             run it ahead of time. Errors in it are logged, not raised.
@@ -124,6 +131,7 @@ class SandboxPool(ClosingContext):
         idle_ttl_s: float | None = DEFAULT_IDLE_TTL_S,
         max_lifetime_s: float | None = None,
         acquire_timeout: float = DEFAULT_ACQUIRE_TIMEOUT_S,
+        protect_s: float = DEFAULT_PROTECT_S,
         warmup: str | None = None,
         labels: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -141,6 +149,7 @@ class SandboxPool(ClosingContext):
             ("idle_ttl_s", idle_ttl_s),
             ("max_lifetime_s", max_lifetime_s),
             ("acquire_timeout", acquire_timeout),
+            ("protect_s", protect_s),
             ("reaper_interval_s", reaper_interval_s),
             ("health_check_interval_s", health_check_interval_s),
         ):
@@ -161,6 +170,7 @@ class SandboxPool(ClosingContext):
         self._idle_ttl_s = idle_ttl_s
         self._max_lifetime_s = max_lifetime_s
         self._acquire_timeout = acquire_timeout
+        self._protect_s = protect_s
         self._warmup = warmup
         self._labels = {**(labels or {}), POOL_LABEL: self.id}
         self._adopted: set[str] = set()  # ids of sandboxes found by labels (never twice)
@@ -179,6 +189,8 @@ class SandboxPool(ClosingContext):
         self._idle: deque[Spare] = deque()
         self._retiring: list[Sandbox] = []
         self._lost: OrderedDict[str, LossReason] = OrderedDict()
+        self._pins: dict[str, int] = {}  # key -> pin count (keys pinned now)
+        self._capacity_queue: deque[object] = deque()  # new keys waiting, FIFO
         self._filling = 0  # creations by the filler under way
         self._creating = 0  # creations by leases under way
         self._in_hand = 0  # sandboxes the janitor or a lease is resetting or closing
@@ -191,6 +203,8 @@ class SandboxPool(ClosingContext):
         self._evicted = 0
         self._replaced = 0
         self._failures = 0
+        self._evicted_recent = 0
+        self._wait_s_total = 0.0
 
         self._stop = threading.Event()
         self._fill_wake = threading.Event()
@@ -275,6 +289,43 @@ class SandboxPool(ClosingContext):
         finally:
             self._release(lease, error)
 
+    @contextlib.contextmanager
+    def pin(self, key: str) -> Iterator[None]:
+        """Keep the sandbox of ``key`` from eviction while the block runs.
+
+        For a conversation in the middle of a run: between its tool calls it holds
+        no lease, and without a pin a full pool could give its sandbox (and its
+        variables) to another key. Pins are counted: the key stays protected until
+        its last pin ends, and then it may be evicted at once (no ``protect_s``).
+        Pinning never blocks and does not create a sandbox; use it from sync or
+        async code alike (``with pool.pin(key):``). Idle-TTL eviction skips
+        pinned keys too; ``max_lifetime_s`` still applies.
+
+        Args:
+            key: The session key.
+
+        Yields:
+            Nothing; the pin lasts for the block.
+
+        """
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"a session key must be a non-empty string, got {key!r}")
+        with self._lock:
+            self._pins[key] = self._pins.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                left = self._pins[key] - 1
+                if left:
+                    self._pins[key] = left
+                else:
+                    del self._pins[key]
+                    slot = self._slots.get(key)
+                    if slot is not None:
+                        slot.protect_until = float("-inf")
+                    self._notify_locked()
+
     def discard(self, key: str) -> bool:
         """Drop the sandbox of ``key`` (the conversation ended); never blocks.
 
@@ -326,10 +377,14 @@ class SandboxPool(ClosingContext):
                 created=self._created,
                 reused=self._reused,
                 evicted=self._evicted,
+                evicted_recent=self._evicted_recent,
                 replaced=self._replaced,
                 failures=self._failures,
                 acquire_p50_ms=percentile(latencies, 0.50),
                 acquire_p95_ms=percentile(latencies, 0.95),
+                pinned=len(self._pins),
+                waiting=len(self._capacity_queue),
+                wait_ms_total=self._wait_s_total * 1000.0,
             )
 
     def close(self) -> None:
@@ -388,6 +443,7 @@ class SandboxPool(ClosingContext):
         waited: Slot | None = None
         victim: Spare | None = None
         self._ensure_threads()
+        waiting_since: float | None = None
         try:
             # 1. Own the key (per-key lock) and a unit of capacity, or wait.
             while True:
@@ -395,11 +451,26 @@ class SandboxPool(ClosingContext):
                     self._ensure_open_locked()
                     slot, victim, waited = self._claim_locked(key, token)
                     version = self._signal.version
-                    if slot is None and time.monotonic() >= deadline:
+                    now_m = time.monotonic()
+                    if slot is not None:
+                        if waiting_since is not None:
+                            self._wait_s_total += now_m - waiting_since
+                        break
+                    if now_m >= deadline:
+                        if waiting_since is not None:
+                            self._wait_s_total += now_m - waiting_since
                         raise self._timeout_error_locked(key, wait_s, waited is not None)
-                if slot is not None:
-                    break
-                yield Wait(deadline, version)
+                    wake = deadline
+                    queue = self._capacity_queue
+                    if waited is None and queue and queue[0] is token:
+                        # First in line for capacity: a protection may end before any
+                        # state change wakes us. (The others wait for their turn.)
+                        ends = self._protection_ends_locked()
+                        if ends is not None:
+                            wake = min(deadline, now_m + max(0.0, ends - self._clock()))
+                if waiting_since is None:
+                    waiting_since = now_m
+                yield Wait(wake, version)
 
             # 2. A sandbox taken from an evicted key is reset before it changes hands.
             if victim is not None:
@@ -487,7 +558,10 @@ class SandboxPool(ClosingContext):
 
         """
         slot = self._slots.get(key)
+        queue = self._capacity_queue
         if slot is not None:
+            if token in queue:  # another lease of the key made its slot meanwhile
+                self._leave_capacity_queue_locked(token)
             if slot.claimed or (slot.queue and slot.queue[0] is not token):
                 if token not in slot.queue:
                     slot.queue.append(token)
@@ -496,6 +570,29 @@ class SandboxPool(ClosingContext):
                 slot.queue.popleft()
             slot.claimed = True
             return slot, None, None
+        if queue and queue[0] is not token:  # new keys get capacity in arrival order
+            if token not in queue:
+                queue.append(token)
+            return None, None, None
+        claimed = self._take_capacity_locked(key)
+        if claimed is None:
+            if not queue:
+                queue.append(token)
+            return None, None, None
+        self._leave_capacity_queue_locked(token)
+        return claimed[0], claimed[1], None
+
+    def _take_capacity_locked(self, key: str) -> tuple[Slot, Spare | None] | None:
+        """A new slot for ``key``: a warm sandbox, room to create one, or an evicted key.
+
+        Only keys that are not leased, not waited for, not pinned and past their
+        protection are evicted (the least recently used first).
+
+        Returns:
+            ``(slot, victim)``, the victim being an evicted key's sandbox to reset
+            for this key; ``None`` when every sandbox is in use or protected.
+
+        """
         if self._idle:
             spare = self._idle.popleft()
             slot = Slot(key, claimed=True)
@@ -506,23 +603,50 @@ class SandboxPool(ClosingContext):
                 self._reused += 1
             self._slots[key] = slot
             self._fill_wake.set()
-            return slot, None, None
+            return slot, None
         if self._occupancy_locked() < self._max_size:
             slot = self._slots[key] = Slot(key, claimed=True)
-            return slot, None, None
+            return slot, None
+        now = self._clock()
         lru = min(
-            (s for s in self._slots.values() if not s.claimed and not s.queue and s.sandbox),
+            (s for s in self._evictable_locked() if s.protect_until <= now),
             key=lambda s: s.last_used,
             default=None,
         )
         if lru is None or lru.sandbox is None:
-            return None, None, None
+            return None
         del self._slots[lru.key]
-        self._evicted += 1
+        self._count_eviction_locked(lru, now)
         if lru.uses:
             self._remember_loss_locked(lru.key, "evicted")
         slot = self._slots[key] = Slot(key, claimed=True)
-        return slot, Spare(lru.sandbox, lru.created_at, fresh=False), None
+        return slot, Spare(lru.sandbox, lru.created_at, fresh=False)
+
+    def _evictable_locked(self) -> Iterator[Slot]:
+        """Slots that may be evicted once their protection ends."""
+        for s in self._slots.values():
+            if not s.claimed and not s.queue and s.sandbox is not None and s.key not in self._pins:
+                yield s
+
+    def _protection_ends_locked(self) -> float | None:
+        """The ``clock()`` time the first protected slot becomes evictable, if any."""
+        return min((s.protect_until for s in self._evictable_locked()), default=None)
+
+    def _count_eviction_locked(self, slot: Slot, now: float) -> None:
+        self._evicted += 1
+        if slot.uses and now - slot.last_used < RECENT_USE_S:
+            self._evicted_recent += 1
+
+    def _leave_capacity_queue_locked(self, token: object) -> None:
+        """Take ``token`` out of the capacity queue; wake the next one in line."""
+        queue = self._capacity_queue
+        if queue and queue[0] is token:
+            queue.popleft()
+            if queue:
+                self._notify_locked()
+        else:
+            with contextlib.suppress(ValueError):
+                queue.remove(token)
 
     def _close_in_hand(self, sandbox: Sandbox) -> Steps[None]:
         """Close a sandbox taken off the books, still counted until it is closed."""
@@ -540,6 +664,7 @@ class SandboxPool(ClosingContext):
     ) -> None:
         """Undo a lease that failed or was cancelled. Non-blocking."""
         with self._lock:
+            self._leave_capacity_queue_locked(token)
             if waited is not None:
                 with contextlib.suppress(ValueError):
                     waited.queue.remove(token)
@@ -563,6 +688,7 @@ class SandboxPool(ClosingContext):
                 slot.lease = None
             slot.claimed = False
             slot.last_used = self._clock()
+            slot.protect_until = slot.last_used + self._protect_s
             if isinstance(error, SandboxLostError):
                 slot.suspect = slot.loss_seen = True
             if slot.discard and self._slots.get(slot.key) is slot:
@@ -639,14 +765,21 @@ class SandboxPool(ClosingContext):
                 "finish, raise acquire_timeout, or use a separate key for independent work."
             )
         leased = sum(1 for s in self._slots.values() if s.claimed)
+        now = self._clock()
+        idle = list(self._evictable_locked())
+        pinned = sum(1 for s in self._slots.values() if not s.claimed and s.key in self._pins)
+        protected = sum(1 for s in idle if s.protect_until > now)
         return PoolExhaustedError(
             f"No sandbox could be leased for session {key!r} within {wait_s:g} s: all "
             f"{self._max_size} sandboxes of the pool are in use ({leased} leased, "
-            f"{self._filling + self._creating} being created, "
-            f"{len(self._retiring) + self._in_hand} being closed). Raise max_size "
-            f"(now {self._max_size}), raise acquire_timeout (now {self._acquire_timeout:g} s), "
-            "or end sessions sooner: leave `with pool.session(...)` blocks promptly and "
-            "call pool.discard(key) for finished conversations."
+            f"{pinned} pinned by running conversations, {protected} used in the last "
+            f"{self._protect_s:g} s (protect_s), {self._filling + self._creating} being "
+            f"created, {len(self._retiring) + self._in_hand} being closed; "
+            f"{max(0, len(self._capacity_queue) - 1)} other sessions waiting). Raise "
+            f"max_size (now {self._max_size}), raise acquire_timeout (now "
+            f"{self._acquire_timeout:g} s), lower protect_s, or end sessions sooner: leave "
+            "`with pool.session(...)` blocks promptly and call pool.discard(key) for "
+            "finished conversations."
         )
 
     def _note_lost(self, slot: Slot, *, seen: bool) -> None:

@@ -54,6 +54,8 @@ class Slot:
     created_at: float = 0.0
     #: ``clock()`` at the end of the last lease (for LRU and ``idle_ttl_s``).
     last_used: float = 0.0
+    #: ``clock()`` until which the key is not evicted for another (``protect_s``).
+    protect_until: float = float("-inf")
     #: ``clock()`` of the last successful ``is_alive()`` (or creation).
     last_check: float = float("-inf")
     #: Leases handed out with the current sandbox (0: it holds no state of the key).

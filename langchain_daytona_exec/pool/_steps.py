@@ -225,6 +225,7 @@ async def drive_async(steps: Steps[T], signal: ChangeSignal) -> T:
         if isinstance(op, Wait):
             try:
                 await signal.wait_async(op)
+                await asyncio.sleep(0)  # even a wait that ended at once lets others run
             except BaseException as exc:
                 error = exc
             continue

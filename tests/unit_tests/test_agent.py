@@ -26,6 +26,7 @@ from langchain_daytona_exec.agent import (
     parse_decision,
     prompts,
 )
+from langchain_daytona_exec.errors import PoolExhaustedError
 from langchain_daytona_exec.testing import ScriptedChatModel, ai_step
 from tests.unit_tests.fakes import FakeBackend
 
@@ -363,3 +364,43 @@ def test_scripted_model_runs_out_loudly() -> None:
     assert model.invoke("x").text == "only"
     with pytest.raises(RuntimeError, match="all were played"):
         model.invoke("again")
+
+
+# -- a run pins its thread's sandbox ---------------------------------------------------
+
+
+def _probing_script(pool: SandboxPool, seen: list[object]) -> list[Any]:
+    """x = 41; then, between two tool calls, another key tries to take the only slot."""
+
+    def probe(messages: list[BaseMessage]) -> AIMessage:
+        seen.append(pool.stats().pinned)
+        try:
+            with pool.session("intruder"):
+                seen.append("leased")
+        except PoolExhaustedError:
+            seen.append("refused")
+        return python("x + 1")
+
+    return [python("x = 41"), probe, lambda m: str(tool_messages(m)[-1].content)]
+
+
+def test_a_run_pins_its_thread_so_a_full_pool_keeps_its_sandbox(backend: FakeBackend) -> None:
+    with SandboxPool(backend, max_size=1, protect_s=0, acquire_timeout=0.2) as pool:
+        seen: list[object] = []
+        agent = agent_for(ScriptedChatModel(script=_probing_script(pool, seen)), pool)
+        out = agent.invoke(ask("go"), cfg("t1"))
+        assert seen == [1, "refused"]  # pinned mid-run: the other key had to wait
+        assert "42" in out["messages"][-1].content  # x survived between the calls
+        assert pool.stats().pinned == 0
+        with pool.session("intruder", timeout=1):  # the run is over: the slot is free
+            pass
+
+
+async def test_an_async_run_pins_its_thread_too(backend: FakeBackend) -> None:
+    with SandboxPool(backend, max_size=1, protect_s=0, acquire_timeout=0.2) as pool:
+        seen: list[object] = []
+        agent = agent_for(ScriptedChatModel(script=_probing_script(pool, seen)), pool)
+        out = await agent.ainvoke(ask("go"), cfg("t1"))
+        assert seen == [1, "refused"]
+        assert "42" in out["messages"][-1].content
+        assert pool.stats().pinned == 0

@@ -291,7 +291,7 @@ def test_max_lifetime(backend: FakeBackend) -> None:
 
 def test_lru_eviction_resets_and_reuses(backend: FakeBackend) -> None:
     clock = FakeClock()
-    with SandboxPool(backend, max_size=2, clock=clock, reaper_interval_s=3600) as pool:
+    with SandboxPool(backend, max_size=2, clock=clock, reaper_interval_s=3600, protect_s=0) as pool:
         for key in ("a", "b"):
             with pool.session(key) as sb:
                 sb.run_code(f"x = {key!r}")
@@ -315,7 +315,7 @@ def test_lru_eviction_resets_and_reuses(backend: FakeBackend) -> None:
 
 
 def test_exhaustion_message_says_what_to_change(backend: FakeBackend) -> None:
-    with SandboxPool(backend, max_size=1, acquire_timeout=0.2) as pool:
+    with SandboxPool(backend, max_size=1, acquire_timeout=0.2, protect_s=0) as pool:
         with pool.session("a"):
             started = time.monotonic()
             with pytest.raises(PoolExhaustedError) as info, pool.session("b"):
@@ -340,7 +340,7 @@ def test_busy_key_times_out(pool: SandboxPool) -> None:
 
 
 def test_waiter_gets_capacity_when_a_session_ends(backend: FakeBackend) -> None:
-    with SandboxPool(backend, max_size=1, acquire_timeout=5) as pool:
+    with SandboxPool(backend, max_size=1, acquire_timeout=5, protect_s=0) as pool:
         held = threading.Event()
 
         def holder() -> None:
@@ -642,7 +642,7 @@ def test_pool_is_not_kept_alive_by_its_threads_or_the_hook() -> None:
 
 def test_stats_counts(backend: FakeBackend) -> None:
     clock = FakeClock()
-    with SandboxPool(backend, max_size=2, clock=clock, reaper_interval_s=3600) as pool:
+    with SandboxPool(backend, max_size=2, clock=clock, reaper_interval_s=3600, protect_s=0) as pool:
         assert pool.stats().acquire_p50_ms == 0.0
         with pool.session("a") as sb:
             sb.run_code("x = 1")

@@ -130,3 +130,25 @@ def test_owned_lock_knows_its_owner() -> None:
         other.join()
     assert seen == [False]
     assert not lock.held_by_me()
+
+
+async def test_async_driver_lets_other_tasks_run_even_when_waits_end_at_once() -> None:
+    state = Counter()
+    other_ran = asyncio.Event()
+
+    def spin_until_the_other_task_ran() -> Steps[int]:
+        rounds = 0
+        while not other_ran.is_set():
+            rounds += 1
+            if rounds > 1000:
+                raise AssertionError("the driver never yielded to the event loop")
+            yield Wait(time.monotonic() - 1, state.signal.version)  # already past
+        return rounds
+
+    async def other() -> None:
+        other_ran.set()
+
+    task = asyncio.create_task(other())
+    rounds = await drive_async(spin_until_the_other_task_ran(), state.signal)
+    await task
+    assert rounds >= 1
