@@ -10,8 +10,8 @@ import pytest
 from langchain_core.messages import HumanMessage
 
 from langchain_daytona_exec import DaytonaToolkit, SandboxPool, create_code_interpreter_agent
-from langchain_daytona_exec.agent import ScriptedChatModel, ai_step
 from langchain_daytona_exec.backends.local import LocalBackend
+from langchain_daytona_exec.testing import ScriptedChatModel, ai_step
 
 CONVERSATIONS = 32
 MAX_SIZE = 8
