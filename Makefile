@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test unit integration lint format bench demo clean record
+.PHONY: install test unit integration lint format bench demo clean record notebooks
 
 install: $(STAMP)
 
@@ -51,6 +51,9 @@ lint: install
 format: install
 	$(VENV)/bin/ruff format langchain_daytona_exec tests benchmarks
 	$(VENV)/bin/ruff check --fix langchain_daytona_exec tests benchmarks
+
+notebooks: install  # re-run the notebooks and store them with their outputs
+	$(PY) -m tests.integration_tests.test_notebooks
 
 bench: install
 	$(PY) benchmarks/startup.py
