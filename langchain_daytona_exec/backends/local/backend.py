@@ -794,9 +794,8 @@ class LocalSandbox(Sandbox):
         env["PYTHONPATH"] = ":".join(cfg["python_paths"])
         if self._layer is not None:
             env["PATH"] = f"{self._layer_path()}/site/bin:{env['PATH']}"
-        if self._backend.policy.mode != "off":  # scripts of packages pip installs
+        if self._backend.policy.mode != "off":  # pip's user site and its scripts
             env["PATH"] = f"{env['PYTHONUSERBASE']}/bin:{env['PATH']}"
-        if self._backend.policy.mode != "off":
             cfg["make_dirs"] = [self._user_site()]
         if self._egress is not None:
             cfg["egress"] = {
