@@ -142,7 +142,7 @@ def build_app(registry: Registry, faults: Faults, *, api_key: str | None = None)
         routes=[
             Mount("/api", routes=_with_ws_fallback(control)),
             Mount("/toolbox/{sid}", routes=_with_ws_fallback(toolbox)),
-            Mount("/preview/{sid}/{port:int}", routes=_preview.routes(guard)),
+            *_preview.routes(guard),
             Mount(ADMIN_PREFIX, routes=_admin.routes(registry, faults)),
             Route("/{rest:path}", _not_found_route, methods=_ALL_METHODS),
             WebSocketRoute("/{rest:path}", _unknown_ws),

@@ -85,8 +85,14 @@ async def _git(
         raise GitFailed(error(500, "git is not installed in the sandbox", None, SOURCE_DAEMON))
     if res.exit_code != 0 or res.timed_out:
         message = (res.stderr or res.stdout).strip()[-2000:] or f"git {args[0]} failed"
-        status = 404 if "not a git repository" in message or "does not exist" in message else 400
-        raise GitFailed(error(status, message, "GIT_ERROR", SOURCE_DAEMON))
+        status, code = 400, "BAD_REQUEST"
+        if "not a git repository" in message or "does not exist" in message:
+            status, code = 404, "GIT_REPO_NOT_FOUND"
+        elif "rejected" in message:
+            status, code = 409, "GIT_PUSH_REJECTED"
+        elif "already exists" in message and args[0] == "branch":
+            status, code = 409, "GIT_BRANCH_EXISTS"
+        raise GitFailed(error(status, message, code, SOURCE_DAEMON))
     return res.stdout
 
 

@@ -8,6 +8,7 @@ SDK maps it to its typed errors (``FILE_NOT_FOUND`` from ``DAYTONA_DAEMON`` beco
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 
-from langchain_daytona_exec.emulator._state import EmuSandbox, Registry
+from langchain_daytona_exec.emulator._state import EmuSandbox, Registry, iso_now
 from langchain_daytona_exec.errors import (
     SandboxError,
     SandboxFileError,
@@ -95,8 +96,6 @@ async def json_body(request: Request) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        import json
-
         body = json.loads(raw)
     except ValueError as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}") from exc
@@ -155,9 +154,18 @@ class Guard:
         return sb
 
     def toolbox(self, fn: SandboxHandler) -> Handler:
-        """Wrap a toolbox handler: auth, sandbox lookup, state check, activity, errors."""
+        """Wrap a toolbox handler: auth, sandbox lookup, state check, activity, errors.
+
+        Error answers get the daemon's ``path``, ``method`` and ``timestamp`` fields.
+        """
 
         async def handler(request: Request) -> Response:
+            response = await answer(request)
+            if response.status_code >= 400 and response.media_type == "application/json":
+                return _with_request_fields(response, request)
+            return response
+
+        async def answer(request: Request) -> Response:
             if not self.authorized(request.headers):
                 return error(401, "Unauthorized", source=SOURCE_PROXY)
             sb = self.registry.get(request.path_params["sid"])
@@ -206,6 +214,24 @@ class Guard:
         await ws.accept(subprotocol=subprotocol)
         sb.touch()
         return sb
+
+
+def _with_request_fields(response: Response, request: Request) -> Response:
+    try:
+        body = json.loads(bytes(response.body))
+    except ValueError:
+        return response
+    if not isinstance(body, dict) or "statusCode" not in body:
+        return response
+    body.setdefault("path", request.url.path)
+    body.setdefault("method", request.method)
+    body.setdefault("timestamp", iso_now())
+    return JSONResponse(body, status_code=response.status_code, headers=_extra_headers(response))
+
+
+def _extra_headers(response: Response) -> dict[str, str]:
+    skip = {"content-length", "content-type"}
+    return {k: v for k, v in response.headers.items() if k.lower() not in skip}
 
 
 async def refuse(

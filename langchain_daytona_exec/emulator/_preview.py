@@ -96,7 +96,7 @@ def _refusal(sb: EmuSandbox, port: int) -> Response | None:
 
 
 def routes(guard: Guard) -> list[BaseRoute]:
-    """The forwarding route, mounted under ``/preview/{sid}/{port}``."""
+    """The forwarding routes, at the top level (``/preview/{sid}/{port}[/...]``)."""
 
     async def forward(request: Request) -> Response:
         sb = guard.registry.get(request.path_params["sid"])
@@ -135,4 +135,8 @@ def routes(guard: Guard) -> list[BaseRoute]:
         return Response(upstream.content, status_code=upstream.status_code, headers=out)
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-    return [Route("/{rest:path}", forward, methods=methods)]
+    base = "/preview/{sid}/{port:int}"
+    return [
+        Route(base, forward, methods=methods),
+        Route(base + "/{rest:path}", forward, methods=methods),
+    ]
