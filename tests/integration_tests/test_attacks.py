@@ -860,6 +860,38 @@ def test_sandbox_files_cannot_get_the_host_oom_killed() -> None:
     assert "2 sandboxes x 512 MiB" in budget and "MiB available" in budget, budget
 
 
+@pytest.mark.attack
+def test_a_sandbox_that_keeps_dying_is_replaced_and_the_model_told_why() -> None:
+    from langchain_core.messages import ToolMessage
+
+    from langchain_daytona_exec import DaytonaPythonTool, DaytonaWriteFileTool, SandboxPool
+
+    with SandboxPool(LocalBackend(limits=LIMITS), max_size=2) as pool:
+        py, write = DaytonaPythonTool(pool=pool), DaytonaWriteFileTool(pool=pool)
+
+        def call(tool: Any, args: dict[str, Any]) -> str:
+            msg = tool.invoke(
+                {"name": tool.name, "args": args, "id": "c", "type": "tool_call"},
+                {"configurable": {"thread_id": "dying"}},
+            )
+            assert isinstance(msg, ToolMessage)
+            return str(msg.content)
+
+        call(write, {"path": "data.csv", "content": "a,b\n1,2\n"})
+        with pool.session("dying") as sb:
+            first = sb.run_code("import os\nos.getpid()").result
+        crash = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"
+        outs = [call(py, {"code": crash}) for _ in range(3)]
+        assert "files in the workspace were kept" in outs[0]  # one death: a plain restart
+        assert "3 times in a row" in outs[2] and "replaced by a fresh one" in outs[2]
+        assert pool.stats().replaced == 0
+        after = call(py, {"code": "import os\nsorted(os.listdir('.'))"})
+        assert "[]" in after  # a fresh sandbox: the old files went with the old one
+        assert pool.stats().replaced == 1
+        with pool.session("dying") as sb:
+            assert sb.run_code("1 + 1").result == "2" and first is not None
+
+
 def _reset_peak_rss() -> bool:
     try:
         with open("/proc/self/clear_refs", "w") as f:

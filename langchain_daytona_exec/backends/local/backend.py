@@ -74,6 +74,13 @@ so leftovers of a killed host can be swept. One base folder per user (see
 :func:`default_base_dir`): a shared one is created by whoever runs first and is then
 unusable, or worse trusted, by everyone else."""
 
+DEATHS_BEFORE_REPLACEMENT = 3
+"""After this many interpreter deaths in a row (no reply in between) the sandbox is
+unhealthy: ``is_alive()`` turns False so a pool replaces it with a fresh one, and used
+directly it revives with an empty workspace. Something that outlives a restart (files
+filling the memory, a setup that always crashes) would otherwise kill every new
+interpreter, and the model would loop on "re-run your setup code"."""
+
 LANGUAGES = ("python", "javascript", "typescript")
 
 # -- the spawner thread ----------------------------------------------------------------
@@ -636,6 +643,7 @@ class LocalSandbox(Sandbox):
         self._resp_r = -1
         self._closed = False
         self._state_lost_pending = False
+        self._deaths_in_a_row = 0  # interpreter deaths with no reply in between
         self._request_ids = itertools.count(secrets.randbelow(1 << 30) + 1)
         self._uid = isolation.UID_BASE + secrets.randbelow(isolation.UID_SPAN)
         self._host_dir = os.path.join(backend.base_dir, f"{os.getpid()}-{self.id}")
@@ -968,6 +976,11 @@ class LocalSandbox(Sandbox):
     def _ensure_running(self) -> None:
         if self._closed:
             raise SandboxClosedError(f"sandbox {self.id} is closed; create a new one")
+        if self._deaths_in_a_row >= DEATHS_BEFORE_REPLACEMENT:  # used without a pool
+            self._deaths_in_a_row = 0
+            self.reset()
+            self._state_lost_pending = True
+            return
         if self._proc is None or self._proc.poll() is not None:
             if self._proc is not None:
                 self._kill()
@@ -1039,8 +1052,12 @@ class LocalSandbox(Sandbox):
             _lifecycle.unregister_sandbox(self)
 
     def is_alive(self) -> bool:
-        """True until :meth:`close`: a killed kernel is revived on the next call."""
-        return not self._closed
+        """True until :meth:`close` or an unhealthy streak (then a pool replaces it).
+
+        Unhealthy: the interpreter died :data:`DEATHS_BEFORE_REPLACEMENT` times in a row.
+        A killed kernel is otherwise revived on the next call.
+        """
+        return not self._closed and self._deaths_in_a_row < DEATHS_BEFORE_REPLACEMENT
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
@@ -1118,6 +1135,7 @@ class LocalSandbox(Sandbox):
                 raise protocol.FrameError(
                     f"a reply to request {str(resp.get('id'))[:40]}, expected {request_id}"
                 )
+            self._deaths_in_a_row = 0  # the interpreter answered
             if "fault" in resp:
                 raise _KernelFault(str(resp["fault"])[:2000])
             return parse(resp, out)
@@ -1134,6 +1152,14 @@ class LocalSandbox(Sandbox):
                 what = f"hit an internal error ({exc})"
             elif died:
                 what = f"died ({self._death_cause(status) or exc})"
+                self._deaths_in_a_row += 1
+                if self._deaths_in_a_row >= DEATHS_BEFORE_REPLACEMENT:
+                    raise SandboxLostError(
+                        f"the sandbox's interpreter {what}, {self._deaths_in_a_row} times in "
+                        "a row: the sandbox is replaced by a fresh one, so variables, imports "
+                        "and files are all gone. Start again from your setup code, and use "
+                        "less memory or fewer files if that is what killed it."
+                    ) from exc
             elif isinstance(exc, protocol.FrameError):
                 what = f"sent a malformed response ({exc})"
             else:
