@@ -88,7 +88,7 @@ def test_a_reply_is_fitted_to_the_cap_with_notices() -> None:
     assert body_len <= 60_000
     got = protocol.decode_response(frame[protocol.HEADER_SIZE :])
     assert got["id"] == 7 and got["charts"] == []
-    assert "3 chart(s) dropped" in got["stderr"]
+    assert "3 image(s) dropped" in got["stderr"]
     assert "characters cut: the reply was over its size limit" in got["stdout"]
     assert got["stdout"].startswith("aaa") and got["stdout"].endswith("aaa")
     assert msg["stdout"] == "a" * 100_000  # the original is untouched
@@ -121,3 +121,27 @@ def test_a_legitimate_listing_fits_the_value_limit() -> None:
     ]
     body = protocol.dumps_json({"entries": entries, "truncated": False, "id": 3}).encode()
     assert len(protocol.decode_response(body)["entries"]) == 10_000
+
+
+def test_fitting_drops_display_images_whole_and_never_cuts_base64() -> None:
+    png = "iVBORw0KGgo" + "A" * 40_000
+    msg = {
+        "stdout": "s" * 10_000,
+        "stderr": "",
+        "outputs": [{"data": {"text/plain": f"fig {i}", "image/png": png}} for i in range(4)],
+        "charts": [],
+        "id": 2,
+    }
+    got = protocol.decode_response(protocol.encode_response(msg, b"", 60_000)[8:])
+    kept = [o["data"].get("image/png") for o in got["outputs"]]
+    assert all(p in (None, png) for p in kept) and None in kept
+    assert [o["data"]["text/plain"] for o in got["outputs"]] == [f"fig {i}" for i in range(4)]
+    assert "image(s) dropped" in got["stderr"]
+
+
+def test_a_reply_with_too_many_values_is_shortened_to_what_the_host_accepts() -> None:
+    msg = {"stdout": "", "stderr": "", "outputs": [{"data": {"t": "x"}}] * 60_000, "id": 4}
+    frame = protocol.encode_response(msg, b"", protocol.max_reply_body(1 << 20))
+    got = protocol.decode_response(frame[8:])  # would raise "more than ... values"
+    assert 0 < len(got["outputs"]) < 60_000
+    assert "item(s) dropped" in got["stderr"]

@@ -114,10 +114,17 @@ def encode_request(msg: dict[str, Any], blob: bytes = b"") -> bytes:
     return _header(len(body), len(blob)) + body + blob
 
 
+_FIT_VALUES = MAX_REPLY_VALUES * 9 // 10
+"""The most values the kernel lets a reply hold (some room below the host's limit)."""
+
+
 def encode_response(msg: dict[str, Any], blob: bytes = b"", max_body: int = 0) -> bytes:
     """Encode one kernel -> host frame; with ``max_body``, cut the reply to fit it."""
     body = dumps_json(msg).encode()
-    if max_body and len(body) > max_body:
+    # a JSON value takes at least 2 bytes: only a long body can hold too many
+    if max_body and (
+        len(body) > max_body or (len(body) >= 2 * _FIT_VALUES and _count_values(msg) > _FIT_VALUES)
+    ):
         body = dumps_json(fit_reply(msg, max_body)).encode()
     return _header(len(body), len(blob)) + body + blob
 
@@ -128,17 +135,54 @@ _CUT_NOTE = "\n... [{} characters cut: the reply was over its size limit] ...\n"
 def fit_reply(msg: dict[str, Any], max_body: int) -> dict[str, Any]:
     """Shrink a reply until its JSON fits ``max_body`` bytes (kernel side).
 
-    Charts go first (an image cannot be cut), then the longest text is halved again
-    and again, keeping its head and tail with a notice. Returns a new dict.
+    Lists too long for the host's value limit are shortened first, then images go
+    (charts, then images of display outputs, from the end: an image cannot be cut),
+    then the longest text is halved again and again, keeping its head and tail with
+    a notice. Returns a new dict; each step adds a notice to ``stderr``.
     """
     msg = dict(msg)
+    notes = []
+    shortened = 0
+    total = _count_values(msg)
+    while total > _FIT_VALUES:
+        holder, key = _longest_list(msg)
+        if holder is None:
+            break
+        items = holder[key]
+        per_item = (_count_values(items) - 1) / len(items)
+        keep = max(0, len(items) - int((total - _FIT_VALUES) / per_item) - 1)
+        holder[key] = items[:keep]
+        shortened += len(items) - keep
+        total = _count_values(msg)
+    if shortened:
+        notes.append(f"{shortened} item(s) dropped: the reply had too many values")
+        if isinstance(msg.get("entries"), list):
+            msg["truncated"] = True
     dropped = 0
-    while msg.get("charts") and len(dumps_json(msg)) > max_body:
-        msg["charts"] = list(msg["charts"])[:-1]
+    charts = list(msg["charts"]) if isinstance(msg.get("charts"), list) else []
+    given = msg.get("outputs")
+    outputs = (
+        [dict(o) if isinstance(o, dict) else o for o in given] if isinstance(given, list) else []
+    )
+    if charts:
+        msg["charts"] = charts
+    if isinstance(given, list):
+        msg["outputs"] = outputs
+    while (charts or any(_has_image(o) for o in outputs)) and len(dumps_json(msg)) > max_body:
+        if charts:  # the last figure: its chart and the display output showing it
+            charts.pop()
+            linked = [o for o in outputs if isinstance(o, dict) and o.get("chart") == len(charts)]
+        else:
+            linked = [next(o for o in reversed(outputs) if _has_image(o))]
+        for out in linked:
+            if isinstance(out.get("data"), dict):
+                out["data"] = {m: v for m, v in out["data"].items() if m not in _IMAGE_MIMES}
+            out.pop("chart", None)
         dropped += 1
     if dropped:
-        note = f"\n[sandbox] {dropped} chart(s) dropped: the reply was over its size limit\n"
-        msg["stderr"] = str(msg.get("stderr") or "") + note
+        notes.append(f"{dropped} image(s) dropped: the reply was over its size limit")
+    if notes and "stderr" in msg:
+        msg["stderr"] = str(msg["stderr"]) + "".join(f"\n[sandbox] {n}\n" for n in notes)
     for _ in range(64):
         size = len(dumps_json(msg))
         if size <= max_body:
@@ -156,8 +200,33 @@ def fit_reply(msg: dict[str, Any], max_body: int) -> dict[str, Any]:
     return {"fault": "the reply did not fit its size limit", "id": msg.get("id")}
 
 
+_IMAGE_MIMES = ("image/png", "image/jpeg")
+"""Display data that travels as base64: dropped whole, never cut."""
+
+_BINARY_KEYS = ("png", *_IMAGE_MIMES)
+"""Reply fields holding base64 (chart PNGs, display images)."""
+
+
+def _has_image(output: Any) -> bool:
+    data = output.get("data") if isinstance(output, dict) else None
+    return isinstance(data, dict) and any(m in data for m in _IMAGE_MIMES)
+
+
+def _count_values(value: Any) -> int:
+    """How many JSON values (as the host counts them) ``value`` holds."""
+    if isinstance(value, dict):
+        return 1 + sum(_count_values(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return 1 + sum(_count_values(v) for v in value)
+    return 0 if value is None or isinstance(value, bool) else 1
+
+
 def _longest_text(value: Any) -> tuple[Any, Any]:
-    """The container and key of the longest string in a reply (copying on the way)."""
+    """The container and key of the longest text in a reply (copying on the way).
+
+    Base64 images (``png`` fields, image mime types) are never chosen: cut, they
+    would no longer decode.
+    """
     best: tuple[Any, Any] = (None, None)
     best_len = 256  # shorter texts are not worth cutting
 
@@ -166,10 +235,30 @@ def _longest_text(value: Any) -> tuple[Any, Any]:
         keys = container.keys() if isinstance(container, dict) else range(len(container))
         for k in list(keys):
             v = container[k]
-            if isinstance(v, str) and len(v) > best_len:
+            if isinstance(v, str) and len(v) > best_len and k not in _BINARY_KEYS:
                 best, best_len = (container, k), len(v)
             elif isinstance(v, (dict, list, tuple)):
                 container[k] = v = dict(v) if isinstance(v, dict) else list(v)
+                visit(v)
+
+    visit(value)
+    return best
+
+
+def _longest_list(value: Any) -> tuple[Any, Any]:
+    """The container and key of the longest list in a reply (copying on the way)."""
+    best: tuple[Any, Any] = (None, None)
+    best_len = 1
+
+    def visit(container: Any) -> None:
+        nonlocal best, best_len
+        keys = container.keys() if isinstance(container, dict) else range(len(container))
+        for k in list(keys):
+            v = container[k]
+            if isinstance(v, (dict, list, tuple)):
+                container[k] = v = dict(v) if isinstance(v, dict) else list(v)
+                if isinstance(v, list) and len(v) > best_len:
+                    best, best_len = (container, k), len(v)
                 visit(v)
 
     visit(value)
