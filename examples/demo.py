@@ -80,7 +80,8 @@ def run_with_model(console: Console, charts_dir: str, question: str) -> int:
         stats = run_turn(agent, [message], config, StepPrinter(console))
     console.print(f"[dim]{stats.summary()}[/]")
     where = os.path.join(charts_dir, THREAD)
-    console.print(f"charts: {len(stats.charts)} written to {where}/", soft_wrap=True)
+    written = [c for c in stats.charts if c.get("kind", "chart") == "chart"]
+    console.print(f"charts: {len(written)} written to {where}/", soft_wrap=True)
     return 0
 
 
@@ -106,10 +107,14 @@ def run_without_model(console: Console, charts_dir: str, why: str) -> int:
             results.append(result)
         charts = save_charts(results, charts_dir, THREAD)
         printer.charts(charts)
-    best = (results[-1].artifact or {}).get("result") or ""
+    artifact = results[-1].artifact or {}
+    best = artifact.get("result") or ""
+    described = [c["description"] for c in artifact.get("charts", []) if c.get("description")]
     printer.answer(
         f"{best.strip(chr(39))}.\n\nRevenue is units x unit_price per row, summed per "
-        "region over all months; the chart shows each region's monthly revenue.",
+        "region over all months; the chart shows each region's monthly revenue"
+        + (f", in words: {described[0]}" if described else ".")
+        + "\n",
         title="result (the demo's summary, not a model's)",
     )
     console.print(f"\n[bold]To let a model run this analysis[/] ({why}):")
@@ -121,7 +126,8 @@ def run_without_model(console: Console, charts_dir: str, why: str) -> int:
     ):
         console.print(line, soft_wrap=True, markup=False, highlight=False)
     where = os.path.join(charts_dir, THREAD)
-    console.print(f"charts: {len(charts)} written to {where}/", soft_wrap=True)
+    written = [c for c in charts if c.get("kind", "chart") == "chart"]
+    console.print(f"charts: {len(written)} written to {where}/", soft_wrap=True)
     return 0
 
 

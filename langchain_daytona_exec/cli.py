@@ -314,11 +314,16 @@ def _print_result(result: ExecutionResult, charts_dir: str) -> int:
         sys.stdout.write(result.stdout if result.stdout.endswith("\n") else result.stdout + "\n")
     if result.stderr:
         sys.stderr.write(result.stderr if result.stderr.endswith("\n") else result.stderr + "\n")
+    for output in result.outputs:  # display(...) calls: tables as text
+        if not output.is_main_result and output.chart is None and output.text is not None:
+            print(output.text)
     if result.result is not None:
         print(f"=> {result.result}")
     for chart in result.charts:
         path = _write_chart(charts_dir, chart.png)
         print(f"chart written: {path}" + (f" ({chart.title})" if chart.title else ""))
+        if chart.description:
+            print(f"  {chart.description}")
     if result.timed_out:
         print("timed out" + (" (interpreter restarted)" if result.state_lost else ""))
     if result.error is not None and result.error.name == "SystemExit":

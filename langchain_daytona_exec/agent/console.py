@@ -264,7 +264,11 @@ class StepPrinter:
         """Say where charts were written."""
         for chart in charts:
             title = f" ({chart['title']})" if chart.get("title") else ""
-            self.console.print(f"[magenta]chart written:[/] {chart['path']}{title}", soft_wrap=True)
+            what = chart.get("kind", "chart")
+            line = f"[magenta]{what} written:[/] {chart['path']}{title}"
+            self.console.print(line, soft_wrap=True)
+            if what == "chart" and chart.get("description"):
+                self.console.print(Text(f"  {chart['description']}", style="dim"))
 
     def notice(self, message: BaseMessage) -> None:
         """Show what the graph told the model (a lost sandbox, charts shown)."""

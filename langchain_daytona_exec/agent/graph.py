@@ -99,17 +99,31 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class ChartFile(TypedDict):
-    """A chart the agent wrote to ``charts_dir``.
+    """A chart (or another image or HTML output) the agent wrote to ``charts_dir``.
 
     Attributes:
-        path: Where the PNG was written.
+        path: Where the file was written (``chart-<n>.png``, ``output-<n>.html``...).
         title: The chart's title, if it had one.
         tool_call_id: The tool call that produced it.
+        description: The chart in words (or the output's text), when there is one.
+        kind: ``"chart"`` or ``"output"`` (an image or HTML display output).
     """
 
     path: str
     title: str | None
     tool_call_id: str
+    description: NotRequired[str | None]
+    kind: NotRequired[str]
+
+
+OUTPUT_FILES = (
+    ("image/png", ".png", True),
+    ("image/jpeg", ".jpg", True),
+    ("image/svg+xml", ".svg", False),
+    ("text/html", ".html", False),
+)
+"""Display outputs written beside the charts: (mime type, file suffix, base64?), the
+first one an output has wins."""
 
 
 class AgentState(TypedDict):
@@ -333,37 +347,81 @@ def _charts_of(message: ToolMessage) -> list[dict[str, Any]]:
     return [c for c in artifact.get("charts") or [] if c.get("png_base64")]
 
 
+def _outputs_of(message: ToolMessage) -> list[dict[str, Any]]:
+    """Display outputs with a picture or HTML that are not charts (those are saved)."""
+    artifact = message.artifact if isinstance(message.artifact, dict) else {}
+    return [
+        o
+        for o in artifact.get("outputs") or []
+        if isinstance(o, dict) and o.get("chart") is None and isinstance(o.get("data"), dict)
+    ]
+
+
 def save_charts(
     messages: Sequence[BaseMessage],
     charts_dir: str | os.PathLike[str],
     thread_id: str,
     *,
     start: int = 0,
+    output_start: int = 0,
 ) -> list[ChartFile]:
-    """Write the charts carried by tool messages as PNG files.
+    """Write the charts carried by tool messages as PNG files, and the images and HTML.
 
     Args:
-        messages: Messages to scan; only tool messages with charts count.
-        charts_dir: The output folder; charts go to ``<charts_dir>/<thread_id>/``.
+        messages: Messages to scan; only tool messages with charts or outputs count.
+        charts_dir: The output folder; files go to ``<charts_dir>/<thread_id>/``.
         thread_id: The conversation, used (made file-name safe) as the subfolder.
         start: Charts already written for this thread; numbering continues after it.
+        output_start: Outputs already written for this thread (numbered on their own).
 
     Returns:
-        The files written, as ``chart-<n>.png`` in order.
+        The files written, in order: ``chart-<n>.png`` for charts, and
+        ``output-<n>.png/.jpg/.svg/.html`` for display outputs holding an image or HTML.
     """
     written: list[ChartFile] = []
     folder = os.path.join(os.fspath(charts_dir), _thread_dir(thread_id))
+    counts = {"chart": start, "output": output_start}
+
+    def write(kind: str, suffix: str, data: bytes, entry: dict[str, Any]) -> None:
+        counts[kind] += 1
+        name = f"{kind}-{counts[kind]}{suffix}"
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        written.append({"path": path, "kind": kind, **entry})  # type: ignore[typeddict-item]
+
     for message in messages:
         if not isinstance(message, ToolMessage):
             continue
         for chart in _charts_of(message):
-            os.makedirs(folder, exist_ok=True)
-            path = os.path.join(folder, f"chart-{start + len(written) + 1}.png")
-            with open(path, "wb") as f:
-                f.write(base64.b64decode(chart["png_base64"]))
-            written.append(
-                {"path": path, "title": chart.get("title"), "tool_call_id": message.tool_call_id}
+            write(
+                "chart",
+                ".png",
+                base64.b64decode(chart["png_base64"]),
+                {
+                    "title": chart.get("title"),
+                    "tool_call_id": message.tool_call_id,
+                    "description": chart.get("description"),
+                },
             )
+        for output in _outputs_of(message):
+            data = output["data"]
+            for mime, suffix, binary in OUTPUT_FILES:
+                value = data.get(mime)
+                if isinstance(value, str):
+                    text = data.get("text/plain")
+                    write(
+                        "output",
+                        suffix,
+                        base64.b64decode(value) if binary else value.encode("utf-8"),
+                        {
+                            "title": None,
+                            "tool_call_id": message.tool_call_id,
+                            "description": text if isinstance(text, str) else None,
+                        },
+                    )
+                    break
     return written
 
 
@@ -576,7 +634,14 @@ class _Nodes:
         update: dict[str, Any] = {"rounds": state.get("rounds", 0) + 1}
         if self.charts_dir is not None:
             key = self.sandbox_tool.thread_key(config) if self.sandbox_tool else "default"
-            written = save_charts(round_, self.charts_dir, key, start=len(state.get("charts", [])))
+            done = [c.get("kind", "chart") for c in state.get("charts", [])]
+            written = save_charts(
+                round_,
+                self.charts_dir,
+                key,
+                start=done.count("chart"),
+                output_start=done.count("output"),
+            )
             if written:
                 update["charts"] = written
         if self.vision:

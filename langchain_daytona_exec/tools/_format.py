@@ -5,7 +5,13 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from langchain_daytona_exec.types import Chart, CommandResult, ExecutionResult, SavedOutput
+from langchain_daytona_exec.types import (
+    Chart,
+    CommandResult,
+    DisplayOutput,
+    ExecutionResult,
+    SavedOutput,
+)
 
 DEFAULT_MAX_OUTPUT_CHARS = 20_000
 """Characters of tool output the model sees per call (about 5k tokens). Longer output
@@ -79,18 +85,56 @@ def saved_artifacts(saved: list[SavedOutput]) -> list[dict[str, Any]]:
     ]
 
 
+def chart_line(chart: Chart) -> str:
+    """The chart in words for the model: its description, else its title."""
+    if chart.description:
+        return chart.description
+    return f'chart "{chart.title}"' if chart.title else "chart (untitled)"
+
+
 def chart_summary(charts: list[Chart]) -> str:
-    """'2 chart(s) attached: "Revenue", untitled' without any image data."""
-    titles = ", ".join(f'"{c.title}"' if c.title else "untitled" for c in charts)
-    return f"{len(charts)} chart(s) attached: {titles}"
+    """One line per chart, in words (``[chart] bar chart "Revenue": East 35065, ...``)."""
+    return "\n".join(f"[chart] {chart_line(c)}" for c in charts)
 
 
 def chart_artifacts(charts: list[Chart]) -> list[dict[str, Any]]:
-    """Charts as JSON-safe dicts (base64 PNG), so checkpointers can store them."""
+    """Charts as JSON-safe dicts (base64 PNG, kind, data, description)."""
     return [
-        {"title": c.title, "mime_type": "image/png", "png_base64": base64.b64encode(c.png).decode()}
+        {
+            "title": c.title,
+            "kind": c.kind,
+            "description": c.description,
+            "data": c.data,
+            "mime_type": "image/png",
+            "png_base64": base64.b64encode(c.png).decode(),
+        }
         for c in charts
     ]
+
+
+def output_artifacts(result: ExecutionResult) -> list[dict[str, Any]]:
+    """Display outputs as JSON-safe dicts: images base64, ``chart`` the chart's index."""
+    charts = {id(c): i for i, c in enumerate(result.charts)}
+    out = []
+    for output in result.outputs:
+        data = {
+            mime: base64.b64encode(value).decode() if isinstance(value, bytes) else value
+            for mime, value in output.data.items()
+        }
+        item: dict[str, Any] = {"data": data, "is_main_result": output.is_main_result}
+        if output.chart is not None:
+            item["chart"] = charts.get(id(output.chart))
+        out.append(item)
+    return out
+
+
+def _display_line(output: DisplayOutput) -> str:
+    others = sorted(m for m in output.data if m != "text/plain")
+    text = output.text
+    if text is None:
+        return f"[display] {', '.join(others)} (in the artifact)"
+    note = f" (+ {', '.join(others)} in the artifact)" if others else ""
+    return f"[display] {text}{note}" if "\n" not in text else f"[display]{note}\n{text}"
 
 
 def format_execution(result: ExecutionResult) -> str:
@@ -100,6 +144,9 @@ def format_execution(result: ExecutionResult) -> str:
         parts.append(result.stdout.rstrip("\n"))
     if result.stderr:
         parts.append("[stderr]\n" + result.stderr.rstrip("\n"))
+    for output in result.outputs:
+        if not output.is_main_result and output.chart is None:
+            parts.append(_display_line(output))
     if result.result is not None:
         parts.append(f"[result] {result.result}")
     if result.error is not None:
@@ -108,7 +155,7 @@ def format_execution(result: ExecutionResult) -> str:
             f"[error]\n{tb}" if tb else f"[error] {result.error.name}: {result.error.value}"
         )
     if result.charts:
-        parts.append(f"[charts] {chart_summary(result.charts)}")
+        parts.append(chart_summary(result.charts))
     if result.timed_out:
         if result.state_lost:
             parts.append(

@@ -54,9 +54,10 @@ name in the conversation's namespace."""
 
 BASE_DESCRIPTION = (
     "Run Python for data analysis in a persistent, isolated sandbox. {libraries}; "
-    "variables persist between calls; the last expression's value is returned; open "
-    "matplotlib figures come back as charts (call plt.show() or leave them open). "
-    "Inspect data (df.head(), df.dtypes) before analysing it."
+    "variables persist between calls; the last expression's value is returned "
+    "(DataFrames as compact tables; display(obj) shows more); matplotlib figures come "
+    "back as charts described in words (call plt.show() or leave them open). Inspect "
+    "data (df.head(), df.dtypes) before analysing it."
 )
 """The description; ``{libraries}`` says which analysis libraries are importable."""
 

@@ -11,6 +11,7 @@ from langchain_daytona_exec.tools._base import Content, SandboxTool
 from langchain_daytona_exec.tools._format import (
     chart_artifacts,
     format_execution,
+    output_artifacts,
     saved_artifacts,
 )
 from langchain_daytona_exec.types import ExecutionResult
@@ -30,9 +31,11 @@ class PythonInput(BaseModel):
 class DaytonaPythonTool(SandboxTool):
     """Run Python in the conversation's sandbox; variables and files persist.
 
-    The content the model sees is stdout, stderr, the last expression's value, the
-    error with its traceback, and "N chart(s) attached"; the artifact carries the
-    charts as base64 PNG, the error and the flags.
+    The content the model sees is stdout, stderr, each ``display(...)`` output's text
+    (tables as compact text), the last expression's value, the error with its
+    traceback, and one line per chart describing it in words. The artifact carries
+    everything else: every display output with all its mime types (HTML, images as
+    base64...), the charts as base64 PNG with their data, the error and the flags.
 
     Args:
         pool: The :class:`~langchain_daytona_exec.SandboxPool` to lease from.
@@ -45,8 +48,9 @@ class DaytonaPythonTool(SandboxTool):
     description: str = (
         "Run Python code in a persistent, isolated sandbox (like a Jupyter notebook: "
         "variables, imports and files persist between calls). The value of the last "
-        "expression is returned. numpy, pandas and matplotlib are installed; open "
-        "matplotlib figures are returned as charts. No network access. Files live in "
+        "expression is returned (tables as compact text); display(obj) shows more. numpy, "
+        "pandas and matplotlib are installed; matplotlib figures come back as charts, "
+        "described in words. No network access. Files live in "
         "the working folder, shared with the shell tool."
     )
     args_schema: type[BaseModel] = PythonInput
@@ -70,6 +74,7 @@ class DaytonaPythonTool(SandboxTool):
     def _render(result: ExecutionResult) -> tuple[str, dict[str, Any]]:
         artifact: dict[str, Any] = {
             "charts": chart_artifacts(result.charts),
+            "outputs": output_artifacts(result),
             "result": result.result,
             "error": (
                 {

@@ -131,12 +131,12 @@ def test_dataframe_is_a_compact_table_for_the_model_and_html_for_people(any_sb: 
     r = run(any_sb, "pd.DataFrame({'region': ['East', 'North'], 'revenue': [35065.123456, 31129]})")
     assert r.result is not None
     assert r.result.splitlines()[0] == "DataFrame: 2 rows x 2 columns"
-    assert r.result.splitlines()[2].split() == ["0", "East", "35065.1"]  # rounded
+    assert r.result.splitlines()[2].split() == ["0", "East", "35065.12"]  # rounded
     assert r.result.splitlines()[3].split() == ["1", "North", "31129"]
     [main] = r.outputs
     assert main.is_main_result and main.text == r.result
     html = main.data["text/html"]
-    assert isinstance(html, str) and "<table" in html and "35065.1" in html
+    assert isinstance(html, str) and "<table" in html and "35065.12" in html
 
 
 def test_series_and_ndarray_show_shape_and_edges(any_sb: Sandbox) -> None:
@@ -284,8 +284,10 @@ def test_line_chart(any_sb: Sandbox) -> None:
     assert squares["points"][0] == [0, 0] and squares["points"][-1] == [999, 998001]
     assert (squares["y_max"], squares["x_at_y_max"], negative["y_min"]) == (998001, 999, -999)
     assert chart.description is not None
-    assert chart.description.startswith(
-        'line chart "Growth" (x: n): 2 series; squares: 0 -> 998001'
+    assert chart.description == (
+        'line chart "Growth" (x: n): 2 series over x 0 to 999; squares: 0 -> 998001 '
+        "(min 0 at x=0, max 998001 at x=999); negative: 0 -> -999 (min -999 at x=999, "
+        "max 0 at x=0)"
     )
 
 
@@ -388,7 +390,8 @@ def test_a_ten_thousand_series_chart_stays_within_budget(any_sb: Sandbox) -> Non
     assert chart.data["series_omitted"] == 10_000 - charts.MAX_SERIES
     assert chart.description is not None
     assert len(chart.description) <= charts.DESCRIPTION_MAX_CHARS + 60
-    assert "10000 series" in chart.description and "9997 more series" in chart.description
+    assert chart.description.startswith("line chart: 10000 series over x 0 to 1; series 1: 0 -> 1")
+    assert chart.description.endswith("... and 9996 more series")
 
 
 def test_both_backends_return_the_same_outputs(local_sb: Sandbox, daytona_sb: Sandbox) -> None:

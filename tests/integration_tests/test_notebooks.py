@@ -45,8 +45,10 @@ EXPECTED = {
         "data/sales.csv: units sold and unit price per region and month [48 rows x 4 columns",
         "data/targets.csv: yearly revenue target per region [4 rows x 2 columns",
         "(48, 4) (4, 2)",
-        "East     33000  35065.4",  # 35065.44 or 35065.4, as the display rounds it
-        '[charts] 1 chart(s) attached: "Sales 2026"',
+        "East     33000 35065.44            6.3",  # the compact table the model reads
+        "[result] DataFrame: 4 rows x 3 columns",
+        '[chart] composite chart "Sales 2026" with 2 panels: [1] line chart',
+        "composite chart: ['line', 'bar']",
         "chart written: <charts_dir>/analysis/chart-1.png",
         "East,33000,35065.44,6.3",
     ],

@@ -119,12 +119,33 @@ def test_killed_interpreter_is_announced_and_the_session_goes_on(pool: SandboxPo
 
 
 def test_chart_artifacts(pool: SandboxPool) -> None:
-    code = "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.title('Trend')"
+    code = "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.title('Trend');"
     msg = call(DaytonaPythonTool(pool=pool), {"code": code}, "c")
-    assert '1 chart(s) attached: "Trend"' in msg.content
+    assert msg.content == (
+        '[chart] line chart "Trend": 1 -> 2 over x 0 to 2 (min 1 at x=0, max 3 at x=1)'
+    )
     png = base64.b64decode(msg.artifact["charts"][0]["png_base64"])
     assert png.startswith(b"\x89PNG") and len(png) > 1000
-    assert len(msg.content) < 200
+    assert msg.artifact["charts"][0]["kind"] == "line"
+    assert msg.artifact["charts"][0]["data"]["elements"][0]["points"] == [[0, 1], [1, 3], [2, 2]]
+    [output] = msg.artifact["outputs"]
+    assert (
+        output["chart"] == 0
+        and output["data"]["image/png"] == msg.artifact["charts"][0]["png_base64"]
+    )
+
+
+def test_tables_reach_the_model_as_text_and_the_artifact_as_html(pool: SandboxPool) -> None:
+    code = (
+        "import pandas as pd\ndf = pd.DataFrame({'a': range(1_000_000)})\ndisplay(df.head(2))\ndf"
+    )
+    msg = call(DaytonaPythonTool(pool=pool), {"code": code}, "t")
+    lines = msg.content.splitlines()
+    assert lines[:2] == ["[display] (+ text/html in the artifact)", "DataFrame: 2 rows x 1 columns"]
+    assert "[result] DataFrame: 1000000 rows x 1 columns" in msg.content
+    assert len(msg.content) < 4000
+    html = [o["data"]["text/html"] for o in msg.artifact["outputs"]]
+    assert len(html) == 2 and all("<table" in h for h in html)
 
 
 def test_budget_cut_keeps_the_full_output_in_the_sandbox(pool: SandboxPool) -> None:

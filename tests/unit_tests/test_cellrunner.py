@@ -149,3 +149,20 @@ def test_a_forged_or_missing_record_is_not_trusted() -> None:
     assert not broken.complete and broken.stdout == ""
     outside = _python.parse_output(f'{_python.MARKER}{nonce}{{"file": "/etc/passwd"}}\n', nonce)
     assert outside.spill_path is None  # only files in the wrapper's own folder
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (35065.0, "35065"),
+        (35065.444, "35065.44"),
+        (2.5, "2.5"),
+        (0.000123456, "0.0001235"),
+        (0.5, "0.5"),
+        (1e20, "1e+20"),
+        (float("nan"), "nan"),
+        (-3.14159, "-3.14"),
+    ],
+)
+def test_numbers_are_rounded_for_reading(value: float, text: str) -> None:
+    assert cellrunner.text.number(value) == text

@@ -171,7 +171,7 @@ def test_a_lost_sandbox_is_announced_once(pool: SandboxPool, backend: FakeBacken
 
 def test_charts_are_artifacts_not_text(pool: SandboxPool) -> None:
     msg = call(DaytonaPythonTool(pool=pool), {"code": "emit_chart('Sales')"})
-    assert '1 chart(s) attached: "Sales"' in msg.content
+    assert '[chart] chart "Sales"' in msg.content
     assert msg.artifact["charts"][0]["title"] == "Sales"
     assert "png_base64" in msg.artifact["charts"][0]
     assert msg.artifact["charts"][0]["png_base64"] not in msg.content

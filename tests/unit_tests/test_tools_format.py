@@ -7,11 +7,13 @@ from langchain_daytona_exec.tools._format import (
     cut_middle,
     format_command,
     format_execution,
+    output_artifacts,
 )
 from langchain_daytona_exec.tools.files import describe_binary, render_tree
 from langchain_daytona_exec.types import (
     Chart,
     CommandResult,
+    DisplayOutput,
     ExecutionError,
     ExecutionResult,
     FileInfo,
@@ -33,7 +35,7 @@ def test_a_100kb_chart_adds_under_200_characters() -> None:
     with_chart = ExecutionResult(stdout="done\n", charts=[Chart(png=png, title="Revenue")])
     added = len(format_execution(with_chart)) - len(format_execution(base))
     assert 0 < added < 200
-    assert "1 chart(s) attached" in format_execution(with_chart)
+    assert '[chart] chart "Revenue"' in format_execution(with_chart)
 
 
 def test_execution_text_names_every_part() -> None:
@@ -66,9 +68,44 @@ def test_command_text() -> None:
     assert "[timeout]" in format_command(CommandResult(exit_code=124, timed_out=True))
 
 
-def test_chart_summary_has_titles_and_no_data() -> None:
-    charts = [Chart(png=b"x" * 1000, title="A"), Chart(png=b"y")]
-    assert chart_summary(charts) == '2 chart(s) attached: "A", untitled'
+def test_chart_summary_has_the_descriptions_and_no_data() -> None:
+    described = Chart(png=b"x" * 1000, title="A", kind="bar", description='bar chart "A": x 1')
+    charts = [described, Chart(png=b"y", title="B"), Chart(png=b"z")]
+    assert chart_summary(charts) == (
+        '[chart] bar chart "A": x 1\n[chart] chart "B"\n[chart] chart (untitled)'
+    )
+
+
+def test_display_outputs_tables_and_charts_in_the_text() -> None:
+    chart = Chart(png=b"\x89PNG", title="T", kind="line", description='line chart "T": a 1 -> 2')
+    r = ExecutionResult(
+        result="42",
+        charts=[chart],
+        outputs=[
+            DisplayOutput(
+                {
+                    "text/plain": "DataFrame: 2 rows x 1 columns\n   a\n0  1\n1  2",
+                    "text/html": "<table/>",
+                }
+            ),
+            DisplayOutput({"image/png": b"\x89PNG"}),
+            DisplayOutput({"text/plain": "42"}, is_main_result=True),
+            DisplayOutput({"image/png": b"\x89PNG", "text/plain": "x"}, chart=chart),
+        ],
+    )
+    assert format_execution(r).splitlines() == [
+        "[display] (+ text/html in the artifact)",
+        "DataFrame: 2 rows x 1 columns",
+        "   a",
+        "0  1",
+        "1  2",
+        "[display] image/png (in the artifact)",
+        "[result] 42",
+        '[chart] line chart "T": a 1 -> 2',
+    ]
+    artifacts = output_artifacts(r)
+    assert artifacts[1] == {"data": {"image/png": "iVBORw=="}, "is_main_result": False}
+    assert artifacts[3]["chart"] == 0 and artifacts[2]["is_main_result"] is True
 
 
 @pytest.mark.parametrize(

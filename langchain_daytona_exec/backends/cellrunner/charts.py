@@ -37,6 +37,9 @@ MAX_TICKS = 30
 LISTED = 12
 """Values named in a description before "... and N more"."""
 
+SERIES_DESCRIBED = 4
+"""Series of a line or scatter chart named in its description."""
+
 DESCRIPTION_MAX_CHARS = 600
 """The longest description (one to three lines for the model)."""
 
@@ -102,13 +105,19 @@ def _date_formatters(dates: Any) -> tuple[type, ...]:
 
 
 def _tick_name(ax: Any, axis: str, position: float) -> str:
-    """The category label at ``position`` on ``axis`` ("x"/"y"), else the number."""
+    """The label of the tick nearest ``position`` on ``axis`` ("x"/"y"), else the number.
+
+    Grouped bars sit beside their category's tick: the nearest labelled tick counts
+    when it is closer than half the distance between ticks.
+    """
     ticks, labels = _ticks(ax.xaxis if axis == "x" else ax.yaxis)
-    for i, tick in enumerate(ticks):
-        label = labels[i] if i < len(labels) else ""
-        if label and abs(tick - position) < 1e-6 * max(1.0, abs(position)):
-            return label
-    return number(position)
+    named = [(t, labels[i]) for i, t in enumerate(ticks) if i < len(labels) and labels[i]]
+    if not named:
+        return number(position)
+    gaps = [ticks[i + 1] - ticks[i] for i in range(len(ticks) - 1) if ticks[i + 1] > ticks[i]]
+    reach = min(gaps) / 2 if gaps else 0.5
+    tick, label = min(named, key=lambda pair: abs(pair[0] - position))
+    return label if abs(tick - position) <= reach * (1 + 1e-9) else number(position)
 
 
 def _series(np: Any, xy: Any, label: str | None) -> dict[str, Any]:
@@ -139,6 +148,35 @@ def _series(np: Any, xy: Any, label: str | None) -> dict[str, Any]:
         if n > 2 and float(xs.std()) > 0 and float(ys.std()) > 0:
             element["correlation"] = float(np.corrcoef(xs, ys)[0, 1])
     return element
+
+
+X_KEYS = ("x_min", "x_max", "x_at_y_min", "x_at_y_max")
+"""The x positions a series summary names (each gets a label when the axis has one)."""
+
+
+def _x_name(ax: Any, value: float) -> str | None:
+    """What the x axis shows at ``value`` (a category, a date, a period), if not a number."""
+    import matplotlib.ticker as mticker
+
+    fmt = ax.xaxis.get_major_formatter()
+    if isinstance(fmt, (mticker.ScalarFormatter, mticker.LogFormatter)):
+        return None
+    try:
+        if isinstance(fmt, mticker.FixedFormatter):  # labels only at the ticks
+            text = _tick_name(ax, "x", value)
+        else:
+            text = str(fmt(value))
+    except Exception:
+        return None
+    text = text.strip()
+    return text if text and not _is_number(text) else None
+
+
+def _name_xs(ax: Any, element: dict[str, Any]) -> None:
+    names = {k: _x_name(ax, element[k]) for k in X_KEYS if k in element}
+    names = {k: v for k, v in names.items() if v}
+    if names:
+        element["x_names"] = names
 
 
 def _capped(items: list[Any], limit: int, data: dict[str, Any], key: str) -> list[Any]:
@@ -226,6 +264,8 @@ def _axes_parts(np: Any, ax: Any) -> list[tuple[str, dict[str, Any]]]:
             _series(np, c.get_offsets(), _label(c))
             for c in _capped(scatters, MAX_SERIES, data, "series_omitted")
         ]
+        for element in data["elements"]:
+            _name_xs(ax, element)
         parts.append(("scatter", data))
 
     lines = [
@@ -239,6 +279,8 @@ def _axes_parts(np: Any, ax: Any) -> list[tuple[str, dict[str, Any]]]:
             _series(np, line.get_xydata(), _label(line))
             for line in _capped(lines, MAX_SERIES, data, "series_omitted")
         ]
+        for element in data["elements"]:
+            _name_xs(ax, element)
         parts.append(("line", data))
 
     images = [im for im in ax.images if isinstance(im, mimage.AxesImage)]
@@ -298,7 +340,12 @@ def _axes_note(data: dict[str, Any]) -> str:
     return f" ({', '.join(names)})" if names else ""
 
 
-def _x(value: float, data: dict[str, Any]) -> str:
+def _x(element: dict[str, Any], key: str, data: dict[str, Any]) -> str:
+    """An x position of a series in words: its axis label (category, date), else x=N."""
+    name = (element.get("x_names") or {}).get(key)
+    if name:
+        return str(name)
+    value = element[key]
     if data.get("x_scale") == "datetime":
         dates = sys.modules.get("matplotlib.dates")
         if dates is not None:
@@ -306,7 +353,15 @@ def _x(value: float, data: dict[str, Any]) -> str:
                 return str(dates.num2date(value).date())
             except Exception:
                 pass
-    return number(value)
+    return f"x={number(value)}"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace("\u2212", "-").replace(",", ""))
+    except ValueError:
+        return False
+    return True
 
 
 def _group(element: dict[str, Any]) -> str:
@@ -365,26 +420,37 @@ def _describe(kind: str, data: dict[str, Any]) -> str:
         return f"{head}{_axes_note(data)}: {items}{more}"
     if kind in ("line", "scatter"):
         total = len(elements) + data.get("series_omitted", 0)
+        span = ""
+        if kind == "line" and elements and elements[0].get("n_points"):
+            first = elements[0]
+            start, end = _x(first, "x_min", data), _x(first, "x_max", data)
+            if start.startswith("x=") and end.startswith("x="):
+                span = f"x {start[2:]} to {end[2:]}"
+            else:
+                span = f"{start} to {end}"
         parts = []
-        for i, e in enumerate(elements[:3]):
+        for i, e in enumerate(elements[:SERIES_DESCRIBED]):
             name = e.get("label") or f"series {i + 1}"
+            name = "" if total == 1 and not e.get("label") else f"{name}: "
             if not e.get("n_points"):
-                parts.append(f"{name}: no points")
+                parts.append(f"{name}no points")
             elif kind == "line":
+                over = f" over {span}" if total == 1 and span else ""
                 parts.append(
-                    f"{name}: {number(e['y_first'])} -> {number(e['y_last'])} over x "
-                    f"{_x(e['x_min'], data)} to {_x(e['x_max'], data)}, min {number(e['y_min'])} "
-                    f"at x={_x(e['x_at_y_min'], data)}, max {number(e['y_max'])} at "
-                    f"x={_x(e['x_at_y_max'], data)}, mean {number(e['y_mean'])}"
+                    f"{name}{number(e['y_first'])} -> {number(e['y_last'])}{over} (min "
+                    f"{number(e['y_min'])} at {_x(e, 'x_at_y_min', data)}, max "
+                    f"{number(e['y_max'])} at {_x(e, 'x_at_y_max', data)})"
                 )
             else:
                 corr = f", correlation {e['correlation']:.2f}" if "correlation" in e else ""
                 parts.append(
-                    f"{name}: {e['n_points']} points, x {_x(e['x_min'], data)} to "
-                    f"{_x(e['x_max'], data)}, y {number(e['y_min'])} to {number(e['y_max'])}{corr}"
+                    f"{name}{e['n_points']} points, x {number(e['x_min'])} to "
+                    f"{number(e['x_max'])}, y {number(e['y_min'])} to {number(e['y_max'])}{corr}"
                 )
-        series = f"{total} series; " if total > 1 else ""
-        more = _more(min(3, len(elements)), total, "series")
+        series = ""
+        if total > 1:
+            series = f"{total} series over {span}; " if span else f"{total} series; "
+        more = _more(min(SERIES_DESCRIBED, len(elements)), total, "series")
         return f"{head}{_axes_note(data)}: {series}{'; '.join(parts)}{more}"
     if kind == "image":
         shape = data.get("image_shape")
@@ -392,10 +458,11 @@ def _describe(kind: str, data: dict[str, Any]) -> str:
             return f"figure{_quoted(data.get('title'))}: nothing plotted"
         return f"{head}: {shape[1]}x{shape[0]} pixels"
     if kind == "composite":
-        subs = [
-            f"[{i + 1}] {_describe(sub.get('kind', 'chart'), sub)}"
-            for i, sub in enumerate(elements)
-        ]
+        share = max(120, DESCRIPTION_MAX_CHARS // max(1, len(elements)))
+        subs = []
+        for i, sub in enumerate(elements):
+            text = _describe(sub.get("kind", "chart"), sub)
+            subs.append(f"[{i + 1}] {text if len(text) <= share else text[: share - 3] + '...'}")
         return f"composite chart{_quoted(data.get('title'))} with {len(elements)} panels: " + (
             "; ".join(subs)
         )

@@ -1,7 +1,7 @@
 """pandas and numpy objects as tables a model can read (stdlib only; runs in the sandbox).
 
 A DataFrame or Series becomes a compact ``text/plain`` table (its shape, then head
-and tail rows, numbers to six significant digits) within :data:`TEXT_BUDGET`
+and tail rows, numbers rounded by ``text.number``) within :data:`TEXT_BUDGET`
 characters, plus a bounded ``text/html`` table for people. A numpy array becomes its
 shape, dtype, edge items and, for numbers, min/max/mean. Nothing is imported here:
 the objects' own modules are found in ``sys.modules``.

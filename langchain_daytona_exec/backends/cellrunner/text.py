@@ -11,10 +11,16 @@ def cut_text(text: str, limit: int, what: str) -> str:
 
 
 def number(value: float) -> str:
-    """A number rounded for reading: six significant digits, integers as such."""
+    """A number rounded for reading.
+
+    Integers stay whole, numbers from 1 up keep two decimals, smaller ones (and huge
+    ones) four significant digits.
+    """
     value = float(value)
-    if value != value:  # NaN
-        return "nan"
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)
     if value.is_integer() and abs(value) < 1e15:
         return str(int(value))
-    return f"{value:.6g}"
+    if 1 <= abs(value) < 1e15:
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return f"{value:.4g}"
