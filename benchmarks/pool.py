@@ -11,7 +11,10 @@ table. Sections:
 3. memory of 200 idle leased sandboxes: the summed PSS of every process in their
    trees (``/proc/PID/smaps_rollup``) and the host's used-memory delta
 4. leaks after ``close()``: sandbox processes and host folders left behind
-5. overload: 32 concurrent conversations of the reference agent (scripted model, 4
+5. the first lease right after ``SandboxPool(min_idle=2, warmup=...)`` is built:
+   served on demand (its own create + warmup, the filler waiting meanwhile) vs a
+   bare create + the same warmup; and ``wait_ready()`` before the first lease
+6. overload: 32 concurrent conversations of the reference agent (scripted model, 4
    python calls each, ``ainvoke`` under ``asyncio.gather``) on ``max_size=8``, beside
    the same 32 run as four waves of eight; both must answer all 32 correctly
 
@@ -304,6 +307,48 @@ def bench_memory_and_leaks(backend: LocalBackend) -> None:
     )
 
 
+def bench_first_lease(backend: LocalBackend) -> None:
+    def bare() -> None:
+        sb = backend.create()
+        sb.run_code(DATA_WARMUP, timeout=60)
+        assert sb.run_code(DATA_CALL).result == "(3, 1)"
+        sb.close()
+
+    bare_s = median_time(bare, DATA_N)
+    on_demand: list[float] = []
+    ready: list[float] = []
+    after_ready: list[float] = []
+    for _ in range(DATA_N):
+        started = time.perf_counter()
+        with SandboxPool(backend, min_idle=2, warmup=DATA_WARMUP) as pool:
+            with pool.session("first") as sb:
+                assert sb.run_code(DATA_CALL).result == "(3, 1)"
+            on_demand.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        with SandboxPool(backend, min_idle=2, warmup=DATA_WARMUP) as pool:
+            assert pool.wait_ready(120)
+            ready.append(time.perf_counter() - started)
+            leased = time.perf_counter()
+            with pool.session("first") as sb:
+                assert sb.run_code(DATA_CALL).result == "(3, 1)"
+            after_ready.append(time.perf_counter() - leased)
+    first_s = statistics.median(on_demand)
+    row(
+        "first lease + data call right after SandboxPool(min_idle=2, warmup=...), median",
+        f"{ms(first_s)} (on demand)",
+        f"bare create + warmup + call {ms(bare_s)}",
+        f"{first_s / bare_s:.2f}x",
+        "one warm-up, not the whole warm pool",
+    )
+    row(
+        "... or wait_ready() first: construction to ready / then lease + data call",
+        f"{ms(statistics.median(ready))} / {ms(statistics.median(after_ready))}",
+        "",
+        "",
+        "for servers: warm before taking traffic",
+    )
+
+
 def _conversation(n: int) -> tuple[ScriptedChatModel, int]:
     """Four python calls that need the earlier calls' variables; the answer quotes x."""
     calls = [f"x = {n}", "x = x * 3", "x = x + 7", "print('ANSWER', x)"]
@@ -375,6 +420,7 @@ def main() -> None:
         ("acquire", bench_acquire),
         ("throughput", bench_throughput),
         ("memory and leaks", bench_memory_and_leaks),
+        ("first lease", bench_first_lease),
         ("overload", bench_overload),
     ]
     only = set(sys.argv[1:])  # e.g. `benchmarks/pool.py overload` runs one section

@@ -155,6 +155,8 @@ class Filler:
         """Create one warm sandbox if the pool is short. Returns the pause (s)."""
         if self.server_side is None:
             self.server_side = _server_warm_pool(pool, self.min_idle)
+            with pool._lock:
+                pool._notify_locked()  # wait_ready() may be waiting for this answer
         if self.server_side:
             return THREAD_TICK_S  # the provider keeps them ready: nothing to hold here
         with pool._lock:
@@ -163,6 +165,8 @@ class Filler:
             wait_s = self.backoff.remaining()
             if wait_s > 0:
                 return wait_s
+            if pool._cold_leases:  # a lease is making its own sandbox: let it have the host
+                return THREAD_TICK_S  # (woken when it is done)
             short = len(pool._idle) + pool._filling < self.min_idle
             if not short or pool._occupancy_locked() >= pool._max_size:
                 return THREAD_TICK_S

@@ -24,6 +24,10 @@ tool-calling model usually thinks a few seconds between two calls; 20 s covers
 most, and stays below ``DEFAULT_ACQUIRE_TIMEOUT_S``, so a new key waiting for a
 full pool gets the slot of a key gone quiet before its own wait runs out."""
 
+READY_TIMEOUT_S = 300.0
+"""Seconds ``SandboxPool.wait_ready()`` waits by default: a warm pool whose warmup
+imports numpy, pandas and matplotlib takes seconds per sandbox on a busy host."""
+
 RECENT_USE_S = 60.0
 """An eviction of a key used less than this many seconds before counts in
 ``PoolStats.evicted_recent``: such a conversation is likely still going and will

@@ -30,6 +30,7 @@ from langchain_daytona_exec.pool._defaults import (
     KEY_LABEL,
     LATENCY_SAMPLES,
     POOL_LABEL,
+    READY_TIMEOUT_S,
     REAPER_INTERVAL_MAX_S,
     REAPER_INTERVAL_MIN_S,
     RECENT_USE_S,
@@ -93,7 +94,9 @@ class SandboxPool(ClosingContext):
             protection ends when its last pin is released. 0 turns it off.
         warmup: Python code run in every sandbox before a key first gets it, such
             as ``"import numpy, pandas, matplotlib.pyplot"``; warm-pool sandboxes
-            run it ahead of time. Errors in it are logged, not raised.
+            run it ahead of time. Errors in it are logged, not raised. A lease that
+            finds no warm sandbox ready creates one and runs the warmup itself (it
+            never waits for the warm pool; :meth:`wait_ready` does).
         labels: Extra labels attached to every sandbox the pool creates.
         clock: Monotonic clock in **seconds** for TTL and lifetime bookkeeping
             (tests inject a fake one). Waits and latencies use real time.
@@ -194,6 +197,7 @@ class SandboxPool(ClosingContext):
         self._filling = 0  # creations by the filler under way
         self._creating = 0  # creations by leases under way
         self._in_hand = 0  # sandboxes the janitor or a lease is resetting or closing
+        self._cold_leases = 0  # leases creating or warming up their own sandbox
         self._filler = Filler(min_idle)
         self._janitor = Janitor(self._reaper_interval_s)
         self._warmup_warned = False
@@ -288,6 +292,47 @@ class SandboxPool(ClosingContext):
             raise
         finally:
             self._release(lease, error)
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until the warm pool holds ``min_idle`` sandboxes with ``warmup`` run.
+
+        Leases never need this: with no warm sandbox ready, a lease creates one on
+        demand (and runs ``warmup`` in it, so it waits for that one warm-up, never
+        for the whole warm pool). Call it at start-up when every first lease should
+        be served from the warm pool, such as before a server takes traffic.
+
+        Args:
+            timeout: **Seconds** to wait; ``None`` waits up to ``READY_TIMEOUT_S``.
+
+        Returns:
+            True when ready (at once with ``min_idle=0`` or when the provider keeps
+            the warm pool); False at the timeout (see ``stats().failures``: a broken
+            backend, or leased keys leaving no room for ``min_idle`` idle ones).
+
+        Raises:
+            PoolError: The pool is closed.
+
+        """
+        return drive_sync(self._until_ready(timeout), self._signal)
+
+    async def await_ready(self, timeout: float | None = None) -> bool:
+        """Async twin of :meth:`wait_ready`; never blocks the event loop."""
+        return await drive_async(self._until_ready(timeout), self._signal)
+
+    def _until_ready(self, timeout: float | None) -> Steps[bool]:
+        if timeout is not None and timeout < 0:
+            raise ValueError(f"timeout must not be negative, got {timeout}")
+        deadline = time.monotonic() + (READY_TIMEOUT_S if timeout is None else timeout)
+        self._ensure_threads()
+        while True:
+            with self._lock:
+                self._ensure_open_locked()
+                if self._filler.server_side or len(self._idle) >= self._min_idle:
+                    return True
+                version = self._signal.version
+            if time.monotonic() >= deadline:
+                return False
+            yield Wait(deadline, version)
 
     @contextlib.contextmanager
     def pin(self, key: str) -> Iterator[None]:
@@ -509,22 +554,33 @@ class SandboxPool(ClosingContext):
                         self._detach_locked(slot, reason)
                     yield from self._close_in_hand(sandbox)
 
-            # 4. Create (cold path), then warm up.
-            if slot.sandbox is None:
-                yield Call(functools.partial(self._create_for, slot))
-            if self._warmup is not None and not slot.warm:
-                sandbox = slot.sandbox
-                assert sandbox is not None
-                try:
-                    yield Call(functools.partial(self._run_warmup, sandbox))
-                except SandboxLostError:
-                    with self._lock:
-                        self._failures += 1
-                        self._detach_locked(slot, None)
-                    yield from self._close_in_hand(sandbox)
-                    raise
+            # 4. Create (cold path), then warm up. The filler waits meanwhile, so a
+            #    lease never competes with warm-pool work for the host.
+            cold = slot.sandbox is None or (self._warmup is not None and not slot.warm)
+            if cold:
                 with self._lock:
-                    slot.warm = True
+                    self._cold_leases += 1
+            try:
+                if slot.sandbox is None:
+                    yield Call(functools.partial(self._create_for, slot))
+                if self._warmup is not None and not slot.warm:
+                    sandbox = slot.sandbox
+                    assert sandbox is not None
+                    try:
+                        yield Call(functools.partial(self._run_warmup, sandbox))
+                    except SandboxLostError:
+                        with self._lock:
+                            self._failures += 1
+                            self._detach_locked(slot, None)
+                        yield from self._close_in_hand(sandbox)
+                        raise
+                    with self._lock:
+                        slot.warm = True
+            finally:
+                if cold:
+                    with self._lock:
+                        self._cold_leases -= 1
+                    self._fill_wake.set()
 
             # 5. A kept workspace comes back (files, not variables).
             kept: LossReason | None = None
