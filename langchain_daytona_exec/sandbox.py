@@ -41,6 +41,7 @@ __all__ = [
     "check_content",
     "check_path",
     "check_run_args",
+    "check_seconds",
     "check_timeout",
     "run_blocking",
 ]
@@ -84,6 +85,14 @@ def check_timeout(timeout: object, name: str = "timeout") -> float | None:
     if value <= 0:
         raise ValueError(f"{name} must be positive (seconds), got {timeout!r}")
     return min(value, MAX_TIMEOUT_S)
+
+
+def check_seconds(value: object, name: str) -> float:
+    """Validate a configured timeout (never ``None``); see :func:`check_timeout`."""
+    seconds = check_timeout(value, name)
+    if seconds is None:
+        raise TypeError(f"{name} must be a number of seconds, not None")
+    return seconds
 
 
 def _check_text(value: object, name: str, *, allow_none: bool = False) -> None:

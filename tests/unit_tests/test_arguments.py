@@ -74,3 +74,32 @@ def test_paths_and_contents() -> None:
     assert check_content(bytearray(b"ab")) == b"ab"
     with pytest.raises(TypeError, match="content"):
         check_content(5)
+
+
+@pytest.mark.parametrize("field", ["timeout_s", "start_timeout_s", "file_op_timeout_s"])
+@pytest.mark.parametrize("value", [math.inf, math.nan, 0, -1])
+def test_local_limits_refuse_bad_timeouts(field: str, value: float) -> None:
+    from langchain_daytona_exec import LocalLimits
+
+    with pytest.raises(ValueError, match=f"LocalLimits.{field}"):
+        LocalLimits(**{field: value})
+
+
+def test_local_limits_clamp_huge_timeouts_and_allow_no_grace() -> None:
+    from langchain_daytona_exec import LocalLimits
+
+    assert LocalLimits(timeout_s=1e12).timeout_s == MAX_TIMEOUT_S
+    assert LocalLimits(grace_s=0).grace_s == 0
+    with pytest.raises(ValueError, match="grace_s"):
+        LocalLimits(grace_s=math.nan)
+
+
+@pytest.mark.parametrize("field", ["timeout", "create_timeout", "file_timeout"])
+def test_daytona_backend_refuses_bad_timeouts(field: str) -> None:
+    pytest.importorskip("daytona")
+    from langchain_daytona_exec import DaytonaBackend
+
+    with pytest.raises(ValueError, match=field):
+        DaytonaBackend(api_key="k", api_url="http://127.0.0.1:9/api", **{field: math.inf})
+    backend = DaytonaBackend(api_key="k", api_url="http://127.0.0.1:9/api", **{field: 1e12})
+    assert getattr(backend, field) == MAX_TIMEOUT_S

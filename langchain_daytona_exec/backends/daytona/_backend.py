@@ -53,7 +53,7 @@ from langchain_daytona_exec.backends.daytona._sandbox import (
 from langchain_daytona_exec.environment import Environment
 from langchain_daytona_exec.errors import EnvironmentBuildError, SandboxError
 from langchain_daytona_exec.netpolicy import NetworkSetting
-from langchain_daytona_exec.sandbox import run_blocking
+from langchain_daytona_exec.sandbox import check_seconds, run_blocking
 
 if TYPE_CHECKING:
     from daytona import (
@@ -218,9 +218,9 @@ class DaytonaBackend:
         self.labels = dict(labels or {})
         self.auto_stop_interval = auto_stop_interval
         self.auto_delete_interval = auto_delete_interval
-        self.timeout = timeout
-        self.create_timeout = create_timeout
-        self.file_timeout = file_timeout
+        self.timeout = check_seconds(timeout, "timeout")
+        self.create_timeout = check_seconds(create_timeout, "create_timeout")
+        self.file_timeout = check_seconds(file_timeout, "file_timeout")
         self.max_file_bytes = max_file_bytes
         self.output_bytes = output_bytes
         self.retry = retry or RetryPolicy()

@@ -34,6 +34,7 @@ from typing import Literal
 
 from langchain_daytona_exec.backends import cellrunner
 from langchain_daytona_exec.errors import IsolationUnavailableError
+from langchain_daytona_exec.sandbox import check_seconds
 
 Mode = Literal["root", "userns", "unsafe"]
 
@@ -161,6 +162,12 @@ class LocalLimits:
     file_op_timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
+        if not 0 <= self.grace_s < float("inf"):  # NaN fails too
+            raise ValueError(f"LocalLimits.grace_s must be finite and >= 0, got {self.grace_s!r}")
+        for name in ("timeout_s", "start_timeout_s", "file_op_timeout_s"):
+            object.__setattr__(
+                self, name, check_seconds(getattr(self, name), f"LocalLimits.{name}")
+            )
         if not self.workspace_bytes:
             object.__setattr__(self, "workspace_bytes", int(self.memory_bytes * WORKSPACE_SHARE))
         if not self.tmp_bytes:
