@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from langchain_daytona_exec.agent import create_code_interpreter_agent
-    from langchain_daytona_exec.backends.daytona import DaytonaBackend, DaytonaSandbox
+    from langchain_daytona_exec.backends.daytona import DaytonaBackend, DaytonaSandbox, RetryPolicy
     from langchain_daytona_exec.backends.local import LocalBackend, LocalLimits, LocalSandbox
     from langchain_daytona_exec.environment import Environment
     from langchain_daytona_exec.errors import (
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
         SandboxTimeoutError,
         UnsupportedLanguageError,
     )
-    from langchain_daytona_exec.pool import PooledSandbox, SandboxPool, default_backend
+    from langchain_daytona_exec.pool import LossReason, PooledSandbox, SandboxPool, default_backend
     from langchain_daytona_exec.sandbox import Sandbox, SandboxBackend
     from langchain_daytona_exec.tools import (
         DaytonaDataAnalysisTool,
@@ -89,6 +89,7 @@ _EXPORTS: dict[str, str] = {
     "LocalBackend": _LOCAL,
     "LocalLimits": _LOCAL,
     "LocalSandbox": _LOCAL,
+    "LossReason": _POOL,
     "MissingExtraError": _ERRORS,
     "NetworkPolicyError": _ERRORS,
     "PoolError": _ERRORS,
@@ -97,6 +98,7 @@ _EXPORTS: dict[str, str] = {
     "PooledSandbox": _POOL,
     "ProviderError": _ERRORS,
     "ProviderRateLimitError": _ERRORS,
+    "RetryPolicy": _DAYTONA,
     "Sandbox": "langchain_daytona_exec.sandbox",
     "SandboxBackend": "langchain_daytona_exec.sandbox",
     "SandboxClosedError": _ERRORS,
@@ -137,6 +139,7 @@ __all__ = [
     "LocalBackend",
     "LocalLimits",
     "LocalSandbox",
+    "LossReason",
     "MissingExtraError",
     "NetworkPolicyError",
     "PoolError",
@@ -145,6 +148,7 @@ __all__ = [
     "PooledSandbox",
     "ProviderError",
     "ProviderRateLimitError",
+    "RetryPolicy",
     "Sandbox",
     "SandboxBackend",
     "SandboxClosedError",

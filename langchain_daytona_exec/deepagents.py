@@ -82,15 +82,19 @@ from langchain_daytona_exec.errors import (
     SandboxLostError,
     SandboxTimeoutError,
 )
-from langchain_daytona_exec.pool import PooledSandbox, SandboxPool, describe_loss
+from langchain_daytona_exec.pool import (
+    FALLBACK_KEY,
+    PooledSandbox,
+    SandboxPool,
+    default_pool,
+    loss_notice,
+)
 from langchain_daytona_exec.sandbox import (
     ClosingContext,
     Sandbox,
     check_command_args,
     check_timeout,
 )
-from langchain_daytona_exec.tools._base import FALLBACK_KEY, default_pool
-from langchain_daytona_exec.tools._format import STATE_LOST_NOTICE
 from langchain_daytona_exec.types import CommandResult
 
 __all__ = ["ARTIFACTS_ROOT", "DeepAgentsSandbox", "PooledDeepAgentsSandbox", "deep_agent_backend"]
@@ -424,7 +428,7 @@ class PooledDeepAgentsSandbox(SandboxBackendProtocol):
 
     Args:
         pool: The pool to lease from; ``None`` uses the process-wide pool of the
-            tools (:func:`~langchain_daytona_exec.tools._base.default_pool`).
+            tools (:func:`~langchain_daytona_exec.pool.default_pool`).
         timeout: Default per-command timeout in **seconds** (see
             :class:`DeepAgentsSandbox`).
         fallback_key: Pool key when the call carries no ``thread_id``.
@@ -470,9 +474,8 @@ class PooledDeepAgentsSandbox(SandboxBackendProtocol):
     def _note_loss(self, key: str, lease: PooledSandbox) -> None:
         if not lease.state_lost:
             return
-        reason = describe_loss(lease.lost_reason)
         with self._notices_lock:
-            self._notices[key] = STATE_LOST_NOTICE.format(reason=reason)
+            self._notices[key] = loss_notice(lease.lost_reason)
             self._notices.move_to_end(key)
             while len(self._notices) > _REMEMBERED_NOTICES:
                 self._notices.popitem(last=False)

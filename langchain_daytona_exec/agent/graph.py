@@ -62,9 +62,8 @@ from langgraph.prebuilt import ToolNode
 from langgraph.types import Checkpointer, Command, interrupt
 
 from langchain_daytona_exec.agent import prompts
-from langchain_daytona_exec.pool import PooledSandbox, SandboxPool, describe_loss
-from langchain_daytona_exec.tools import DaytonaToolkit
-from langchain_daytona_exec.tools._base import SandboxTool, default_pool
+from langchain_daytona_exec.pool import PooledSandbox, SandboxPool, default_pool, describe_loss
+from langchain_daytona_exec.tools import LOSS_NOTICE_KEY, DaytonaToolkit, SandboxTool
 
 __all__ = [
     "MARKER_KEY",
@@ -90,10 +89,6 @@ first and ends the turn gracefully."""
 
 NOT_RUN = "Not run: the run stopped before this call (for example, it was never approved)."
 """The result given to a tool call that never ran (see ``_answer_dangling``)."""
-
-LOSS_MARK = "[sandbox]"
-"""How tool results announce a lost sandbox state (see ``tools/_format.py``): when
-the last round's results carry it, the model was told and the graph stays quiet."""
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -429,6 +424,17 @@ def _thread_dir(key: str) -> str:
     return _SAFE_NAME.sub("_", key).strip("._")[:80] or "default"
 
 
+def _told_of_loss(message: ToolMessage) -> bool:
+    """Whether this tool result told the model its earlier sandbox state is gone.
+
+    Read from the artifact flag the tools set (:data:`~langchain_daytona_exec.tools.
+    LOSS_NOTICE_KEY`), not from the text: timeouts and the user's own prints may
+    contain the same words.
+    """
+    artifact = message.artifact
+    return isinstance(artifact, dict) and artifact.get(LOSS_NOTICE_KEY) is True
+
+
 def _last_round(messages: Sequence[BaseMessage]) -> list[ToolMessage]:
     """The tool messages after the last AI message."""
     found: list[ToolMessage] = []
@@ -659,7 +665,7 @@ class _Nodes:
         """Whether to record the sandbox now, and whether a tool already told of a loss."""
         if self.sandbox_tool is None:
             return False, False
-        told = any(LOSS_MARK in m.text for m in _last_round(state["messages"]))
+        told = any(_told_of_loss(m) for m in _last_round(state["messages"]))
         return told or not state.get("sandbox_id"), told
 
     @staticmethod

@@ -75,23 +75,36 @@ from langchain_daytona_exec.pool._defaults import (
     DEFAULT_ACQUIRE_TIMEOUT_S,
     DEFAULT_IDLE_TTL_S,
     DEFAULT_MAX_SIZE,
+    FALLBACK_KEY,
     KEY_LABEL,
     POOL_LABEL,
     default_backend,
+    default_pool,
 )
 from langchain_daytona_exec.pool._lease import PooledSandbox
 from langchain_daytona_exec.pool._pool import SandboxPool
-from langchain_daytona_exec.pool._records import LossReason, describe_loss
+from langchain_daytona_exec.pool._records import (
+    FILES_KEPT_NOTICE,
+    STATE_LOST_NOTICE,
+    LossReason,
+    describe_loss,
+    loss_notice,
+)
 
 __all__ = [
     "DEFAULT_ACQUIRE_TIMEOUT_S",
     "DEFAULT_IDLE_TTL_S",
     "DEFAULT_MAX_SIZE",
+    "FALLBACK_KEY",
+    "FILES_KEPT_NOTICE",
     "KEY_LABEL",
     "POOL_LABEL",
+    "STATE_LOST_NOTICE",
     "LossReason",
     "PooledSandbox",
     "SandboxPool",
     "default_backend",
+    "default_pool",
     "describe_loss",
+    "loss_notice",
 ]

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
 import warnings
+from typing import TYPE_CHECKING
 
 from langchain_daytona_exec.sandbox import SandboxBackend
+
+if TYPE_CHECKING:
+    from langchain_daytona_exec.pool._pool import SandboxPool
 
 DEFAULT_MAX_SIZE = 16
 """Sandboxes per pool. A local sandbox idles at about 8 MB, so this bounds CPU
@@ -60,6 +65,31 @@ KEY_LABEL = "langchain-daytona-exec.key"
 """Label carrying the session key on a sandbox the pool creates *for* that key, so that
 a pool in another process, or after a restart, finds the key's sandbox again with
 ``backend.find`` (backends whose sandboxes die with the process find nothing)."""
+
+
+FALLBACK_KEY = "default"
+"""The pool key used when a call carries no ``configurable.thread_id``: every such
+call (a script calling ``tool.invoke`` directly) shares one sandbox."""
+
+_default_pool: SandboxPool | None = None
+_default_pool_lock = threading.Lock()
+
+
+def default_pool() -> SandboxPool:
+    """The process-wide pool used by tools and adapters created without ``pool=``.
+
+    Created on first use with :func:`default_backend` (and again if it was closed).
+
+    Returns:
+        The shared pool.
+    """
+    from langchain_daytona_exec.pool._pool import SandboxPool  # _pool imports this module
+
+    global _default_pool
+    with _default_pool_lock:
+        if _default_pool is None or _default_pool.closed:
+            _default_pool = SandboxPool()
+        return _default_pool
 
 
 def default_backend() -> SandboxBackend:

@@ -37,6 +37,37 @@ def describe_loss(reason: LossReason | None) -> str:
     return _LOSS_TEXT.get(reason or "", "it was replaced")
 
 
+STATE_LOST_NOTICE = (
+    "[sandbox] Your previous sandbox state was lost ({reason}): variables, imports and "
+    "files from earlier calls may be gone. Re-run your setup code before continuing."
+)
+"""Told on the first call after a key's sandbox was lost (``{reason}``: :func:`describe_loss`)."""
+
+FILES_KEPT_NOTICE = (
+    "[sandbox] Your sandbox was restarted since the last call; files in the working "
+    "folder were kept, but variables and imports are gone. Re-run your setup code "
+    "(imports, loading the data) before continuing."
+)
+"""Told on the first call after a kept workspace was restored (``persist_dir``)."""
+
+
+def loss_notice(reason: LossReason | None) -> str:
+    """What to tell the model on the first call after its state was lost.
+
+    Used by the tools and the Deep Agents adapter, so the model reads the same words.
+
+    Args:
+        reason: The lease's ``lost_reason``.
+
+    Returns:
+        ``FILES_KEPT_NOTICE`` when a kept workspace was restored, else
+        ``STATE_LOST_NOTICE`` with the reason in words.
+    """
+    if reason == "restored":
+        return FILES_KEPT_NOTICE
+    return STATE_LOST_NOTICE.format(reason=describe_loss(reason))
+
+
 @dataclass(eq=False)
 class Slot:
     """A key and its sandbox. Guarded by the pool's lock."""

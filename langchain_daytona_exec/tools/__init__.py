@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from langchain_daytona_exec.tools._base import FALLBACK_KEY, SandboxTool, default_pool
+from langchain_daytona_exec.tools._base import (
+    FALLBACK_KEY,
+    LOSS_NOTICE_KEY,
+    SandboxTool,
+    default_pool,
+)
 from langchain_daytona_exec.tools.data_analysis import Dataset, DaytonaDataAnalysisTool
 from langchain_daytona_exec.tools.files import (
     DaytonaListFilesTool,
@@ -15,6 +20,7 @@ from langchain_daytona_exec.tools.toolkit import DaytonaToolkit
 
 __all__ = [
     "FALLBACK_KEY",
+    "LOSS_NOTICE_KEY",
     "Dataset",
     "DaytonaDataAnalysisTool",
     "DaytonaListFilesTool",

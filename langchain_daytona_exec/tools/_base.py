@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import threading
 import typing
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal
@@ -22,40 +21,32 @@ from langchain_daytona_exec.errors import (
     SandboxTimeoutError,
     UnsupportedLanguageError,
 )
-from langchain_daytona_exec.pool import PooledSandbox, SandboxPool, describe_loss
+from langchain_daytona_exec.pool import (
+    FALLBACK_KEY,
+    PooledSandbox,
+    SandboxPool,
+    default_pool,
+    loss_notice,
+)
 from langchain_daytona_exec.sandbox import MAX_TIMEOUT_S, Sandbox, check_timeout
 from langchain_daytona_exec.tools._format import (
     DEFAULT_MAX_OUTPUT_CHARS,
-    FILES_KEPT_NOTICE,
     OUTPUT_DIR,
-    STATE_LOST_NOTICE,
     cut_middle,
     cut_notice,
 )
 from langchain_daytona_exec.tools._network import NO_NETWORK, network_sentence
 from langchain_daytona_exec.tools._validation import ValidationMessage
 
-__all__ = ["FALLBACK_KEY", "SandboxTool", "default_pool"]
+__all__ = ["FALLBACK_KEY", "LOSS_NOTICE_KEY", "SandboxTool", "default_pool"]
 
-FALLBACK_KEY = "default"
-"""The pool key used when a call carries no ``configurable.thread_id``: every such
-call (a script calling ``tool.invoke`` directly) shares one sandbox."""
+LOSS_NOTICE_KEY = "loss_notice"
+"""Artifact key, ``True`` when this tool result told the model that the thread's earlier
+sandbox state is gone (the pool lost or replaced its sandbox). The reference agent reads
+it to avoid telling the model twice; the text itself is :func:`~langchain_daytona_exec.
+pool.loss_notice`."""
 
-_default_pool: SandboxPool | None = None
-_default_pool_lock = threading.Lock()
 _output_ids = itertools.count(1)
-
-
-def default_pool() -> SandboxPool:
-    """The process-wide pool used by tools created without ``pool=``.
-
-    Created on first use with :func:`~langchain_daytona_exec.pool.default_backend`.
-    """
-    global _default_pool
-    with _default_pool_lock:
-        if _default_pool is None or _default_pool.closed:
-            _default_pool = SandboxPool()
-        return _default_pool
 
 
 def _sentence(exc: Exception) -> str:
@@ -182,7 +173,7 @@ class SandboxTool(BaseTool):
         return short, f"{OUTPUT_DIR}/{self.name}-{next(_output_ids)}.txt"
 
     def _finish(self, sb: Sandbox, content: str, artifact: dict[str, Any]) -> Response:
-        full = self._with_notice(sb, content)
+        full = self._with_notice(sb, content, artifact)
         text, path = self._budget(full)
         if path is not None:
             try:
@@ -194,7 +185,7 @@ class SandboxTool(BaseTool):
         return self._with_images(text, artifact), artifact
 
     async def _afinish(self, sb: Sandbox, content: str, artifact: dict[str, Any]) -> Response:
-        full = self._with_notice(sb, content)
+        full = self._with_notice(sb, content, artifact)
         text, path = self._budget(full)
         if path is not None:
             try:
@@ -205,13 +196,12 @@ class SandboxTool(BaseTool):
             text += "\n" + cut_notice(path, artifact.get("saved_outputs") or [])
         return self._with_images(text, artifact), artifact
 
-    def _with_notice(self, sb: Sandbox, content: str) -> str:
-        """Prefix the state-lost notice on the first lease after a loss."""
-        if isinstance(sb, PooledSandbox) and sb.state_lost and sb.lost_reason == "restored":
-            return FILES_KEPT_NOTICE + "\n" + content
+    def _with_notice(self, sb: Sandbox, content: str, artifact: dict[str, Any]) -> str:
+        """Prefix the state-lost notice on the first lease after a loss, and flag it."""
         if isinstance(sb, PooledSandbox) and sb.state_lost:
-            reason = describe_loss(sb.lost_reason)
-            return STATE_LOST_NOTICE.format(reason=reason) + "\n" + content
+            artifact[LOSS_NOTICE_KEY] = True
+            return loss_notice(sb.lost_reason) + "\n" + content
+        artifact[LOSS_NOTICE_KEY] = False
         return content
 
     def _with_images(self, content: str, artifact: dict[str, Any]) -> Content:

@@ -21,18 +21,6 @@ OUTPUT_DIR = "/tmp/ldx-outputs"
 """Where full outputs over the budget are saved inside the sandbox (outside the
 workspace, so they do not clutter the user's files)."""
 
-STATE_LOST_NOTICE = (
-    "[sandbox] Your previous sandbox state was lost ({reason}): variables, imports and "
-    "files from earlier calls may be gone. Re-run your setup code before continuing."
-)
-
-FILES_KEPT_NOTICE = (
-    "[sandbox] Your sandbox was restarted since the last call; files in the working "
-    "folder were kept, but variables and imports are gone. Re-run your setup code "
-    "(imports, loading the data) before continuing."
-)
-"""Told on the first call after a kept workspace was restored (``persist_dir``)."""
-
 
 def cut_middle(text: str, budget: int) -> tuple[str, int]:
     """Keep the head and the tail of ``text`` within ``budget`` characters.

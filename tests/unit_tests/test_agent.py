@@ -28,6 +28,7 @@ from langchain_daytona_exec.agent import (
 )
 from langchain_daytona_exec.errors import PoolExhaustedError
 from langchain_daytona_exec.testing import ScriptedChatModel, ai_step
+from langchain_daytona_exec.tools import LOSS_NOTICE_KEY
 from tests.unit_tests.fakes import FakeBackend
 
 
@@ -404,3 +405,30 @@ async def test_an_async_run_pins_its_thread_too(backend: FakeBackend) -> None:
         assert seen == [1, "refused"]
         assert "42" in out["messages"][-1].content
         assert pool.stats().pinned == 0
+
+
+def test_a_loss_told_by_a_tool_is_not_told_again(pool: SandboxPool, backend: FakeBackend) -> None:
+    def kill_then_read(messages: list[BaseMessage]) -> AIMessage:
+        backend.created[0].kill()  # the sandbox dies between two calls of one turn
+        return python("x")
+
+    model = ScriptedChatModel(script=[python("x = 1"), kill_then_read, "gone", "ok"])
+    agent = agent_for(model, pool)
+    out = agent.invoke(ask("x"), cfg("told"))
+    told = tool_messages(out["messages"])[-1]
+    assert told.artifact[LOSS_NOTICE_KEY] is True and "state was lost" in told.text
+    # The graph recorded the new sandbox when the tool told the model: the next turn
+    # does not announce the replacement a second time.
+    out = agent.invoke(ask("and now?"), cfg("told"))
+    assert not [m for m in out["messages"] if m.additional_kwargs.get(MARKER_KEY) == "notice"]
+
+
+def test_only_the_artifact_flag_says_the_model_was_told() -> None:
+    from langchain_daytona_exec.agent.graph import _told_of_loss
+
+    # A user's print (or a timeout message) may start with "[sandbox]" too.
+    printed = ToolMessage("[sandbox] my own log line", tool_call_id="1", artifact={})
+    assert not _told_of_loss(printed)
+    assert not _told_of_loss(ToolMessage("x", tool_call_id="2"))  # no artifact (an error)
+    flagged = ToolMessage("notice", tool_call_id="3", artifact={LOSS_NOTICE_KEY: True})
+    assert _told_of_loss(flagged)

@@ -13,6 +13,7 @@ from langchain_tests.unit_tests import ToolsUnitTests
 
 from langchain_daytona_exec.pool import SandboxPool
 from langchain_daytona_exec.tools import (
+    LOSS_NOTICE_KEY,
     DaytonaDataAnalysisTool,
     DaytonaListFilesTool,
     DaytonaPythonTool,
@@ -167,6 +168,7 @@ def test_a_lost_sandbox_is_announced_once(pool: SandboxPool, backend: FakeBacken
     lost = [m for m in (first, second) if "state was lost" in str(m.content)]
     assert len(lost) == 1
     assert "Re-run your setup code" in str(lost[0].content)
+    assert (first.artifact[LOSS_NOTICE_KEY], second.artifact[LOSS_NOTICE_KEY]) == (True, False)
 
 
 def test_charts_are_artifacts_not_text(pool: SandboxPool) -> None:
