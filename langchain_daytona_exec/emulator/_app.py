@@ -67,6 +67,7 @@ _UNSUPPORTED_TOOLBOX = {
 
 _UNSUPPORTED_API = {
     "/api/object-storage": "Daytona's object storage (images with local files)",
+    "/api/socket.io": "The Socket.IO event stream (set DAYTONA_USE_DEPRECATED_POLLING=true)",
     "/api/sandbox/{id}/fork": "Forking sandboxes",
     "/api/sandbox/{id}/snapshot": "Snapshotting a sandbox",
     "/api/sandbox/{id}/backup": "Sandbox backups",

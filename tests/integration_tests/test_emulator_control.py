@@ -57,6 +57,9 @@ def test_preview_link_reaches_a_server_in_the_sandbox_and_only_there(sdk: Any, e
         assert answer.status_code == 200
         assert answer.text == "hello from the sandbox /some/path?q=1"
         assert httpx.get(f"{link.url}/").status_code == 401  # no token
+        # The host firewall keeps the sandbox off every host address, its own server too.
+        probe = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=3)"
+        assert sb.process.exec(f'python3 -c "{probe}"').exit_code != 0
         # A port the sandbox does not own (a host service) is never forwarded.
         other = sb.get_preview_link(host_port)
         refused = httpx.get(f"{other.url}/", headers={"x-daytona-preview-token": other.token})

@@ -204,6 +204,28 @@ def test_unsupported_features_answer_a_clear_json_error(sdk_sandbox: Any, emu: A
     assert _envelope(response)["code"] == "NOT_SUPPORTED_BY_EMULATOR"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "feature"),
+    [
+        ("POST", "/api/sandbox/{id}/fork", "Forking"),
+        ("POST", "/api/sandbox/{id}/backup", "backups"),
+        ("POST", "/api/sandbox/{id}/ssh-access", "SSH"),
+        ("GET", "/api/secrets", "Secrets"),
+        ("GET", "/api/socket.io/?EIO=4&transport=polling", "Socket.IO"),
+        ("GET", "/api/object-storage/push-access", "object storage"),
+    ],
+)
+def test_unemulated_control_plane_features_name_themselves(
+    emu: Any, sdk_sandbox: Any, method: str, path: str, feature: str
+) -> None:
+    headers = {"Authorization": "Bearer test-key"}
+    url = emu.base_url + path.replace("{id}", sdk_sandbox.id)
+    response = httpx.request(method, url, headers=headers, timeout=10)
+    assert response.status_code == 501
+    body = _envelope(response)
+    assert feature in body["message"] and "not supported by the Daytona emulator" in body["message"]
+
+
 def test_a_refused_websocket_gets_a_json_answer_not_a_bare_403(emu: Any, sdk_sandbox: Any) -> None:
     auth = {"Authorization": "Bearer test-key"}
     upgrade = {
