@@ -217,7 +217,7 @@ class PoolStats:
         evicted_recent: Evictions of keys used in the last minute: conversations
             that are likely still going and will find their state gone (thrashing).
         pinned: Keys pinned now (``SandboxPool.pin``; running conversations).
-        waiting: New keys waiting now for a full pool.
+        waiting: Leases waiting now, for a busy key or for room in a full pool.
         wait_ms_total: Time leases spent waiting for a busy key or a full pool, in
             **milliseconds**, summed since the pool started.
     """

@@ -428,7 +428,7 @@ class SandboxPool(ClosingContext):
                 acquire_p50_ms=percentile(latencies, 0.50),
                 acquire_p95_ms=percentile(latencies, 0.95),
                 pinned=len(self._pins),
-                waiting=len(self._capacity_queue),
+                waiting=len(self._capacity_queue) + sum(len(x.queue) for x in self._slots.values()),
                 wait_ms_total=self._wait_s_total * 1000.0,
             )
 

@@ -26,6 +26,7 @@ from langchain_daytona_exec.errors import (
 )
 from langchain_daytona_exec.pool import PooledSandbox, SandboxPool, default_backend
 from langchain_daytona_exec.pool import _defaults as pool_defaults
+from langchain_daytona_exec.pool._background import THREAD_TICK_S
 from tests.unit_tests.fakes import FakeBackend, FakeSandbox
 
 
@@ -186,9 +187,11 @@ async def test_async_wait_does_not_block_the_event_loop(pool: SandboxPool) -> No
 
     tick_task = asyncio.create_task(ticker())
     lease_task = asyncio.create_task(lease())
-    await asyncio.sleep(0.2)
-    assert not lease_task.done()  # waiting for the key...
-    assert ticks >= 5  # ...while the loop keeps running
+    deadline = time.monotonic() + 5
+    while pool.stats().waiting < 1 or ticks < 5:  # a blocked loop would never tick
+        assert time.monotonic() < deadline, (pool.stats(), ticks)
+        await asyncio.sleep(0.001)
+    assert not lease_task.done()  # waiting for the key while the loop keeps running
     release.set()
     assert await asyncio.wait_for(lease_task, 5) == "k"
     await tick_task
@@ -209,7 +212,7 @@ def test_same_key_waiters_are_served_in_arrival_order(pool: SandboxPool) -> None
             t = threading.Thread(target=worker)
             t.start()
             threads.append(t)
-            time.sleep(0.05)  # let it queue
+            wait_until(lambda i=i: pool.stats().waiting == i + 1)  # queued in this order
     for t in threads:
         t.join(5)
     assert order == [0, 1, 2, 3, 4]
@@ -346,7 +349,7 @@ def test_waiter_gets_capacity_when_a_session_ends(backend: FakeBackend) -> None:
         def holder() -> None:
             with pool.session("a"):
                 held.set()
-                time.sleep(0.2)
+                wait_until(lambda: pool.stats().waiting == 1)  # until b waits for room
 
         thread = threading.Thread(target=holder)
         thread.start()
@@ -477,7 +480,8 @@ def test_warm_pool_respects_max_size() -> None:
         for key in ("a", "b"):
             with pool.session(key):
                 pass
-        time.sleep(0.1)
+        # The filler's next round finds the pool full and creates nothing.
+        assert pool._filler.step(pool) == THREAD_TICK_S
         assert pool.stats().live == 2
         assert backend.creates == 2
 
@@ -595,7 +599,8 @@ async def test_cancel_during_creation_leaks_nothing() -> None:
             pass
 
     task = asyncio.create_task(lease())
-    await asyncio.sleep(0.05)
+    while backend.create_attempts < 1:  # cancel while the creation runs
+        await asyncio.sleep(0.001)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -612,7 +617,8 @@ async def test_cancel_during_creation_leaks_nothing() -> None:
 async def test_cancel_while_waiting_for_the_key(pool: SandboxPool) -> None:
     async with pool.asession("k"):
         task = asyncio.create_task(pool.asession("k").__aenter__())
-        await asyncio.sleep(0.05)
+        while pool.stats().waiting < 1:  # cancel once it waits for the key
+            await asyncio.sleep(0.001)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
