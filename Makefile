@@ -60,6 +60,7 @@ bench: install
 	$(PY) benchmarks/engine.py
 	$(PY) benchmarks/pool.py
 	$(PY) benchmarks/tools.py
+	$(PY) benchmarks/agent.py
 	$(PY) benchmarks/daytona_bench.py
 
 # With OPENAI_API_KEY or OPENAI_BASE_URL set, the reference agent answers a question
