@@ -412,3 +412,49 @@ def test_both_backends_return_the_same_outputs(local_sb: Sandbox, daytona_sb: Sa
     assert [(c.kind, c.data, c.description) for c in local.charts] == [
         (c.kind, c.data, c.description) for c in remote.charts
     ]
+
+
+def test_daytona_ships_the_runner_only_when_the_context_lacks_it(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shipped: list[bool] = []
+    build = _python.build_call
+
+    def recording(code: str, nonce: str, *, ship: bool = True) -> str:
+        shipped.append(ship)
+        return build(code, nonce, ship=ship)
+
+    monkeypatch.setattr(_python, "build_call", recording)
+    with make_backend(emu).create(labels={"suite": "cell-outputs"}) as sb:
+        assert sb.run_code("x = 20\nx + 1").result == "21"
+        assert sb.run_code("x * 2").result == "40"
+        assert shipped == [True, False]
+        forget = f"[m for m in sys.modules if m.startswith({_python.PACKAGE!r})]"
+        sb.run_code(f"import sys\nfor m in {forget}:\n    del sys.modules[m]")
+        again = sb.run_code("x + 2")  # the context lost the runner: nothing ran, then it did
+        assert again.result == "22" and again.error is None
+        assert shipped == [True, False, False, False, True]
+
+
+def test_chart_data_is_daytonas_chart_shape(local_sb: Sandbox) -> None:
+    from daytona.common import charts as sdk
+
+    r = run(
+        local_sb,
+        "plt.figure(); plt.plot([1, 2], [3, 4])\nplt.figure(); plt.scatter([1], [2])\n"
+        "plt.figure(); plt.bar(['a'], [1])\nplt.figure(); plt.hist([1, 2, 2])\n"
+        "plt.figure(); plt.pie([1, 2])\nplt.figure(); plt.boxplot([1, 2, 3])\n"
+        "fig, (a, b) = plt.subplots(1, 2); a.plot([1, 2]); b.bar(['x'], [2])",
+    )
+    expected = [
+        sdk.LineChart,
+        sdk.ScatterChart,
+        sdk.BarChart,
+        sdk.BarChart,
+        sdk.PieChart,
+        sdk.BoxAndWhiskerChart,
+        sdk.CompositeChart,
+    ]
+    parsed = [sdk.Chart.model_validate(charts.to_daytona(c.data)) for c in r.charts]
+    assert [type(p) for p in parsed] == expected
+    assert parsed[2].elements[0].value == "1" and parsed[0].elements[0].points == [[1, 3], [2, 4]]

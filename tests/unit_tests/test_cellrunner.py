@@ -166,3 +166,18 @@ def test_a_forged_or_missing_record_is_not_trusted() -> None:
 )
 def test_numbers_are_rounded_for_reading(value: float, text: str) -> None:
     assert cellrunner.text.number(value) == text
+
+
+def test_a_call_without_the_runner_runs_nothing_where_it_is_missing() -> None:
+    import sys
+
+    sys.modules.pop(_python.PACKAGE, None)
+    ns: dict[str, Any] = {}
+    nonce = _python.new_nonce()
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        exec(compile(_python.build_call("x = 1", nonce, ship=False), "<call>", "exec"), ns)
+    parsed = _python.parse_output(buf.getvalue(), nonce)
+    assert parsed.missing_runner and parsed.complete and "x" not in ns
+    assert len(_python.build_call("x = 1", nonce, ship=False)) < 600
+    assert len(_python.build_call("x = 1", nonce)) > 10_000

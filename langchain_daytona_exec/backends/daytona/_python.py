@@ -11,7 +11,9 @@ each call sends a small program that, **inside the same websocket exchange**:
    on the local backend, then one record line is printed for the host to strip.
 
 A chart-free call costs exactly one websocket exchange; a record too big to print
-inline is downloaded in one extra request.
+inline is downloaded in one extra request. The runner's source (about 20 kB) travels
+only while the host does not know the interpreter context to hold it; a context that
+lost it answers "missing" without running anything, and the call is sent again with it.
 """
 
 from __future__ import annotations
@@ -93,22 +95,31 @@ def new_nonce() -> str:
     return secrets.token_hex(8)
 
 
-def build_call(code: str, nonce: str) -> str:
+MISSING = {"missing_runner": True}
+"""The record of a call sent without the runner to an interpreter that lacks it."""
+
+
+def build_call(code: str, nonce: str, *, ship: bool = True) -> str:
     """The source sent to the interpreter for one call of ``code``.
 
     Args:
         code: The user's Python code.
         nonce: This call's nonce (see :func:`new_nonce`).
+        ship: Include the runner's source (about 20 kB), loaded when the interpreter
+            lacks this version. Without it, an interpreter that lacks the runner runs
+            nothing and answers with the :data:`MISSING` record.
     """
     packed, version, _ = _bundle()
-    loader = _LOADER.replace("@BUNDLE@", repr(packed)).replace("@VERSION@", repr(version))
-    return (
-        f"if getattr(__import__('sys').modules.get({PACKAGE!r}), 'VERSION', None) "
-        f"!= {version!r}:\n"
-        f"    exec({loader!r})\n"
+    check = f"getattr(__import__('sys').modules.get({PACKAGE!r}), 'VERSION', None) != {version!r}"
+    run = (
         f"__import__('sys').modules[{PACKAGE!r}].remote.run_and_report(\n"
         f"    globals(), {code!r}, {nonce!r}, {CHART_DIR!r})\n"
     )
+    if not ship:
+        missing = MARKER + nonce + json.dumps(MISSING)
+        return f"if {check}:\n    print({missing!r})\nelse:\n    {run}"
+    loader = _LOADER.replace("@BUNDLE@", repr(packed)).replace("@VERSION@", repr(version))
+    return f"if {check}:\n    exec({loader!r})\n{run}"
 
 
 @dataclass
@@ -125,6 +136,11 @@ class ParsedRun:
     stdout: str
     record: dict[str, Any] | None = None
     spill_path: str | None = None
+
+    @property
+    def missing_runner(self) -> bool:
+        """The call was sent without the runner, and the interpreter lacked it."""
+        return self.record == MISSING
 
     @property
     def complete(self) -> bool:

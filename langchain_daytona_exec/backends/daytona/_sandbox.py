@@ -175,6 +175,8 @@ class DaytonaSandbox(Sandbox):
         self._lock = threading.RLock()
         self._saved_calls = 0
         self._context: InterpreterContext | None = None
+        # the interpreter context known to hold the cell runner (see _python.build_call)
+        self._runner_context: str | None = None
         self._workdir: str | None = None
         self._closed = False
         self._lost = False
@@ -386,14 +388,22 @@ class DaytonaSandbox(Sandbox):
         return any(c.id == self._context.id for c in contexts)
 
     def _run_python(self, code: str, seconds: float, deadline: float) -> ExecutionResult:
-        nonce = _python.new_nonce()
         out: list[str] = []
         err: list[str] = []
-        run = self._send_python(_python.build_call(code, nonce), nonce, out, err, seconds, deadline)
-        if isinstance(run, ExecutionResult):
-            return run
-        response: SdkRun = run
-        parsed = _python.parse_output("".join(out) or response.stdout, nonce)
+        ship = self._context is None or self._context.id != self._runner_context
+        while True:
+            nonce = _python.new_nonce()
+            wrapped = _python.build_call(code, nonce, ship=ship)
+            run = self._send_python(wrapped, nonce, out, err, seconds, deadline)
+            if isinstance(run, ExecutionResult):
+                return run
+            response: SdkRun = run
+            parsed = _python.parse_output("".join(out) or response.stdout, nonce)
+            if not parsed.missing_runner or ship:
+                break
+            ship = True  # the context lost the runner (nothing ran): send it this time
+        if parsed.complete and self._context is not None:
+            self._runner_context = self._context.id
         record = parsed.record
         if parsed.spill_path is not None:
             record = self._download_record(parsed.spill_path, deadline)
