@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -350,3 +351,34 @@ def test_tracebacks_show_the_source_of_earlier_cells(sb: LocalSandbox) -> None:
     r = sb.run_code("fail()")
     assert r.error is not None
     assert "raise ValueError('from an earlier cell')" in r.error.traceback
+
+
+def test_workspaces_add_no_host_mounts_and_outlive_a_restart(tmp_path: Path) -> None:
+    """Each root-mode workspace lives in a mount namespace of its own (not the host's
+    table, which every new sandbox would copy), and keeps its files across a restart."""
+    base = tmp_path / "base"
+    base.mkdir(mode=0o700)
+    backend = LocalBackend(base_dir=str(base))
+    if backend.mode != "root":
+        pytest.skip("root mode only")
+
+    def host_mounts() -> int:  # in the host's table, under our sandboxes' folders
+        with open("/proc/self/mountinfo") as fh:
+            return sum(1 for line in fh if line.split()[4].startswith(str(base)))
+
+    before = host_mounts()
+    assert before == 0
+    sandboxes = [backend.create() for _ in range(5)]
+    try:
+        assert host_mounts() == before
+        sb = sandboxes[0]
+        sb.write_file("kept.txt", "still here")
+        sb.restart_interpreter()
+        assert sb.read_file("kept.txt") == b"still here"
+        assert sandboxes[1].exec("ls").stdout.strip() == ""  # not shared with others
+        sb.reset()
+        assert sb.exec("ls").stdout.strip() == ""
+    finally:
+        for s in sandboxes:
+            s.close()
+    assert host_mounts() == before

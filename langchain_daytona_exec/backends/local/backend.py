@@ -653,6 +653,7 @@ class LocalSandbox(Sandbox):
         self._launched_at = time.monotonic()  # when the current interpreter started
         self._layer = layer
         self._egress: EgressChannel | None = None
+        self._mntns: int | None = None  # fd of the workspace's mount namespace (root mode)
         _lifecycle.register_sandbox(self)  # closed at exit and on SIGTERM
 
     # -- properties ------------------------------------------------------------------------
@@ -693,12 +694,31 @@ class LocalSandbox(Sandbox):
 
     # -- lifecycle ---------------------------------------------------------------------------
 
+    def _make_workspace(self) -> None:
+        """Root mode: the size-capped workspace tmpfs, in a mount namespace of its own.
+
+        Falls back to a mount on the host where that namespace cannot be made.
+        """
+        args = (self._host_work, self._limits.workspace_bytes, self._uid, self._uid)
+        self._mntns = _spawner().call(
+            lambda: isolation.workspace_namespace(*args), self._limits.start_timeout_s
+        )
+        if self._mntns is None:
+            isolation.mount_workspace(*args)
+
+    def _drop_workspace(self) -> None:
+        """Free the workspace tmpfs (the sandbox's processes are already gone)."""
+        fd, self._mntns = self._mntns, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        elif isolation.is_mountpoint(self._host_work):
+            isolation.unmount(self._host_work)
+
     def _start(self) -> None:
         os.makedirs(self._host_work, mode=0o700, exist_ok=True)
         if self.mode == "root":
-            isolation.mount_workspace(
-                self._host_work, self._limits.workspace_bytes, self._uid, self._uid
-            )
+            self._make_workspace()
         elif self.mode == "unsafe":
             tmp = os.path.join(self._host_dir, "tmp")
             os.makedirs(tmp, exist_ok=True)
@@ -868,6 +888,8 @@ class LocalSandbox(Sandbox):
             argv, payload = isolation.args_fd_argv(argv, args_fd)
             os.write(args_fd, payload)
             os.lseek(args_fd, 0, os.SEEK_SET)
+            if self._mntns is not None:  # bwrap starts inside the workspace's namespace
+                argv = isolation.enter_argv(self._mntns, argv)
             cwd = "/"
         cg = self._cg
         old = cg.attach_self_thread() if cg is not None and cg.version == 1 else None
@@ -1019,10 +1041,8 @@ class LocalSandbox(Sandbox):
                 raise SandboxClosedError(f"sandbox {self.id} is closed; create a new one")
             self._kill()
             if self.mode == "root":
-                isolation.unmount(self._host_work)
-                isolation.mount_workspace(
-                    self._host_work, self._limits.workspace_bytes, self._uid, self._uid
-                )
+                self._drop_workspace()
+                self._make_workspace()
             elif self.mode == "unsafe":
                 for name in _listdir(self._host_work):
                     path = os.path.join(self._host_work, name)
@@ -1042,6 +1062,7 @@ class LocalSandbox(Sandbox):
                 return
             self._closed = True
             self._kill()
+            self._drop_workspace()
             if self._egress is not None:
                 with contextlib.suppress(Exception):
                     self._egress.close()
