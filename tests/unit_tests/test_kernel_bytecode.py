@@ -1,0 +1,41 @@
+"""The kernel's bytecode is compiled once per install, not at every process start."""
+
+from __future__ import annotations
+
+import importlib.util
+import marshal
+import os
+import py_compile
+from pathlib import Path
+
+from langchain_daytona_exec.backends.local import backend, isolation
+
+
+def test_current_bytecode_is_used_and_stale_bytecode_is_not(tmp_path: Path) -> None:
+    source = tmp_path / "mod.py"
+    source.write_text("x = 1\n")
+    assert backend._current_bytecode(str(source)) is None  # never compiled
+    py_compile.compile(str(source), importlib.util.cache_from_source(str(source)), doraise=True)
+    assert backend._current_bytecode(str(source)) is not None
+    source.write_text("x = 22\n")  # edited: another size (and mtime)
+    os.utime(source, (1, 1))
+    assert backend._current_bytecode(str(source)) is None
+
+
+def test_the_sandbox_copies_match_a_fresh_unchecked_hash_compile(tmp_path: Path) -> None:
+    backend._ensure_kernel_bytecode()
+    assert all(backend._current_bytecode(s) is not None for s, _ in isolation.KERNEL_SOURCES)
+    backend._kernel_files.cache_clear()
+    files = backend._kernel_files()
+    for source, name in isolation.KERNEL_SOURCES:
+        pyc = tmp_path / "fresh.pyc"
+        py_compile.compile(
+            source,
+            cfile=str(pyc),
+            doraise=True,
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )
+        key = f"{isolation.SANDBOX_KERNEL_DIR}/{importlib.util.cache_from_source(name)}"
+        ours, fresh = files[key], pyc.read_bytes()
+        assert ours[:16] == fresh[:16], name  # magic, unchecked-hash flag, source hash
+        assert marshal.loads(ours[16:]) == marshal.loads(fresh[16:]), name
