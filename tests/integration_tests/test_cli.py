@@ -210,3 +210,19 @@ def test_emulator_banner_names_every_variable(
         "DAYTONA_API_KEY=any DAYTONA_API_URL=http://127.0.0.1:4000/api "
         "DAYTONA_USE_DEPRECATED_POLLING=true"
     ) in banner
+
+
+def test_exec_prints_tables_and_chart_descriptions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = (
+        "import pandas as pd, matplotlib.pyplot as plt\n"
+        "display(pd.DataFrame({'region': ['East', 'West'], 'revenue': [35065.44, 27791.67]}))\n"
+        "plt.bar(['East', 'West'], [35065.44, 27791.67]); plt.title('Revenue');"
+    )
+    assert main(["exec", "-c", code, "--charts-dir", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "DataFrame: 2 rows x 2 columns"
+    assert lines[2].split() == ["0", "East", "35065.44"]
+    assert lines[-2] == f"chart written: {tmp_path}/chart-1.png (Revenue)"
+    assert lines[-1] == '  bar chart "Revenue": East 35065.44, West 27791.67'

@@ -32,6 +32,9 @@ def test_demo_without_a_model_runs_the_analysis_through_the_tools(
     assert "No model is configured" in out
     assert "(48, 4)" in out and "East     35065.44" in out
     assert "Best region: East (35,065.44 total revenue)" in out
+    panel = out[out.index("demo's summary") :].replace("\u2502", " ")
+    summary = " ".join(panel.split())  # the panel wraps and frames lines
+    assert 'in words: line chart "Monthly revenue by region" (x: month, y: revenue)' in summary
     assert "To let a model run this analysis" in out and "OPENAI_API_KEY" in out
     assert (tmp_path / "demo" / "chart-1.png").read_bytes().startswith(b"\x89PNG")
     assert f"charts: 1 written to {tmp_path / 'demo'}/" in out

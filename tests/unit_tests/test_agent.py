@@ -432,3 +432,33 @@ def test_only_the_artifact_flag_says_the_model_was_told() -> None:
     assert not _told_of_loss(ToolMessage("x", tool_call_id="2"))  # no artifact (an error)
     flagged = ToolMessage("notice", tool_call_id="3", artifact={LOSS_NOTICE_KEY: True})
     assert _told_of_loss(flagged)
+
+
+def test_save_charts_writes_images_and_html_outputs_beside_the_charts(tmp_path: Path) -> None:
+    import base64
+
+    from langchain_core.messages import ToolMessage
+
+    from langchain_daytona_exec.agent import save_charts
+
+    png = base64.b64encode(b"\x89PNG chart").decode()
+    message = ToolMessage(
+        "text",
+        tool_call_id="t1",
+        artifact={
+            "charts": [{"title": "T", "description": 'bar chart "T": a 1', "png_base64": png}],
+            "outputs": [
+                {"data": {"text/plain": "DataFrame", "text/html": "<table/>"}},
+                {"data": {"image/png": base64.b64encode(b"\x89PNG pil").decode()}},
+                {"data": {"text/plain": "42"}, "is_main_result": True},
+                {"data": {"image/png": png}, "chart": 0},
+            ],
+        },
+    )
+    files = save_charts([message], tmp_path, "th", start=2, output_start=5)
+    names = [Path(f["path"]).name for f in files]
+    assert names == ["chart-3.png", "output-6.html", "output-7.png"]
+    assert [f.get("kind") for f in files] == ["chart", "output", "output"]
+    assert files[0].get("description") == 'bar chart "T": a 1'
+    assert (tmp_path / "th" / "output-6.html").read_text() == "<table/>"
+    assert (tmp_path / "th" / "output-7.png").read_bytes() == b"\x89PNG pil"
