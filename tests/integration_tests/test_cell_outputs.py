@@ -14,7 +14,7 @@ import pytest
 
 from langchain_daytona_exec import Chart, ExecutionResult, LocalBackend, LocalLimits
 from langchain_daytona_exec.backends.cellrunner import charts, tables
-from langchain_daytona_exec.backends.daytona import _python
+from langchain_daytona_exec.backends.daytona import python
 from langchain_daytona_exec.backends.local import isolation
 from langchain_daytona_exec.emulator import Emulator
 from langchain_daytona_exec.sandbox import Sandbox
@@ -66,7 +66,7 @@ def test_both_backends_run_the_same_runner_bytes(local_sb: Sandbox, daytona_sb: 
     # Daytona: the sources the wrapper loaded into the remote interpreter.
     remote = daytona_sb.run_code(
         "import hashlib, sys\n"
-        f"pkg = sys.modules[{_python.PACKAGE!r}]\n"
+        f"pkg = sys.modules[{python.PACKAGE!r}]\n"
         "{'cellrunner/' + n + '.py': hashlib.sha256(s.encode()).hexdigest()"
         " for n, s in sorted(pkg.SOURCES.items())}"
     )
@@ -418,18 +418,18 @@ def test_daytona_ships_the_runner_only_when_the_context_lacks_it(
     emu: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shipped: list[bool] = []
-    build = _python.build_call
+    build = python.build_call
 
     def recording(code: str, nonce: str, *, ship: bool = True) -> str:
         shipped.append(ship)
         return build(code, nonce, ship=ship)
 
-    monkeypatch.setattr(_python, "build_call", recording)
+    monkeypatch.setattr(python, "build_call", recording)
     with make_backend(emu).create(labels={"suite": "cell-outputs"}) as sb:
         assert sb.run_code("x = 20\nx + 1").result == "21"
         assert sb.run_code("x * 2").result == "40"
         assert shipped == [True, False]
-        forget = f"[m for m in sys.modules if m.startswith({_python.PACKAGE!r})]"
+        forget = f"[m for m in sys.modules if m.startswith({python.PACKAGE!r})]"
         sb.run_code(f"import sys\nfor m in {forget}:\n    del sys.modules[m]")
         again = sb.run_code("x + 2")  # the context lost the runner: nothing ran, then it did
         assert again.result == "22" and again.error is None

@@ -17,7 +17,7 @@ import pytest
 
 from langchain_daytona_exec.backends import cellrunner
 from langchain_daytona_exec.backends.cellrunner import remote, run
-from langchain_daytona_exec.backends.daytona import _python
+from langchain_daytona_exec.backends.daytona import python
 from langchain_daytona_exec.backends.local import isolation
 
 
@@ -94,7 +94,7 @@ def _shipped_sources(call: str) -> dict[str, str]:
 
 
 def test_daytona_ships_the_bytes_the_local_kernel_mounts() -> None:
-    shipped = _shipped_sources(_python.build_call("1", _python.new_nonce()))
+    shipped = _shipped_sources(python.build_call("1", python.new_nonce()))
     mounted = {
         inside.removeprefix("cellrunner/").removesuffix(".py"): Path(host).read_text("utf-8")
         for host, inside in isolation.KERNEL_SOURCES
@@ -105,24 +105,24 @@ def test_daytona_ships_the_bytes_the_local_kernel_mounts() -> None:
     assert shipped == mounted
 
 
-def _call(ns: dict[str, Any], code: str) -> _python.ParsedRun:
-    nonce = _python.new_nonce()
+def _call(ns: dict[str, Any], code: str) -> python.ParsedRun:
+    nonce = python.new_nonce()
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        exec(compile(_python.build_call(code, nonce), "<call>", "exec"), ns)
-    return _python.parse_output(buf.getvalue(), nonce)
+        exec(compile(python.build_call(code, nonce), "<call>", "exec"), ns)
+    return python.parse_output(buf.getvalue(), nonce)
 
 
 def test_the_wrapper_loads_the_runner_once_and_keeps_the_session(tmp_path: Path) -> None:
     import sys
 
-    sys.modules.pop(_python.PACKAGE, None)
+    sys.modules.pop(python.PACKAGE, None)
     try:
         ns: dict[str, Any] = {"__name__": "__main__"}
         first = _call(ns, "x = 20\nprint('hi')\nx")
-        module = sys.modules[_python.PACKAGE]
+        module = sys.modules[python.PACKAGE]
         second = _call(ns, "x * 2 + 2")
-        assert sys.modules[_python.PACKAGE] is module  # not loaded again
+        assert sys.modules[python.PACKAGE] is module  # not loaded again
         assert first.stdout == "hi\n" and first.record == {
             "result": "20",
             "error": None,
@@ -134,20 +134,20 @@ def test_the_wrapper_loads_the_runner_once_and_keeps_the_session(tmp_path: Path)
     finally:
         if remote.RUNNER_NAME in ns:
             ns[remote.RUNNER_NAME].close()
-        sys.modules.pop(_python.PACKAGE, None)
+        sys.modules.pop(python.PACKAGE, None)
         for name in list(sys.modules):
-            if name.startswith(_python.PACKAGE + "."):
+            if name.startswith(python.PACKAGE + "."):
                 del sys.modules[name]
 
 
 def test_a_forged_or_missing_record_is_not_trusted() -> None:
-    nonce = _python.new_nonce()
-    forged = f'{_python.MARKER}{_python.new_nonce()}{{"result": "x"}}\nhello\n'
-    parsed = _python.parse_output(forged, nonce)
+    nonce = python.new_nonce()
+    forged = f'{python.MARKER}{python.new_nonce()}{{"result": "x"}}\nhello\n'
+    parsed = python.parse_output(forged, nonce)
     assert not parsed.complete and parsed.record is None
-    broken = _python.parse_output(f"{_python.MARKER}{nonce}not json\n", nonce)
+    broken = python.parse_output(f"{python.MARKER}{nonce}not json\n", nonce)
     assert not broken.complete and broken.stdout == ""
-    outside = _python.parse_output(f'{_python.MARKER}{nonce}{{"file": "/etc/passwd"}}\n', nonce)
+    outside = python.parse_output(f'{python.MARKER}{nonce}{{"file": "/etc/passwd"}}\n', nonce)
     assert outside.spill_path is None  # only files in the wrapper's own folder
 
 
@@ -171,13 +171,13 @@ def test_numbers_are_rounded_for_reading(value: float, text: str) -> None:
 def test_a_call_without_the_runner_runs_nothing_where_it_is_missing() -> None:
     import sys
 
-    sys.modules.pop(_python.PACKAGE, None)
+    sys.modules.pop(python.PACKAGE, None)
     ns: dict[str, Any] = {}
-    nonce = _python.new_nonce()
+    nonce = python.new_nonce()
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        exec(compile(_python.build_call("x = 1", nonce, ship=False), "<call>", "exec"), ns)
-    parsed = _python.parse_output(buf.getvalue(), nonce)
+        exec(compile(python.build_call("x = 1", nonce, ship=False), "<call>", "exec"), ns)
+    parsed = python.parse_output(buf.getvalue(), nonce)
     assert parsed.missing_runner and parsed.complete and "x" not in ns
-    assert len(_python.build_call("x = 1", nonce, ship=False)) < 600
-    assert len(_python.build_call("x = 1", nonce)) > 10_000
+    assert len(python.build_call("x = 1", nonce, ship=False)) < 600
+    assert len(python.build_call("x = 1", nonce)) > 10_000

@@ -23,7 +23,7 @@ pytest.importorskip("daytona")
 import daytona
 import daytona_toolbox_api_client as toolbox
 
-from langchain_daytona_exec.backends.daytona._errors import inspect_error
+from langchain_daytona_exec.backends.daytona.errors import inspect_error
 
 SDK = f"daytona {importlib.metadata.version('daytona')}"
 
@@ -93,18 +93,18 @@ def test_the_sdk_names_we_import_exist(name: str) -> None:
 
 
 def test_errors_carry_status_headers_code_and_source() -> None:
-    # _errors.inspect_error reads these duck-typed (getattr): a rename would not raise,
+    # errors.inspect_error reads these duck-typed (getattr): a rename would not raise,
     # it would silently turn off Retry-After, 404 and daemon-timeout handling.
     exc = daytona.DaytonaRateLimitError(
         "slow down", status_code=429, headers={"Retry-After": "3"}, code="X", source="api"
     )
     info = inspect_error(exc)
-    assert info.status == 429, _changed("DaytonaError.status_code", "_errors.inspect_error")
+    assert info.status == 429, _changed("DaytonaError.status_code", "errors.inspect_error")
     assert info.retry_after == 3, _changed(
-        "DaytonaError.headers", "_errors.inspect_error (Retry-After)"
+        "DaytonaError.headers", "errors.inspect_error (Retry-After)"
     )
     assert (info.code, info.source) == ("X", "api"), _changed(
-        "DaytonaError.code / .source", "_errors.inspect_error"
+        "DaytonaError.code / .source", "errors.inspect_error"
     )
 
 

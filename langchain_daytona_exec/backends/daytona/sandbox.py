@@ -3,7 +3,7 @@
 Mapping of the interface onto Daytona 0.226:
 
 * ``run_code`` (Python): ``code_interpreter.run_code`` in one interpreter context
-  per sandbox, created on first use; the wrapper of ``_python.py`` gives the last
+  per sandbox, created on first use; the wrapper of ``python.py`` gives the last
   expression, tracebacks from the user's frames and charts. One websocket exchange
   per call, plus one bulk download when the code left figures open.
 * ``run_code`` (JavaScript, TypeScript): the toolbox ``code-run`` endpoint, once.
@@ -23,8 +23,8 @@ Mapping of the interface onto Daytona 0.226:
 
 Failure handling: every SDK call goes through one boundary, :meth:`DaytonaSandbox._call`
 (over :meth:`DaytonaBackend._call`): bounded by the call's deadline, retried on
-transient failures when that cannot run it twice (``_retry.py``), raised only as our
-errors, and handed to the caller's named error policy (``_errors.py``: file errors,
+transient failures when that cannot run it twice (``retry.py``), raised only as our
+errors, and handed to the caller's named error policy (``errors.py``: file errors,
 ignore-404 on delete; here: the code and command timeouts). A call the
 sandbox's proxy refused (sandbox stopped, gone) triggers one control-plane look:
 a *stopped* sandbox (Daytona's auto-stop) is started again and the call repeated,
@@ -43,13 +43,13 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_daytona_exec.backends._cell_record import MalformedRecordError, parse_cell_record
-from langchain_daytona_exec.backends.daytona import _python
-from langchain_daytona_exec.backends.daytona._config import (
+from langchain_daytona_exec.backends.daytona import python
+from langchain_daytona_exec.backends.daytona.config import (
     ALIVE_CACHE_S,
     CALL_MARGIN_S,
     KEY_LABEL,
 )
-from langchain_daytona_exec.backends.daytona._errors import (
+from langchain_daytona_exec.backends.daytona.errors import (
     SOURCE_DAEMON,
     ErrorInfo,
     ErrorPolicy,
@@ -58,7 +58,7 @@ from langchain_daytona_exec.backends.daytona._errors import (
     ignore_not_found,
     info_of,
 )
-from langchain_daytona_exec.backends.daytona._retry import deadline_in, sdk_timeout
+from langchain_daytona_exec.backends.daytona.retry import deadline_in, sdk_timeout
 from langchain_daytona_exec.errors import (
     SandboxClosedError,
     SandboxError,
@@ -92,7 +92,7 @@ if TYPE_CHECKING:
     from daytona_toolbox_api_client import CodeRunResponse, InterpreterContext
     from daytona_toolbox_api_client import FileInfo as SdkFileInfo
 
-    from langchain_daytona_exec.backends.daytona._backend import DaytonaBackend
+    from langchain_daytona_exec.backends.daytona.backend import DaytonaBackend
 
 __all__ = ["DaytonaSandbox"]
 
@@ -175,7 +175,7 @@ class DaytonaSandbox(Sandbox):
         self._lock = threading.RLock()
         self._saved_calls = 0
         self._context: InterpreterContext | None = None
-        # the interpreter context known to hold the cell runner (see _python.build_call)
+        # the interpreter context known to hold the cell runner (see python.build_call)
         self._runner_context: str | None = None
         self._workdir: str | None = None
         self._closed = False
@@ -392,13 +392,13 @@ class DaytonaSandbox(Sandbox):
         err: list[str] = []
         ship = self._context is None or self._context.id != self._runner_context
         while True:
-            nonce = _python.new_nonce()
-            wrapped = _python.build_call(code, nonce, ship=ship)
+            nonce = python.new_nonce()
+            wrapped = python.build_call(code, nonce, ship=ship)
             run = self._send_python(wrapped, nonce, out, err, seconds, deadline)
             if isinstance(run, ExecutionResult):
                 return run
             response: SdkRun = run
-            parsed = _python.parse_output("".join(out) or response.stdout, nonce)
+            parsed = python.parse_output("".join(out) or response.stdout, nonce)
             if not parsed.missing_runner or ship:
                 break
             ship = True  # the context lost the runner (nothing ran): send it this time
@@ -547,7 +547,7 @@ class DaytonaSandbox(Sandbox):
     ) -> ExecutionResult:
         budget = self._backend.output_bytes
         text = "".join(out)
-        stdout, out_cut = _cut(_python.parse_output(text, nonce).stdout if nonce else text, budget)
+        stdout, out_cut = _cut(python.parse_output(text, nonce).stdout if nonce else text, budget)
         stderr, err_cut = _cut("".join(err), budget)
         pending, self._state_lost_pending = self._state_lost_pending, False
         return ExecutionResult(
@@ -574,7 +574,7 @@ class DaytonaSandbox(Sandbox):
         for response in responses:
             # bytes, as no local destination was asked for (a str would be a local path)
             if response.source == path and isinstance(response.result, bytes):
-                return _python.parse_record(response.result)
+                return python.parse_record(response.result)
         return None
 
     def _run_once(
@@ -618,7 +618,7 @@ class DaytonaSandbox(Sandbox):
         stdout, cut = self._cut_saved(output, "stdout", saved, self._next_call())
         return ExecutionResult(
             stdout=stdout,
-            error=_python.node_error(output, exit_code) if exit_code != 0 else None,
+            error=python.node_error(output, exit_code) if exit_code != 0 else None,
             stdout_truncated_bytes=cut,
             saved_outputs=saved,
         )
@@ -814,7 +814,7 @@ class DaytonaSandbox(Sandbox):
             workdir = self.workdir
             script = (
                 f"find {shlex.quote(workdir)} -mindepth 1 -maxdepth 1 -exec rm -rf {{}} + ; "
-                f"rm -rf {shlex.quote(_python.CHART_DIR)}"
+                f"rm -rf {shlex.quote(python.CHART_DIR)}"
             )
             self._call(
                 lambda timeout: self._sdk.process.exec(script, timeout=timeout),

@@ -27,7 +27,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TypeVar
 
-from langchain_daytona_exec.backends.daytona._errors import (
+from langchain_daytona_exec.backends.daytona.errors import (
     ErrorInfo,
     attach,
     inspect_error,
@@ -167,7 +167,7 @@ def call_with_retry(
     error), sending it again cannot run it twice (``idempotent``, or the request
     was refused or never sent), attempts remain, and the backoff ends before the
     deadline. Otherwise it is raised as a :class:`SandboxError` whose
-    ``provider_info`` holds the facts (:func:`~._errors.info_of`); the SDK's
+    ``provider_info`` holds the facts (:func:`~.errors.info_of`); the SDK's
     exception is its ``__cause__``.
 
     Args:
@@ -182,7 +182,7 @@ def call_with_retry(
 
     Raises:
         SandboxTimeoutError: The deadline passed while an attempt ran.
-        SandboxError: Any other failure, mapped by :func:`~._errors.to_sandbox_error`.
+        SandboxError: Any other failure, mapped by :func:`~.errors.to_sandbox_error`.
     """
     retry = 0
     while True:
