@@ -30,6 +30,7 @@ from __future__ import annotations
 import _signal
 import _thread
 import builtins
+import errno
 import fcntl
 import marshal
 import os
@@ -64,9 +65,9 @@ BACKGROUND_GRACE_S = 0.05
 """After a shell command exits, how long to keep reading output from children it left
 running in the background before returning without them."""
 
-_SIGINT = 2
-_SIGALRM = 14
-_SIGKILL = 9
+_SIGINT = _signal.SIGINT  # _signal and errno are built in: named, and free to import
+_SIGALRM = _signal.SIGALRM
+_SIGKILL = _signal.SIGKILL
 _TIOCNOTTY = 0x5422
 
 _RLIMITS = {
@@ -232,7 +233,7 @@ class FdCapture:
         return cap.text() if cap else ("", 0)
 
 
-_ENOSPC = 28
+_ENOSPC = errno.ENOSPC
 _ENOSPC_TEXT = "No space left on device"
 _FULL_SLACK = 1 << 20
 """A capped file system with less than this free counts as full (blocks are 4 KiB, and
@@ -511,7 +512,7 @@ class Kernel:
             hint = (
                 " (the sandbox is at its process limit: stop background processes, "
                 "or reset the sandbox)"
-                if exc.errno == 11
+                if exc.errno == errno.EAGAIN
                 else ""
             )
             return {
@@ -643,7 +644,7 @@ class Kernel:
                 os.unlink(tmp)
             except OSError:
                 pass
-            kind = "too_large" if exc.errno in (28, 27, 122) else "os"  # ENOSPC EFBIG EDQUOT
+            kind = "too_large" if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else "os"
             note = f" ({self.disk_full_note(path)})" if exc.errno == _ENOSPC else ""
             return self._file_error(kind, f"cannot write {path}: {exc.strerror}{note}")
         return {"ok": True, "path": path}, b""
