@@ -465,10 +465,11 @@ PROC_MASKS: Mapping[str, str] = {
     "/proc/cmdline": "the host kernel's boot line names the host's devices and init",
 }
 """Files of the sandbox's /proc that describe the host, covered by a read-only copy
-(bwrap ``--ro-bind-data``). Left visible on purpose: ``/proc/self/mountinfo`` (it names
-the host paths of the read-only mounts: the Python runtime and its packages, which
-the sandbox can list anyway); ``/proc/cpuinfo``, ``meminfo`` and ``uptime`` (the
-machine's size, which code legitimately reads to size its work)."""
+(bwrap ``--ro-bind-data``). Left visible: ``/proc/self/mountinfo`` (it names the host
+path of every bind: the Python runtime and its packages, which the sandbox can list
+anyway, and an environment layer or a proxy socket when those are used);
+``/proc/cpuinfo``, ``meminfo`` and ``uptime`` (the machine's size, which code
+legitimately reads to size its work)."""
 
 
 def proc_mask_contents() -> dict[str, bytes]:
