@@ -179,3 +179,15 @@ def test_host_oom_priority_is_lowered_never_raised() -> None:
     assert got == after <= before  # it reports what holds, and never raises it
     # Lowered when this process may (root with CAP_SYS_RESOURCE), else left alone.
     assert after in (min(before, -500), before)
+
+
+def test_cgroup_v2_children_need_delegated_controllers(tmp_path: Path) -> None:
+    from langchain_daytona_exec.backends.local import isolation
+
+    control = tmp_path / "cgroup.subtree_control"
+    control.write_text("cpu memory pids\n")
+    assert isolation._v2_delegates(str(tmp_path), ("memory", "pids"))
+    control.write_text("cpu\n")  # a plain file keeps "+memory +pids" as text: not enabled
+    assert not isolation._v2_delegates(str(tmp_path), ("memory", "pids"))
+    assert control.read_text() == "+memory +pids"  # it did ask the kernel to enable them
+    assert not isolation._v2_delegates(str(tmp_path / "absent"), ("memory",))

@@ -587,7 +587,7 @@ class LocalBackend:
             )
             owner = "the sandbox's uid" if os.geteuid() == 0 else "your uid, all its processes"
             info["processes"] = f"RLIMIT_NPROC {lim.nproc}, counted for {owner}"
-        cpu = bool(layout and lim.cpu_cores and (layout[0] == 2 or "cpu" in layout[1]))
+        cpu = bool(layout and lim.cpu_cores and isolation.cpu_quota_available())
         info["cpu"] = (
             f"{cg} CPU quota of {lim.cpu_cores:g} core(s)"
             if cpu

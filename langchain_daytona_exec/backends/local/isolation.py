@@ -758,10 +758,43 @@ def cgroup_layout() -> tuple[int, dict[str, str]] | None:
     root = "/sys/fs/cgroup"
     with contextlib.suppress(OSError), open(os.path.join(root, "cgroup.controllers")) as f:
         available = f.read().split()
-        parent = (root + own.get("", "/")).rstrip("/")
-        if {"memory", "pids"} <= set(available) and os.access(parent, os.W_OK):
+        parent = (root + own.get("", "/")).rstrip("/") or root
+        writable = {"memory", "pids"} <= set(available) and os.access(parent, os.W_OK)
+        if writable and _v2_delegates(parent, ("memory", "pids")):
             return 2, {"unified": parent}
     return None
+
+
+def cpu_quota_available() -> bool:
+    """Whether per-sandbox cgroups get a CPU quota here (v1 cpu controller, v2 ``cpu``)."""
+    layout = cgroup_layout()
+    if layout is None:
+        return False
+    if layout[0] == 1:
+        return "cpu" in layout[1]
+    return _v2_delegates(layout[1]["unified"], ("cpu",))
+
+
+def _v2_delegates(parent: str, controllers: tuple[str, ...]) -> bool:
+    """Whether children of ``parent`` (cgroup v2) get these controllers; enables them.
+
+    v2 forbids a cgroup that holds processes (other than the root) from handing
+    controllers to children, so inside a container whose processes sit in its top cgroup
+    this fails: the sandboxes then fall back to rlimits, and ``describe()`` says so.
+    """
+    control = os.path.join(parent, "cgroup.subtree_control")
+    try:
+        with open(control) as f:
+            enabled = set(f.read().split())
+        missing = [c for c in controllers if c not in enabled]
+        if missing:
+            with open(control, "w") as f:
+                f.write(" ".join(f"+{c}" for c in missing))
+            with open(control) as f:
+                enabled = set(f.read().split())
+    except OSError:
+        return False
+    return all(c in enabled for c in controllers)
 
 
 SANDBOX_OOM_SCORE_ADJ = 1000
