@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -120,6 +121,19 @@ LIMITS_PROBE = textwrap.dedent(
         cmdline = sb.exec("tr '\\\\000' ' ' < /proc/1/cmdline").stdout
         print("cmdline", json.dumps(cmdline))
         print("oom", sb.exec("cat /proc/self/oom_score_adj").stdout.strip())
+        print("boot_id", sb.exec("cat /proc/sys/kernel/random/boot_id").stdout.strip())
+        forks = sb.run_code(
+            "import os, time\\nkids, err = [], None\\n"
+            "for i in range(400):\\n"
+            "    try:\\n        pid = os.fork()\\n    except OSError as e:\\n"
+            "        err = e.errno\\n        break\\n"
+            "    if pid == 0:\\n        time.sleep(30)\\n        os._exit(0)\\n"
+            "    kids.append(pid)\\n"
+            "for k in kids:\\n    os.kill(k, 9)\\n    os.waitpid(k, 0)\\n"
+            "f'{len(kids)} {err}'",
+            timeout=60,
+        )
+        print("forks", json.loads(forks.result.replace("'", '"')))
         sb.write_file("kept.txt", "data")
         try:
             sb.run_code("import os\\nos.kill(os.getpid(), 9)", timeout=30)
@@ -145,6 +159,10 @@ def test_userns_mode_enforces_what_describe_promises() -> None:
     cmdline = json.loads(out["cmdline"])
     assert "bwrap" in cmdline and str(ROOT) not in cmdline and "/tmp/" not in cmdline
     assert out["oom"] == "1000"  # the OOM killer's first choice, as in root mode
+    started, err = out["forks"].split()
+    assert int(started) < 256 and err == str(errno.EAGAIN)  # RLIMIT_NPROC stops a fork bomb
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        assert len(out["boot_id"]) == 36 and out["boot_id"] != f.read().strip()  # masked
     lost = json.loads(out["lost"])
     assert "the files are gone too" in lost and "were kept" not in lost
     assert "kept.txt" not in json.loads(out["after"])  # ... and they are
