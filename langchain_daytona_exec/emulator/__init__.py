@@ -19,7 +19,7 @@ or in-process (tests)::
 Every sandbox runs this machine's Python (snapshots and images add variables, folders
 and setup commands over it, built offline). What it does not emulate answers with a
 JSON error naming the feature: LSP, computer use, object storage (images with local
-files), forks, backups, SSH, secrets, network allow-lists; and the Socket.IO event stream
+files), forks, backups, SSH, secrets; and the Socket.IO event stream
 (set ``DAYTONA_USE_DEPRECATED_POLLING=true``).
 """
 

@@ -187,16 +187,22 @@ class ControlPlane:
             return sb
         body = await json_body(request)
         block = body.get("networkBlockAll")
+        block_all = sb.network_block_all if block is None else bool(block)
+        raw_allow = body.get("networkAllowList")
+        allow_text = sb.network_allow_list if raw_allow is None else raw_allow
         try:
-            is_open = self.registry.network_policy(
-                sb.network_block_all if block is None else block, body.get("networkAllowList")
-            )
+            is_open = self.registry.network_policy(block_all, allow_text)
+            allow = self.registry.allow_list(allow_text)
+            if allow or sb.network_allow_list:
+                await run_in_threadpool(self.registry.restrict, sb.local, allow)
         except CreateError as exc:
             return error(exc.status, str(exc), exc.code)
-        if is_open != (not sb.network_block_all):
+        if is_open != bool(sb.engine.network):
             sb.set_network(is_open)
             if sb.state == "started":
                 await run_in_threadpool(sb.restart_interpreter)
+        sb.network_block_all = block_all if allow else not is_open
+        sb.network_allow_list = ",".join(allow) or None
         sb.updated_at = time.time()
         return JSONResponse(self.dto(request, sb))
 

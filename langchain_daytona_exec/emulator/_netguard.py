@@ -14,6 +14,7 @@ network unguarded.
 
 from __future__ import annotations
 
+import ipaddress
 import shutil
 import subprocess
 import threading
@@ -107,11 +108,55 @@ class NetworkGuard:
             self._installed.clear()
             self._checked = False
 
+    def restrict(self, uid: int, cidrs: list[str]) -> None:
+        """Let sandbox uid ``uid`` reach only ``cidrs`` (Daytona's ``networkAllowList``).
+
+        One chain per uid: the ranges return, everything else is rejected. The host's
+        own addresses stay refused by the global rule, which comes first.
+
+        Raises:
+            GuardUnavailableError: The rules could not be installed.
+        """
+        self.unrestrict(uid)
+        chain = f"ldx-{uid}"
+        for tool, family in (("iptables", 4), ("ip6tables", 6)):
+            if not shutil.which(tool):
+                continue
+            mine = [c for c in cidrs if ipaddress.ip_network(c, strict=False).version == family]
+            steps = [["-N", chain]]
+            steps += [["-A", chain, "-d", c, "-j", "RETURN"] for c in mine]
+            # admin-prohibited: the code sees EHOSTUNREACH, told apart from a remote refusal
+            reject = "icmp-admin-prohibited" if family == 4 else "icmp6-adm-prohibited"
+            steps += [["-A", chain, "-j", "REJECT", "--reject-with", reject]]
+            steps += [["-A", "OUTPUT", "-m", "owner", "--uid-owner", str(uid), "-j", chain]]
+            for step in steps:
+                if self._call(tool, step) != 0 and family == 4:
+                    self.unrestrict(uid)
+                    raise GuardUnavailableError(
+                        f"{tool} could not install the allow-list of sandbox uid {uid}"
+                    )
+
+    def unrestrict(self, uid: int) -> None:
+        """Remove the allow-list chain of sandbox uid ``uid`` (if any)."""
+        chain = f"ldx-{uid}"
+        for tool in ("iptables", "ip6tables"):
+            if not shutil.which(tool):
+                continue
+            jump = ["OUTPUT", "-m", "owner", "--uid-owner", str(uid), "-j", chain]
+            while self._call(tool, ["-D", *jump]) == 0:
+                pass
+            self._call(tool, ["-F", chain])
+            self._call(tool, ["-X", chain])
+
     @staticmethod
     def _run(tool: str, action: str) -> int:
+        return NetworkGuard._call(tool, [action, *_RULE])
+
+    @staticmethod
+    def _call(tool: str, args: list[str]) -> int:
         try:
             done = subprocess.run(
-                [tool, "-w", "5", action, *_RULE],
+                [tool, "-w", "5", *args],
                 capture_output=True,
                 timeout=_TOOL_TIMEOUT_S,
                 check=False,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as _dt
+import ipaddress
 import logging
 import os
 import posixpath
@@ -275,21 +276,31 @@ class Registry:
 
     # -- create -------------------------------------------------------------------------
 
-    def network_policy(self, block_all: Any, allow: Any) -> bool:
-        """Whether the sandbox's network is open (Daytona's default: open).
+    @staticmethod
+    def allow_list(allow: Any) -> list[str]:
+        """The CIDR ranges of a ``networkAllowList`` (comma-separated), validated.
 
         Raises:
-            CreateError: An allow-list (not emulated) or an open network that cannot
-                be kept off the host's services.
+            CreateError: A range is not a valid CIDR.
         """
-        if allow:
-            raise CreateError(
-                400,
-                "networkAllowList is not supported by the Daytona emulator: use "
-                "networkBlockAll=true (no network) or false (open, host services blocked)",
-                "NOT_SUPPORTED_BY_EMULATOR",
-            )
-        if block_all is True:
+        ranges = [part.strip() for part in str(allow or "").split(",") if part.strip()]
+        for cidr in ranges:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise CreateError(400, f"invalid networkAllowList entry {cidr!r}: {exc}") from exc
+        return ranges
+
+    def network_policy(self, block_all: Any, allow: Any) -> bool:
+        """Whether the sandbox's network namespace is the host's (Daytona's default: open).
+
+        An allow-list needs it too: its ranges are then enforced per sandbox uid.
+
+        Raises:
+            CreateError: An open network or allow-list that cannot be kept off the
+                host's services.
+        """
+        if block_all is True and not self.allow_list(allow):
             return False
         try:
             GUARD.ensure()
@@ -377,6 +388,7 @@ class Registry:
         """
         snapshot_name, recipe, _ = self.recipe_for(body)
         network = self.network_policy(body.get("networkBlockAll"), body.get("networkAllowList"))
+        allow = self.allow_list(body.get("networkAllowList"))
         binds, volume_records = self._binds(body)
         env = {"HOME": HOME, "USER": "daytona", "LOGNAME": "daytona", **recipe.env}
         env.update({str(k): str(v) for k, v in (body.get("env") or {}).items()})
@@ -394,6 +406,8 @@ class Registry:
         labels = {str(k): str(v) for k, v in (body.get("labels") or {}).items()}
         local = engine.create(labels=labels)
         try:
+            if allow:
+                self.restrict(local, allow)
             self._prepare(local, recipe)
         except BaseException:
             local.close()
@@ -411,8 +425,8 @@ class Registry:
             env={k: v for k, v in env.items() if k not in ("HOME", "USER", "LOGNAME")},
             target=str(body.get("target") or DEFAULT_TARGET),
             snapshot=snapshot_name,
-            network_block_all=not network,
-            network_allow_list=None,
+            network_block_all=bool(body.get("networkBlockAll")) if allow else not network,
+            network_allow_list=",".join(allow) or None,
             cpu=int(cpu or 1),
             memory=int(memory or 1),
             disk=int(body.get("disk") or 3),
@@ -444,6 +458,29 @@ class Registry:
                     "BUILD_FAILED",
                 )
 
+    @staticmethod
+    def restrict(local: LocalSandbox, allow: list[str]) -> None:
+        """Apply an allow-list to a local sandbox (an empty one lifts it).
+
+        Raises:
+            CreateError: The sandbox does not run as its own uid (not root mode), or
+                the firewall refused the rules.
+        """
+        uid = local.uid
+        if uid is None:
+            raise CreateError(
+                400,
+                "networkAllowList needs the emulator to run as root (rules per sandbox uid)",
+                "NOT_SUPPORTED_BY_EMULATOR",
+            )
+        try:
+            if allow:
+                GUARD.restrict(uid, allow)
+            else:
+                GUARD.unrestrict(uid)
+        except GuardUnavailableError as exc:
+            raise CreateError(400, str(exc), "NETWORK_GUARD_UNAVAILABLE") from exc
+
     def add(self, sandbox: EmuSandbox) -> None:
         """Make a sandbox visible (a new one, or one taken from a warm pool)."""
         with self._lock:
@@ -458,6 +495,8 @@ class Registry:
         with sandbox.lock:
             sandbox.state = "destroyed"
             sandbox.updated_at = time.time()
+        if sandbox.network_allow_list and sandbox.local.uid is not None:
+            GUARD.unrestrict(sandbox.local.uid)
         sandbox.local.close()
 
     def stop(self, sandbox: EmuSandbox, state: str = "stopped") -> None:

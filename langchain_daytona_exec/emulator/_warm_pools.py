@@ -29,7 +29,16 @@ __all__ = ["routes", "take"]
 
 logger = logging.getLogger(__name__)
 
-_NOT_POOLABLE = ("buildInfo", "volumes", "cpu", "memory", "disk", "gpu", "gpuType")
+_NOT_POOLABLE = (
+    "buildInfo",
+    "volumes",
+    "cpu",
+    "memory",
+    "disk",
+    "gpu",
+    "gpuType",
+    "networkAllowList",
+)
 """Create fields a pooled sandbox cannot take on after it was built."""
 
 

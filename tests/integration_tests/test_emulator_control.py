@@ -86,9 +86,43 @@ def test_update_network_settings_opens_and_blocks(sdk: Any) -> None:
         sb.update_network_settings(network_block_all=True)
         assert sb.process.exec(make_socket).exit_code != 0
         with pytest.raises(DaytonaError, match="networkAllowList"):
-            sb.update_network_settings(network_allow_list="10.0.0.0/8")
+            sb.update_network_settings(network_allow_list="not-a-cidr")
     finally:
         sdk.delete(sb, timeout=60)
+
+
+ALLOW_PROBE = """
+import socket, sys
+for port in sys.argv[1:]:
+    s = socket.socket()
+    s.settimeout(3)
+    try:
+        s.connect(("192.0.2.1", int(port)))  # TEST-NET-1
+        print("connected")
+    except OSError as exc:  # 113 (EHOSTUNREACH): the allow-list's administrative REJECT
+        print("blocked" if exc.errno == 113 else "left")  # else: refused/timed out outside
+"""
+
+
+def test_network_allow_list_lets_only_those_ranges_out(sdk: Any, emu: Any) -> None:
+    params = CreateSandboxFromSnapshotParams(
+        network_block_all=True, network_allow_list="198.51.100.0/24"
+    )
+    sb = sdk.create(params, timeout=60)
+    try:
+        assert sb.network_allow_list == "198.51.100.0/24"
+        sb.fs.upload_file(ALLOW_PROBE.encode(), "probe.py")
+        assert sb.process.exec("python3 probe.py 9", timeout=20).result.split() == ["blocked"]
+        sb.update_network_settings(network_allow_list="192.0.2.0/24")
+        out = sb.process.exec("python3 probe.py 9", timeout=20).result.split()
+        assert out in (["left"], ["connected"])  # allowed now: the attempt left the host
+        uid = emu.registry.get(sb.id).local.uid
+    finally:
+        sdk.delete(sb, timeout=60)
+    import subprocess
+
+    chains = subprocess.run(["iptables", "-S"], capture_output=True, text=True).stdout
+    assert f"ldx-{uid}" not in chains  # the sandbox's rules went with it
 
 
 def test_archive_needs_a_stopped_sandbox_and_keeps_files(sdk: Any) -> None:

@@ -138,3 +138,32 @@ def test_pty_connect_to_an_existing_session_and_kill_it(sdk_sandbox: Any) -> Non
         again.disconnect()
     with pytest.raises(DaytonaError):
         proc.connect_pty_session("no-such-pty")
+
+
+# -- what Daytona's own e2e suite checks beside the above ------------------------------------
+
+
+def test_streams_labels_listing_and_small_behaviours(sdk: Any, sdk_sandbox: Any) -> None:
+    import io
+
+    from daytona import ListSandboxesQuery
+
+    payload = bytes(range(256)) * 64
+    sent: list[int] = []
+    sdk_sandbox.fs.upload_file_stream(
+        io.BytesIO(payload), "stream.bin", on_progress=lambda p: sent.append(p.bytes_sent)
+    )
+    assert sent and sent[-1] == len(payload)
+    assert b"".join(sdk_sandbox.fs.download_file_stream("stream.bin")) == payload
+    with pytest.raises(DaytonaError):
+        b"".join(sdk_sandbox.fs.download_file_stream("no-such-file.bin"))
+    assert sdk_sandbox.set_labels({"e2e": "true"})["e2e"] == "true"
+    assert sdk.get(sdk_sandbox.id).name == sdk_sandbox.name
+    assert len(list(sdk.list(ListSandboxesQuery(limit=1)))) >= 1
+    assert sdk_sandbox.process.exec("pwd", cwd="/tmp").result.strip() == "/tmp"
+    assert sdk_sandbox.process.exec("echo $A", env={"A": "v"}).result.strip() == "v"
+    assert sdk_sandbox.process.code_run("def incomplete(").exit_code != 0
+    sdk_sandbox.process.create_session("twice")
+    with pytest.raises(DaytonaError, match="already exists"):
+        sdk_sandbox.process.create_session("twice")
+    sdk_sandbox.process.delete_session("twice")
