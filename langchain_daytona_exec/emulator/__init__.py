@@ -16,11 +16,22 @@ or in-process (tests)::
         emu.inject(429, count=2, retry_after=1)     # the next 2 requests get 429
         emu.drop(sandbox_id)                        # delete a sandbox behind the client's back
 
-Every sandbox runs this machine's Python (snapshots and images add variables, folders
-and setup commands over it, built offline). What it does not emulate answers with a
-JSON error naming the feature: LSP, computer use, object storage (images with local
-files), forks, backups, SSH, secrets; and the Socket.IO event stream
-(set ``DAYTONA_USE_DEPRECATED_POLLING=true``).
+Each sandbox is a local bubblewrap sandbox running this machine's Python, with home and
+work dir ``/home/daytona`` (``/workspace`` is a symlink to it). Emulated: the sandbox
+lifecycle (create, list, start, stop, archive, resize applied to the local limits,
+labels, intervals, network settings and CIDR allow-lists), ``exec``, ``code_run`` with
+matplotlib charts, sessions (one persistent shell, logs streamed over the websocket,
+stdin), isolated interpreter contexts, files (find, search, replace, move,
+permissions), ``update_env``, PTY, preview links, volumes, snapshots (images built
+offline: ``ENV``, ``WORKDIR``, ``RUN``, pip of installed packages), warm pools, git.
+
+Not emulated, answered by a JSON error naming the feature: LSP, computer use, object
+storage (images with local files), forks, backups, SSH, secrets, signed previews, the
+Socket.IO event stream (set ``DAYTONA_USE_DEPRECATED_POLLING=true``).
+
+An open network shares the host's network namespace and is firewalled off every address
+of the host (root and iptables needed), the sandbox's own servers on 127.0.0.1 included:
+reach those through a preview link.
 """
 
 from __future__ import annotations
