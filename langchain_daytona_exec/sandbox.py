@@ -53,9 +53,9 @@ MAX_TIMEOUT_S = 86_400.0
 adapter. A larger value is clamped to it: timeouts can come straight from a model's
 tool arguments, and beyond ~2.1e6 s the OS timers (``poll``, ``setitimer``) overflow."""
 
-MAX_CODE_CHARS = 16 * 1024 * 1024
-"""The longest ``code`` or ``command`` accepted (16 Mi characters): a request must fit
-the local kernel's request frame even when every character takes 4 bytes."""
+MAX_CODE_CHARS = 8 * 1024 * 1024
+"""The longest ``code`` or ``command`` accepted (8 Mi characters): a request must fit
+the local kernel's 64 MiB request frame even when every character takes 4 bytes."""
 
 
 def check_timeout(timeout: object, name: str = "timeout") -> float | None:

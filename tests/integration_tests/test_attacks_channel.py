@@ -35,7 +35,7 @@ from langchain_daytona_exec import (
 from langchain_daytona_exec.backends.local import isolation, protocol
 from langchain_daytona_exec.emulator import Emulator
 from langchain_daytona_exec.errors import IsolationUnavailableError
-from langchain_daytona_exec.sandbox import MAX_TIMEOUT_S
+from langchain_daytona_exec.sandbox import MAX_CODE_CHARS, MAX_TIMEOUT_S
 from tests.integration_tests.daytona_support import emu, make_backend
 
 __all__ = ["emu"]
@@ -469,6 +469,8 @@ def test_wrong_argument_types_are_refused_and_never_poison_the_kernel(box: Local
         box.run_code("1", language=None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="NUL"):
         box.exec("echo \0")
+    with pytest.raises(ValueError, match="code is"):
+        box.run_code("#" * (MAX_CODE_CHARS + 1))
     # every later error is its own, with its own traceback
     for i in range(3):
         r = box.run_code(f"raise ValueError('own error {i}')")

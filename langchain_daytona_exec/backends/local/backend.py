@@ -1174,9 +1174,13 @@ class LocalSandbox(Sandbox):
         """
         self._ensure_running()
         request_id = next(self._request_ids)
+        frame = protocol.encode_request({**msg, "id": request_id}, blob)
+        if len(frame) - protocol.HEADER_SIZE - len(blob) > protocol.MAX_REQUEST_BYTES:
+            raise ValueError(  # nothing was sent: the sandbox is untouched
+                f"the request is over {protocol.MAX_REQUEST_BYTES} bytes; send less code"
+            )
         deadline = time.monotonic() + wait_s
         try:
-            frame = protocol.encode_request({**msg, "id": request_id}, blob)
             protocol.write_all(self._req_w, frame)
             max_blob = self._limits.max_file_bytes if msg["op"] == "read" else 0
             resp, out = self._read_response(deadline, max_blob)
