@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test unit integration lint format bench demo clean record notebooks
+.PHONY: install test unit integration lint format bench demo clean record check-data-analysis notebooks
 
 install: $(STAMP)
 
@@ -42,6 +42,13 @@ unit: install
 
 integration: install
 	$(PY) -m pytest tests/integration_tests -q --record-mode=none
+
+# langchain-daytona-data-analysis pins daytona<0.195: check it against the emulator from a
+# virtualenv of its own (the emulator runs in ours).
+check-data-analysis: install
+	test -x .venv-compat/bin/python || $(PYTHON) -m venv .venv-compat
+	.venv-compat/bin/pip install -q langchain-daytona-data-analysis
+	$(PY) tests/compat/run_data_analysis.py .venv-compat/bin/python
 
 lint: install
 	$(VENV)/bin/ruff check langchain_daytona_exec tests benchmarks
