@@ -85,5 +85,5 @@ def test_sigterm_closes_local_and_daytona_pools_and_loose_sandboxes(tmp_path: Pa
             if child.poll() is None:
                 child.kill()
     closed = dict(line.split() for line in marker.read_text().splitlines())
-    assert list(closed) == ["fake-1"]  # the Daytona-style pool's sandbox, leased at the time
+    assert list(closed) == ["mem-1"]  # the Daytona-style pool's sandbox, leased at the time
     assert "MainThread" not in closed.values()
