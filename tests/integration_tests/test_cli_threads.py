@@ -16,6 +16,7 @@ from typing import Any
 
 from langchain_daytona_exec.agent.prompts import SANDBOX_RESTARTED
 from tests.integration_tests.openai_stub import OpenAIStub, tool_calls
+from tests.integration_tests.test_cli import _process_group
 
 ROOT = Path(__file__).resolve().parents[2]
 SALES = str(ROOT / "examples" / "data" / "sales.csv")
@@ -46,14 +47,19 @@ def _agent(stub: OpenAIStub, tmp: Path, *args: str) -> subprocess.CompletedProce
         "COLUMNS": "100",
     }
     env.pop("OPENAI_API_KEY", None)
-    return subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "langchain_daytona_exec.cli", "agent", *args],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=180,
         env=env,
         cwd=tmp,
+        start_new_session=True,
     )
+    out, err = proc.communicate(timeout=180)
+    # The command closed its sandboxes (and saved the thread's files) before exiting.
+    assert _process_group(proc.pid) == []
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def _last_tool_output(body: dict[str, Any]) -> str:
