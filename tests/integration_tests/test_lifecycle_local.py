@@ -46,9 +46,10 @@ CHILD = textwrap.dedent(
     loose.run_code("x = 1")
     with remote.session("r") as sb:
         sb.run_code("y = 2")
+        remote_id = sb.id
     with pool.session("a") as sb:
         sb.run_code("z = 3")
-    print(json.dumps({{"pid": os.getpid()}}), flush=True)
+    print(json.dumps({{"pid": os.getpid(), "remote": remote_id}}), flush=True)
     started = threading.Event()
 
     def busy():  # a worker thread mid-call on the loose sandbox when SIGTERM comes
@@ -85,5 +86,5 @@ def test_sigterm_closes_local_and_daytona_pools_and_loose_sandboxes(tmp_path: Pa
             if child.poll() is None:
                 child.kill()
     closed = dict(line.split() for line in marker.read_text().splitlines())
-    assert list(closed) == ["mem-1"]  # the Daytona-style pool's sandbox, leased at the time
+    assert list(closed) == [info["remote"]]  # the Daytona-style pool's, leased at the time
     assert "MainThread" not in closed.values()
