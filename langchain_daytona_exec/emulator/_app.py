@@ -56,7 +56,6 @@ _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 _UNSUPPORTED_TOOLBOX = {
     "/lsp": "The language server protocol (sandbox.create_lsp_server)",
     "/computeruse": "Computer use (sandbox.computer_use)",
-    "/process/session/entrypoint": "The snapshot entrypoint session",
     "/system/metrics": "System metrics",
     "/port": "Port listings",
     "/files/upload-v2": "Streaming uploads (upload-v2)",

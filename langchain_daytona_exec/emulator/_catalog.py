@@ -67,7 +67,7 @@ class Snapshot:
             "imageName": self.image_name or self.name,
             "state": self.state,
             "size": 0,
-            "entrypoint": None,
+            "entrypoint": ["sh", "-c", self.recipe.entrypoint] if self.recipe.entrypoint else None,
             "cpu": self.cpu,
             "gpu": 0,
             "mem": self.memory,

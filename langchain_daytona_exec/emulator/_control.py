@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from langchain_daytona_exec.emulator import _warm_pools
+from langchain_daytona_exec.emulator import _sessions, _warm_pools
 from langchain_daytona_exec.emulator._http import Guard, error, json_body
 from langchain_daytona_exec.emulator._state import CreateError, EmuSandbox, local_limits
 from langchain_daytona_exec.errors import SandboxError
@@ -49,6 +49,7 @@ class ControlPlane:
             return error(exc.status, str(exc), exc.code)
         except SandboxError as exc:
             return error(500, f"the emulator could not start a sandbox: {exc}")
+        await _sessions.start_entrypoint(sb)
         return JSONResponse(self.dto(request, sb))
 
     async def list_all(self, request: Request) -> Response:
@@ -91,7 +92,10 @@ class ControlPlane:
         sb = self.guard.found(request)
         if isinstance(sb, Response):
             return sb
+        was = sb.state
         await run_in_threadpool(self.registry.start, sb)
+        if was != "started":
+            await _sessions.start_entrypoint(sb)
         return JSONResponse(self.dto(request, sb))
 
     async def stop(self, request: Request) -> Response:

@@ -15,6 +15,8 @@ name, never silently:
   self-upgrade, debconf): already satisfied by the local runtime.
 * any other ``RUN``: run in the new sandbox, as its user, before it is handed out; a
   failing step fails the build with its output.
+* ``ENTRYPOINT`` (or else ``CMD``): run in the background of each new sandbox as the
+  ``entrypoint`` session, as Daytona does.
 * ``COPY``/``ADD`` and the rest: refused (they need Daytona's object storage).
 """
 
@@ -55,6 +57,7 @@ class Recipe:
     env: dict[str, str] = field(default_factory=dict)
     workdir: str | None = None
     run: list[str] = field(default_factory=list)
+    entrypoint: str | None = None
     packages: list[str] = field(default_factory=list)
     index_url: str | None = None
 
@@ -104,6 +107,19 @@ def _pip(args: str, recipe: Recipe) -> None:
     recipe.packages += [w for w in wanted if not _installed(w)]
 
 
+def _command_line(rest: str) -> str:
+    """A shell command line from ``ENTRYPOINT``/``CMD`` (JSON exec form or shell form)."""
+    if rest.startswith("["):
+        import json
+
+        try:
+            words = json.loads(rest)
+        except ValueError as exc:
+            raise BuildError(f"invalid JSON command {rest!r}: {exc}") from exc
+        return shlex.join(str(w) for w in words)
+    return rest
+
+
 def parse_dockerfile(text: str) -> Recipe:
     """Turn a Dockerfile into a :class:`Recipe`.
 
@@ -138,7 +154,10 @@ def parse_dockerfile(text: str) -> Recipe:
                 _pip(pip.group("args"), recipe)
                 continue
             recipe.run.append(rest)
-        elif op in ("LABEL", "ARG", "USER", "SHELL", "EXPOSE", "CMD", "ENTRYPOINT"):
+        elif op in ("ENTRYPOINT", "CMD"):
+            if op == "ENTRYPOINT" or recipe.entrypoint is None:
+                recipe.entrypoint = _command_line(rest)
+        elif op in ("LABEL", "ARG", "EXPOSE"):
             continue  # metadata: nothing to build
         else:
             raise BuildError(

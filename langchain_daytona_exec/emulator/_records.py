@@ -89,6 +89,8 @@ class EmuSandbox:
     #: Toolbox-side state of the route modules (sessions' shells, PTYs...), by module.
     extras: dict[str, Any] = field(default_factory=dict)
     error_reason: str | None = None
+    #: The snapshot's entrypoint, run as the ``entrypoint`` session at every start.
+    entrypoint: str | None = None
 
     def touch(self) -> None:
         """Record activity (the auto-stop clock restarts)."""

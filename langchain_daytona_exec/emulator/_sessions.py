@@ -33,11 +33,14 @@ from langchain_daytona_exec.emulator._shell import EMU_DIR, sh
 from langchain_daytona_exec.emulator._state import EmuSandbox
 from langchain_daytona_exec.errors import SandboxFileError, SandboxFileNotFoundError
 
-__all__ = ["routes"]
+__all__ = ["ENTRYPOINT", "routes", "start_entrypoint"]
 
 STDOUT_PREFIX = b"\x01\x01\x01"
 STDERR_PREFIX = b"\x02\x02\x02"
 """Markers of the logs websocket (the SDK's ``daytona.common.process``)."""
+
+ENTRYPOINT = "entrypoint"
+"""Id of the session running the snapshot's entrypoint."""
 
 POLL_MIN_S = 0.005
 POLL_MAX_S = 0.1
@@ -122,9 +125,7 @@ async def create_session(request: Request, sb: EmuSandbox) -> Response:
     sessions = _sessions(sb)
     if session_id in sessions:
         return error(409, f"session {session_id} already exists", "CONFLICT", SOURCE_DAEMON)
-    folder = f"{EMU_DIR}/sessions/{uuid.uuid4().hex}"
-    await run_in_threadpool(sb.local.write_file, f"{folder}/run.sh", RUNNER)
-    sessions[session_id] = Session(session_id, folder)
+    await _new_session(sb, session_id)
     return Response(status_code=201)
 
 
@@ -165,12 +166,8 @@ async def delete_session(request: Request, sb: EmuSandbox) -> Response:
     return Response(status_code=204)
 
 
-async def session_exec(request: Request, sb: EmuSandbox) -> Response:
-    session = _session(request, sb)
-    if isinstance(session, Response):
-        return session
-    body = await json_body(request)
-    command = str(body["command"])
+async def _start(sb: EmuSandbox, session: Session, command: str) -> dict[str, Any] | Response:
+    """Start ``command`` in the session's shell, in the background; its record."""
     cmd_id = str(uuid.uuid4())
     folder = f"{session.folder}/{cmd_id}"
     record: dict[str, Any] = {"id": cmd_id, "command": command, "dir": folder, "exitCode": None}
@@ -186,6 +183,32 @@ async def session_exec(request: Request, sb: EmuSandbox) -> Response:
     if started.exit_code != 0:
         return error(500, f"could not start the command: {started.stderr}", None, SOURCE_DAEMON)
     session.commands[cmd_id] = record
+    return record
+
+
+async def _new_session(sb: EmuSandbox, session_id: str) -> Session:
+    folder = f"{EMU_DIR}/sessions/{uuid.uuid4().hex}"
+    await run_in_threadpool(sb.local.write_file, f"{folder}/run.sh", RUNNER)
+    session = _sessions(sb)[session_id] = Session(session_id, folder)
+    return session
+
+
+async def start_entrypoint(sb: EmuSandbox) -> None:
+    """Run the sandbox's entrypoint in the background as the ``entrypoint`` session."""
+    if sb.entrypoint:
+        session = await _new_session(sb, ENTRYPOINT)
+        await _start(sb, session, sb.entrypoint)
+
+
+async def session_exec(request: Request, sb: EmuSandbox) -> Response:
+    session = _session(request, sb)
+    if isinstance(session, Response):
+        return session
+    body = await json_body(request)
+    record = await _start(sb, session, str(body["command"]))
+    if isinstance(record, Response):
+        return record
+    cmd_id = record["id"]
     if body.get("runAsync") or body.get("async"):
         return JSONResponse({"cmdId": cmd_id})
     delay = POLL_MIN_S
@@ -232,6 +255,23 @@ async def session_command_logs(request: Request, sb: EmuSandbox) -> Response:
     return JSONResponse({"output": stdout + stderr, "stdout": stdout, "stderr": stderr})
 
 
+def _entrypoint_record(sb: EmuSandbox) -> dict[str, Any] | Response:
+    session = _sessions(sb).get(ENTRYPOINT)
+    if session is None or not session.commands:
+        return error(
+            404, "this sandbox's snapshot has no entrypoint", "PROCESS_NOT_FOUND", SOURCE_DAEMON
+        )
+    return next(iter(session.commands.values()))
+
+
+async def entrypoint_logs(request: Request, sb: EmuSandbox) -> Response:
+    record = _entrypoint_record(sb)
+    if isinstance(record, Response):
+        return record
+    stdout, stderr = await _output(sb, record)
+    return JSONResponse({"output": stdout + stderr, "stdout": stdout, "stderr": stderr})
+
+
 async def send_input(request: Request, sb: EmuSandbox) -> Response:
     record = _command(request, sb)
     if isinstance(record, Response):
@@ -261,8 +301,12 @@ class _LogsFollower:
         sb = await self.guard.ws_sandbox(ws)
         if sb is None:
             return
-        session = _sessions(sb).get(ws.path_params["session"])
-        record = session.commands.get(ws.path_params["command"]) if session else None
+        if "command" in ws.path_params:
+            session = _sessions(sb).get(ws.path_params["session"])
+            record = session.commands.get(ws.path_params["command"]) if session else None
+        else:
+            found = _entrypoint_record(sb)
+            record = None if isinstance(found, Response) else found
         if record is None:
             await ws.close(code=1008, reason="session or command not found")
             return
@@ -297,7 +341,11 @@ def routes(guard: Guard) -> list[BaseRoute]:
     tb = guard.toolbox
     one = "/process/session/{session}"
     command = f"{one}/command/{{command}}"
+    follower = _LogsFollower(guard).run
+    entry = f"/process/session/{ENTRYPOINT}/logs"
     return [
+        Route(entry, tb(entrypoint_logs), methods=["GET"]),
+        WebSocketRoute(entry, follower),
         Route("/process/session", tb(create_session), methods=["POST"]),
         Route("/process/session", tb(list_sessions), methods=["GET"]),
         Route(one, tb(get_session), methods=["GET"]),
@@ -306,5 +354,5 @@ def routes(guard: Guard) -> list[BaseRoute]:
         Route(command, tb(session_command), methods=["GET"]),
         Route(f"{command}/input", tb(send_input), methods=["POST"]),
         Route(f"{command}/logs", tb(session_command_logs), methods=["GET"]),
-        WebSocketRoute(f"{command}/logs", _LogsFollower(guard).run),
+        WebSocketRoute(f"{command}/logs", follower),
     ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import shlex
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -104,6 +105,8 @@ class _Routes:
             recipe.base = str(body["imageName"])
         else:
             return error(400, "pass imageName or buildInfo", "BAD_REQUEST")
+        if body.get("entrypoint") and reason is None:
+            recipe.entrypoint = shlex.join(str(w) for w in body["entrypoint"])
         snap = Snapshot(
             name=name,
             recipe=recipe,

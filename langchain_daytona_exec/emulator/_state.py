@@ -294,6 +294,7 @@ class Registry:
             local=local,
             engine=engine,
             volumes=volume_records,
+            entrypoint=recipe.entrypoint,
         )
         return sandbox
 

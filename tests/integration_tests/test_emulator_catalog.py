@@ -121,3 +121,28 @@ def test_warm_pool_hands_out_a_ready_sandbox_and_refills(sdk: Any, emu: Any) -> 
     assert sdk.warm_pool.list() == []
     with pytest.raises(NotFoundException):
         sdk.warm_pool.create("no-such-snapshot", pool=1)
+
+
+def test_a_snapshot_entrypoint_runs_as_the_entrypoint_session(sdk: Any) -> None:
+    image = Image.debian_slim("3.12").entrypoint(["sh", "-c", "echo started; sleep 60"])
+    sdk.snapshot.create(CreateSnapshotParams(name="with-entrypoint", image=image))
+    sb = _create(sdk, snapshot="with-entrypoint")
+    try:
+        deadline = time.monotonic() + 15
+        while "started" not in (sb.process.get_entrypoint_logs().stdout or ""):
+            assert time.monotonic() < deadline, "the entrypoint never ran"
+            time.sleep(0.1)
+        [command] = sb.process.get_entrypoint_session().commands
+        assert command.command == "sh -c 'echo started; sleep 60'" and command.exit_code is None
+        sb.stop()
+        sb.start()  # Daytona runs the entrypoint at every start
+        assert len(sb.process.get_entrypoint_session().commands) == 1
+    finally:
+        sdk.delete(sb, timeout=60)
+        sdk.snapshot.delete(sdk.snapshot.get("with-entrypoint"))
+    plain = _create(sdk)
+    try:
+        with pytest.raises(DaytonaNotFoundError, match="no entrypoint"):
+            plain.process.get_entrypoint_logs()
+    finally:
+        sdk.delete(plain, timeout=60)
