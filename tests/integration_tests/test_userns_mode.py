@@ -161,6 +161,7 @@ def test_userns_mode_enforces_what_describe_promises() -> None:
     assert out["oom"] == "1000"  # the OOM killer's first choice, as in root mode
     started, err = out["forks"].split()
     assert int(started) < 256 and err == str(errno.EAGAIN)  # RLIMIT_NPROC stops a fork bomb
+    assert "RLIMIT_NPROC 256, counted in the sandbox's user namespace" in info["processes"]
     with open("/proc/sys/kernel/random/boot_id") as f:
         assert len(out["boot_id"]) == 36 and out["boot_id"] != f.read().strip()  # masked
     lost = json.loads(out["lost"])

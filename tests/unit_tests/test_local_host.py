@@ -155,6 +155,8 @@ def test_describe_says_which_limits_hold(
         "oom",
     }
     assert info["mode"].startswith(mode) and memory in info["memory"]
+    assert "RLIMIT_NPROC 256" in info["processes"]
+    assert ("user namespace" in info["processes"]) == (mode == "userns")
     assert info["files_after_crash"].startswith(files)
     assert ("quota of 1 core" in info["cpu"]) == (layout is not None)
     assert info["network"] == "no network"

@@ -585,8 +585,13 @@ class LocalBackend:
                 f"RLIMIT_DATA of {lim.memory_bytes // mib} MiB per process (no writable "
                 "cgroup here): several processes together can use more"
             )
-            owner = "the sandbox's uid" if os.geteuid() == 0 else "your uid, all its processes"
-            info["processes"] = f"RLIMIT_NPROC {lim.nproc}, counted for {owner}"
+            where = (
+                "for the sandbox's own uid"
+                if mode != "userns"
+                else "counted in the sandbox's user namespace (Linux 5.14+; older kernels "
+                "count every process of your uid)"
+            )
+            info["processes"] = f"RLIMIT_NPROC {lim.nproc}, {where}"
         cpu = bool(layout and lim.cpu_cores and isolation.cpu_quota_available())
         info["cpu"] = (
             f"{cg} CPU quota of {lim.cpu_cores:g} core(s)"
