@@ -56,8 +56,9 @@ class DisplayOutput:
     Attributes:
         data: The output's representations, by mime type (``text/plain``,
             ``text/html``, ``text/markdown``, ``image/png``, ``image/jpeg``,
-            ``image/svg+xml``, ``text/latex``, ``application/json``...). Images are
-            ``bytes``; everything else is ``str``.
+            ``image/svg+xml``, ``text/latex``, ``application/json``,
+            ``application/pdf``, ``application/javascript``...). PNG, JPEG and PDF
+            are ``bytes``; everything else is ``str``.
         is_main_result: True for the value of the cell's last expression.
         chart: The chart this output shows (a matplotlib figure), if any.
     """

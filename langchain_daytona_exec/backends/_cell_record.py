@@ -13,6 +13,7 @@ import binascii
 from dataclasses import dataclass, field
 from typing import Any
 
+from langchain_daytona_exec.backends.cellrunner.display import BINARY_MIMES
 from langchain_daytona_exec.types import CHART_KINDS, Chart, DisplayOutput, ExecutionError
 
 __all__ = ["CellParts", "MalformedRecordError", "parse_cell_record"]
@@ -87,10 +88,6 @@ def parse_cell_record(record: dict[str, Any]) -> CellParts:
         charts=charts,
         outputs=outputs,
     )
-
-
-BINARY_MIMES = ("image/png", "image/jpeg")
-"""Mime types that travel as base64 and reach the user as bytes."""
 
 
 def _b64(text: str) -> bytes:

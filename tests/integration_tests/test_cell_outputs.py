@@ -166,6 +166,8 @@ REPRS = {
     "image/jpeg": ("_repr_jpeg_", "b'\\xff\\xd8jpeg'", b"\xff\xd8jpeg"),
     "text/latex": ("_repr_latex_", "r'$x^2$'", "$x^2$"),
     "application/json": ("_repr_json_", "{'a': [1, 2]}", '{"a": [1, 2]}'),
+    "application/pdf": ("_repr_pdf_", "b'%PDF-1.4'", b"%PDF-1.4"),
+    "application/javascript": ("_repr_javascript_", "'alert(1)'", "alert(1)"),
 }
 
 

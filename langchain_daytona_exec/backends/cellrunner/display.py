@@ -23,8 +23,8 @@ TEXT_MAX_CHARS = 100_000
 """The longest text value of one output (HTML, markdown, JSON...); longer is cut."""
 
 IMAGE_MAX_BYTES = 4 * 1024 * 1024
-"""The largest image of one output; a bigger one is dropped with a notice (a model
-cannot use it, and the reply frame must stay small)."""
+"""The largest binary value (image, PDF) of one output; a bigger one is dropped with a
+notice (a model cannot use it, and the reply frame must stay small)."""
 
 OUTPUTS_MAX = 50
 """The most display outputs kept per cell; later ones are counted, not kept."""
@@ -40,11 +40,13 @@ REPR_METHODS = (
     ("image/jpeg", "_repr_jpeg_"),
     ("text/latex", "_repr_latex_"),
     ("application/json", "_repr_json_"),
+    ("application/pdf", "_repr_pdf_"),
+    ("application/javascript", "_repr_javascript_"),
 )
 """The ``_repr_*_`` methods honoured, and the mime type each one yields."""
 
-BINARY_MIMES = ("image/png", "image/jpeg")
-"""Mime types whose values are bytes (sent as base64 text)."""
+BINARY_MIMES = ("image/png", "image/jpeg", "application/pdf")
+"""Mime types whose values are bytes (sent as base64 text, bytes again on the host)."""
 
 
 def _encode(mime: str, value: Any) -> str | None:
