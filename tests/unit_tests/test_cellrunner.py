@@ -181,3 +181,11 @@ def test_a_call_without_the_runner_runs_nothing_where_it_is_missing() -> None:
     assert parsed.missing_runner and parsed.complete and "x" not in ns
     assert len(python.build_call("x = 1", nonce, ship=False)) < 600
     assert len(python.build_call("x = 1", nonce)) > 10_000
+
+
+def test_a_long_bar_chart_names_its_extremes() -> None:
+    bars = [{"label": f"b{i}", "value": float(i), "group": None} for i in range(30)]
+    bars[17]["value"] = 99.5
+    text = cellrunner.charts.describe({"kind": "bar", "title": "Many", "elements": bars})
+    assert text.startswith('bar chart "Many": b0 0, b1 1,')
+    assert text.endswith("b11 11, ... and 18 more bars; highest b17 99.5, lowest b0 0")

@@ -392,7 +392,17 @@ def _describe(kind: str, data: dict[str, Any]) -> str:
             f"{e['label']}{_group(e) if grouped else ''} {number(e['value'])}" for e in shown
         )
         total = len(elements) + data.get("elements_omitted", 0)
-        return f"{head}{_axes_note(data)}: {items}{_more(len(shown), total, 'bars')}"
+        extremes = ""
+        if total > len(shown):
+            top = max(elements, key=lambda e: e["value"])
+            low = min(elements, key=lambda e: e["value"])
+            extremes = (
+                f"; highest {top['label']}{_group(top) if grouped else ''} "
+                f"{number(top['value'])}, lowest {low['label']}"
+                f"{_group(low) if grouped else ''} {number(low['value'])}"
+            )
+        more = _more(len(shown), total, "bars")
+        return f"{head}{_axes_note(data)}: {items}{more}{extremes}"
     if kind == "histogram":
         if not elements:
             return f"{head}: empty"
