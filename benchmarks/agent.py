@@ -8,14 +8,16 @@ the tool running it, and the graph's bookkeeping around both (nodes ``agent``,
 ``tools``, ``collect``). The model is a :class:`ScriptedChatModel` and the code is
 ``x += 1``; the time spent inside the model's ``invoke`` and inside the sandbox's
 ``run_code`` is measured and subtracted, so what is left is the overhead of
-everything else: LangGraph's scheduling and state, the ToolNode, the tool layer, the
+everything else: LangGraph's scheduling and state, the tools node, the tool layer, the
 pool lease. The baseline, measured in the same run, is the same model and tool
 calls made by a hand-written loop without a graph; the difference between the two
 is the graph's own cost. Each agent is built once (building is not a step).
 
-Where the sync time goes (cProfile): LangGraph's ``ToolNode`` runs the calls of a
-round on a new ``ThreadPoolExecutor`` thread, started per round; starting it costs
-milliseconds on a loaded host. ``ainvoke`` gathers them on the loop instead.
+Where the sync time went (cProfile): LangGraph's prebuilt ``ToolNode`` ran the calls
+of a round on a new ``ThreadPoolExecutor`` thread, started per round (milliseconds on
+a loaded host); the agent's own tools node (``agent/_run_tools.py``) runs them in
+order instead. What is left is LangGraph's and LangChain's per-node bookkeeping
+(config merging, callbacks, signature checks of each node function).
 """
 
 from __future__ import annotations

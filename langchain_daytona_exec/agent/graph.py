@@ -16,7 +16,8 @@
 * **approve** (only with ``approve=``) pauses the run with :func:`~langgraph.types.
   interrupt` before chosen tools; resume with ``Command(resume=True)`` or
   ``Command(resume={"approved": False, "reason": "..."})``.
-* **tools** is a plain :class:`~langgraph.prebuilt.ToolNode`. The tools lease the
+* **tools** runs the tool calls in order (``ToolRunner``: what ``ToolNode(tools,
+  handle_tool_errors=True)`` does, without a thread pool per round). The tools lease the
   thread's sandbox from the pool by ``configurable.thread_id``; their results (text,
   errors, tracebacks and "[sandbox] ... state was lost" notices) reach the model as
   tool messages.
@@ -58,10 +59,10 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.managed import RemainingSteps
-from langgraph.prebuilt import ToolNode
 from langgraph.types import Checkpointer, Command, interrupt
 
 from langchain_daytona_exec.agent import prompts
+from langchain_daytona_exec.agent._run_tools import ToolRunner
 from langchain_daytona_exec.pool import PooledSandbox, SandboxPool, default_pool, describe_loss
 from langchain_daytona_exec.tools import LOSS_NOTICE_KEY, DaytonaToolkit, SandboxTool
 
@@ -243,7 +244,8 @@ def create_code_interpreter_agent(
     graph = StateGraph(AgentState)
     graph.add_node("prepare", _node(nodes.prepare, nodes.aprepare, "prepare"))
     graph.add_node("agent", _node(nodes.agent, nodes.aagent, "agent"))
-    graph.add_node("tools", ToolNode(tools, handle_tool_errors=True))
+    runner = ToolRunner(tools)
+    graph.add_node("tools", _node(runner.run, runner.arun, "tools"))
     graph.add_node("collect", _node(nodes.collect, nodes.acollect, "collect"))
     graph.add_node("finalize", _node(nodes.finalize, nodes.afinalize, "finalize"))
     graph.add_edge(START, "prepare")

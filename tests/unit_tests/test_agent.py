@@ -15,6 +15,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
@@ -69,11 +70,11 @@ def test_exported_from_the_package() -> None:
     assert pkg.create_code_interpreter_agent is create_code_interpreter_agent
 
 
-def test_graph_is_explicit_state_graph_with_tool_node(pool: SandboxPool) -> None:
+def test_graph_is_explicit_state_graph_with_a_tools_node(pool: SandboxPool) -> None:
     agent = agent_for(ScriptedChatModel(), pool, approve=True)
     nodes = set(agent.get_graph().nodes)
     assert {"prepare", "agent", "approve", "tools", "collect", "finalize"} <= nodes
-    assert type(agent.nodes["tools"].bound).__name__ == "ToolNode"
+    assert agent.nodes["tools"].bound.name == "tools"
     assert "approve" not in agent_for(ScriptedChatModel(), pool).get_graph().nodes
 
 
@@ -462,3 +463,43 @@ def test_save_charts_writes_images_and_html_outputs_beside_the_charts(tmp_path: 
     assert files[0].get("description") == 'bar chart "T": a 1'
     assert (tmp_path / "th" / "output-6.html").read_text() == "<table/>"
     assert (tmp_path / "th" / "output-7.png").read_bytes() == b"\x89PNG pil"
+
+
+def _state_with(*calls: dict[str, Any]) -> dict[str, Any]:
+    from langchain_core.messages import AIMessage
+
+    return {"messages": [AIMessage(content="", tool_calls=list(calls))]}
+
+
+class _Broken(BaseTool):
+    name: str = "broken"
+    description: str = "raises something that is not a ToolException"
+
+    def _run(self, *args: Any, **kwargs: Any) -> str:
+        raise RuntimeError("boom")
+
+
+def test_tools_node_handles_errors_as_toolnode_does() -> None:
+    from langchain_daytona_exec.agent._run_tools import ToolRunner
+
+    runner = ToolRunner([_Broken()])
+    out = runner.run(
+        _state_with(
+            {"name": "broken", "args": {}, "id": "1", "type": "tool_call"},
+            {"name": "nope", "args": {}, "id": "2", "type": "tool_call"},
+        ),
+        {},
+    )["messages"]
+    assert [m.tool_call_id for m in out] == ["1", "2"]
+    assert all(m.status == "error" for m in out)
+    assert "RuntimeError('boom')" in out[0].content
+    assert "nope is not a valid tool, try one of [broken]" in out[1].content
+
+
+async def test_tools_node_async_keeps_call_order() -> None:
+    from langchain_daytona_exec.agent._run_tools import ToolRunner
+
+    runner = ToolRunner([_Broken()])
+    calls = [{"name": "broken", "args": {}, "id": str(i), "type": "tool_call"} for i in range(3)]
+    out = (await runner.arun(_state_with(*calls), {}))["messages"]
+    assert [m.tool_call_id for m in out] == ["0", "1", "2"]
