@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import pytest
 
 from langchain_daytona_exec.backends.local import isolation
@@ -263,3 +266,89 @@ def test_file_caps_stay_well_below_the_memory_limit() -> None:
     with pytest.raises(ValueError, match="over 75% of memory_bytes"):
         LocalLimits(workspace_bytes=1 * isolation.GiB)  # the old default: a fill OOMs
     LocalLimits(workspace_bytes=512 * isolation.MiB, tmp_bytes=64 * isolation.MiB)  # 62.5%
+
+
+def _counting_bwrap(folder: Any, exit_status: int) -> tuple[str, Any]:
+    """A fake bwrap that appends a line to ``calls`` each time it is run."""
+    calls = folder / "calls"
+    fake = folder / "bwrap"
+    fake.write_text(f"#!/bin/sh\necho run >> {calls}\nexit {exit_status}\n")
+    fake.chmod(0o755)
+    return str(fake), calls
+
+
+def _probes(calls: Any) -> int:
+    return len(calls.read_text().splitlines()) if calls.exists() else 0
+
+
+def test_detected_mode_is_remembered_until_its_key_changes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    fake, calls = _counting_bwrap(tmp_path, 0)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: fake)
+    isolation.detect_mode.cache_clear()
+    try:
+        first = isolation.detect_mode()
+        assert _probes(calls) == 1 and os.path.exists(isolation.mode_cache_path())
+        isolation.detect_mode.cache_clear()  # a new process: the file answers
+        assert isolation.detect_mode() == first
+        assert _probes(calls) == 1
+        # bwrap replaced (size and mtime change): probed again
+        os.utime(fake, ns=(1, 1))
+        isolation.detect_mode.cache_clear()
+        assert isolation.detect_mode() == first
+        assert _probes(calls) == 2
+        # another kernel release: probed again
+        other = os.uname_result((*os.uname()[:2], "0.0-other", *os.uname()[3:]))
+        monkeypatch.setattr(isolation.os, "uname", lambda: other)
+        isolation.detect_mode.cache_clear()
+        isolation.detect_mode()
+        assert _probes(calls) == 3
+        # a sandbox that failed to start forgets it: probed again
+        isolation.forget_mode()
+        assert not os.path.exists(isolation.mode_cache_path())
+        isolation.detect_mode()
+        assert _probes(calls) == 4
+    finally:
+        isolation.detect_mode.cache_clear()
+
+
+def test_a_failed_detection_is_not_remembered(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from langchain_daytona_exec.errors import IsolationUnavailableError
+
+    fake, calls = _counting_bwrap(tmp_path, 1)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: fake)
+    isolation.detect_mode.cache_clear()
+    try:
+        for expected_probes in (1, 2):
+            with pytest.raises(IsolationUnavailableError):
+                isolation.detect_mode()
+            assert _probes(calls) == expected_probes
+            assert not os.path.exists(isolation.mode_cache_path())
+    finally:
+        isolation.detect_mode.cache_clear()
+
+
+def test_a_start_failure_reprobes_and_reports_a_broken_bwrap(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from langchain_daytona_exec.backends.local.backend import LocalSandbox
+    from langchain_daytona_exec.errors import IsolationUnavailableError
+
+    fake, calls = _counting_bwrap(tmp_path, 1)  # bwrap broke since the mode was remembered
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: fake)
+    isolation.detect_mode.cache_clear()
+    sandbox = LocalSandbox.__new__(LocalSandbox)
+    sandbox.mode = "root"
+    try:
+        with pytest.raises(IsolationUnavailableError, match="cannot create a sandbox") as info:
+            sandbox._recheck_isolation(OSError("the kernel exited before its ready frame"))
+        assert _probes(calls) == 1
+        assert isinstance(info.value.__cause__, OSError)
+    finally:
+        isolation.detect_mode.cache_clear()

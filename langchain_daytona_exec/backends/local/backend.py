@@ -799,6 +799,20 @@ class LocalSandbox(Sandbox):
         """
         return self._egress.log() if self._egress is not None else []
 
+    def _recheck_isolation(self, exc: BaseException) -> None:
+        """After a failed start, probe bwrap again (the remembered mode may be stale).
+
+        Raises:
+            IsolationUnavailableError: The new probe fails (its message names the fix).
+        """
+        if self.mode == "unsafe":
+            return
+        isolation.forget_mode()
+        try:
+            isolation.detect_mode()
+        except IsolationUnavailableError as probe_error:
+            raise probe_error from exc
+
     def _launch(self) -> None:
         """Start the kernel process tree and wait for its ready frame."""
         if self.mode == "root" and self._cg is None:
@@ -821,6 +835,7 @@ class LocalSandbox(Sandbox):
                     f"the sandbox was not ready within {self._limits.start_timeout_s:g} s; "
                     "the machine may be overloaded (raise LocalLimits.start_timeout_s)"
                 ) from exc
+            self._recheck_isolation(exc)
             raise SandboxError(f"the sandbox failed to start: {detail or exc}") from exc
         if not msg.get("ready"):
             self._kill()

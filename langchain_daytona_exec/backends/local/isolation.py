@@ -19,8 +19,6 @@ Two modes, detected at runtime (:func:`detect_mode`):
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
 import functools
 import os
@@ -31,11 +29,14 @@ import time
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from langchain_daytona_exec.backends import cellrunner
 from langchain_daytona_exec.errors import IsolationUnavailableError
 from langchain_daytona_exec.sandbox import check_seconds
+
+if TYPE_CHECKING:  # ctypes costs a few ms at import; only mounts (root mode) need it
+    import ctypes
 
 Mode = Literal["root", "userns", "unsafe"]
 
@@ -243,9 +244,77 @@ _INSTALL_HINT = (
 )
 
 
+MODE_CACHE_VERSION = "1"
+"""Bumped when the probe or the cache's format changes, so older entries are re-probed."""
+
+
+def mode_cache_path() -> str:
+    """The per-user file remembering a successful probe (``$XDG_CACHE_HOME`` or ~/.cache)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "langchain-daytona-exec", f"isolation-mode-{os.geteuid()}")
+
+
+def _mode_cache_key(bwrap: str, mode: Mode) -> str | None:
+    """What a probe's success depends on: bwrap's file, the kernel release, the euid.
+
+    ``None`` when bwrap cannot be stat'ed (then nothing is cached).
+    """
+    try:
+        st = os.stat(bwrap)
+    except OSError:
+        return None
+    real = os.path.realpath(bwrap)
+    release = os.uname().release
+    return (
+        f"v{MODE_CACHE_VERSION} {mode} euid={os.geteuid()} kernel={release} "
+        f"bwrap={real} mtime_ns={st.st_mtime_ns} size={st.st_size}"
+    )
+
+
+def _cached_mode_holds(key: str | None) -> bool:
+    if key is None:
+        return False
+    try:
+        with open(mode_cache_path(), encoding="utf-8") as f:
+            return f.read() == key
+    except (OSError, ValueError):
+        return False
+
+
+def _remember_mode(key: str | None) -> None:
+    """Write the key of a successful probe (atomically; a read-only home only costs speed)."""
+    if key is None:
+        return
+    path = mode_cache_path()
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with contextlib.suppress(OSError):
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(key)
+        os.replace(tmp, path)
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
+
+
+def forget_mode() -> None:
+    """Drop the remembered probe (file and in-process): the next detection probes again.
+
+    Called when a sandbox fails to start, in case the remembered mode no longer works.
+    """
+    detect_mode.cache_clear()
+    with contextlib.suppress(OSError):
+        os.unlink(mode_cache_path())
+
+
 @functools.lru_cache(maxsize=1)
 def detect_mode() -> Mode:
     """Pick the isolation mode that works here, or raise naming the fix.
+
+    A successful probe (bwrap starting ``true`` in new namespaces, ~20 ms) is
+    remembered in :func:`mode_cache_path`, keyed by bwrap's path, mtime and size, the
+    kernel release and the euid; any change of these probes again, and so does a
+    sandbox that fails to start (:func:`forget_mode`). A failed probe is never
+    remembered.
 
     Raises:
         IsolationUnavailableError: bubblewrap is missing or cannot create namespaces.
@@ -258,6 +327,9 @@ def detect_mode() -> Mode:
             "LocalBackend(unsafe_no_isolation=True)."
         )
     mode: Mode = "root" if os.geteuid() == 0 else "userns"
+    key = _mode_cache_key(bwrap, mode)
+    if _cached_mode_holds(key):
+        return mode
     probe = [bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr"]
     if mode == "userns":
         probe += ["--unshare-user", "--disable-userns"]
@@ -281,6 +353,7 @@ def detect_mode() -> Mode:
             f"bubblewrap cannot create a sandbox here ({proc.stderr.strip()}): {fix}. "
             "LocalBackend(unsafe_no_isolation=True) runs code without isolation."
         )
+    _remember_mode(key)
     return mode
 
 
@@ -964,6 +1037,9 @@ _MNT_DETACH = 2
 
 @functools.lru_cache(maxsize=1)
 def _libc() -> ctypes.CDLL:
+    import ctypes
+    import ctypes.util
+
     return ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
 
 
@@ -971,6 +1047,8 @@ def mount_workspace(target: str, size: int, uid: int, gid: int) -> None:
     """Mount a size-capped tmpfs owned by the sandbox user at ``target`` (root only)."""
     opts = f"size={size},mode=0700,uid={uid},gid={gid}".encode()
     if _libc().mount(b"tmpfs", target.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, opts) != 0:
+        import ctypes
+
         err = ctypes.get_errno()
         raise OSError(err, f"cannot mount the workspace tmpfs: {os.strerror(err)}")
 
