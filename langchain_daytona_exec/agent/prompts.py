@@ -24,7 +24,8 @@ in an isolated sandbox that belongs to this conversation.
 Your tools: {tools}.
 - `python` runs Python like a Jupyter notebook: variables, imports and files persist \
 between calls; the value of the last expression is returned; open matplotlib figures \
-come back as charts. numpy, pandas and matplotlib are installed. There is no network.
+come back as charts. The tools' descriptions say which packages are installed and \
+what the network allows (usually nothing).
 - The shell and the file tools work in the same working folder as Python.
 
 How to work:

@@ -35,7 +35,12 @@ from langchain_daytona_exec.tools._format import (
     cut_middle,
     cut_notice,
 )
-from langchain_daytona_exec.tools._network import NO_NETWORK, network_sentence
+from langchain_daytona_exec.tools._network import (
+    ANALYSIS_PACKAGES,
+    NO_NETWORK,
+    network_sentence,
+    packages_sentence,
+)
 from langchain_daytona_exec.tools._validation import ValidationMessage
 
 __all__ = ["FALLBACK_KEY", "LOSS_NOTICE_KEY", "SandboxTool", "default_pool"]
@@ -94,6 +99,9 @@ class SandboxTool(BaseTool):
         if self.pool is not None and NO_NETWORK in self.description:
             sentence = network_sentence(self.pool.backend)
             self.description = self.description.replace(NO_NETWORK, sentence, 1)
+        if self.pool is not None and ANALYSIS_PACKAGES in self.description:
+            sentence = packages_sentence(self.pool.backend)
+            self.description = self.description.replace(ANALYSIS_PACKAGES, sentence, 1)
         if self.handle_validation_error is True:
             given = self.args_schema
             schema = given if isinstance(given, type) and issubclass(given, BaseModel) else None

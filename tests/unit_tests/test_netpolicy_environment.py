@@ -142,3 +142,21 @@ def test_data_analysis_description_lists_the_environments_packages() -> None:
     assert "The environment also provides: scikit-learn>=1.4, openpyxl." in text
     with SandboxPool(LocalBackend()) as pool:
         assert "environment also provides" not in DaytonaDataAnalysisTool(pool=pool).description
+
+
+def test_python_description_says_which_analysis_packages_exist(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+    from types import SimpleNamespace
+
+    from langchain_daytona_exec.tools._network import packages_sentence
+
+    local = SimpleNamespace(name="local", environment=Environment(packages=["tabulate"]))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda m, *a: None if m == "pandas" else real(m, *a)
+    )
+    text = packages_sentence(local)
+    assert "pandas NOT installed" in text and "the environment adds tabulate" in text
+    assert "usually installed" in packages_sentence(SimpleNamespace(name="daytona"))
