@@ -24,7 +24,7 @@ import sys
 import time
 
 from langchain_daytona_exec import LocalBackend
-from langchain_daytona_exec.backends.local import isolation
+from langchain_daytona_exec.backends.local import _isolation as isolation
 
 ROUNDS = 30
 

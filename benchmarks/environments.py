@@ -53,7 +53,7 @@ def main() -> None:
             f"""
             import time
             from langchain_daytona_exec import Environment
-            from langchain_daytona_exec.backends.local import layers
+            from langchain_daytona_exec.backends.local import _layers as layers
             env = Environment(packages=["ldxdemo"], index_url={index.url + "/simple/"!r})
             t = time.perf_counter()
             layers.build_layer(env, layers_dir={layers_dir!r})

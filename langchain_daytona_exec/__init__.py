@@ -6,6 +6,9 @@ Every export is imported on first access (PEP 562): ``import langchain_daytona_e
 costs almost nothing, ``from langchain_daytona_exec import LocalBackend`` imports the
 local engine only (no LangChain), and the tools pull in ``langchain_core`` when first
 named.
+
+Private modules are named ``_*.py``; see :mod:`langchain_daytona_exec.backends` for
+the in-sandbox exceptions.
 """
 
 from __future__ import annotations
@@ -16,7 +19,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from langchain_daytona_exec.agent import create_code_interpreter_agent
     from langchain_daytona_exec.backends.daytona import DaytonaBackend, DaytonaSandbox, RetryPolicy
-    from langchain_daytona_exec.backends.local import LocalBackend, LocalLimits, LocalSandbox
+    from langchain_daytona_exec.backends.local import (
+        EgressLimits,
+        LocalBackend,
+        LocalLimits,
+        LocalSandbox,
+    )
     from langchain_daytona_exec.environment import Environment
     from langchain_daytona_exec.errors import (
         EnvironmentBuildError,
@@ -80,6 +88,7 @@ _EXPORTS: dict[str, str] = {
     "DaytonaToolkit": _TOOLS,
     "DaytonaWriteFileTool": _TOOLS,
     "DisplayOutput": _TYPES,
+    "EgressLimits": _LOCAL,
     "Environment": "langchain_daytona_exec.environment",
     "EnvironmentBuildError": _ERRORS,
     "ExecutionError": _TYPES,
@@ -130,6 +139,7 @@ __all__ = [
     "DaytonaToolkit",
     "DaytonaWriteFileTool",
     "DisplayOutput",
+    "EgressLimits",
     "Environment",
     "EnvironmentBuildError",
     "ExecutionError",

@@ -210,7 +210,7 @@ def _gc_daytona(args: argparse.Namespace) -> int:
 
 
 def _cmd_envs(args: argparse.Namespace) -> int:
-    from langchain_daytona_exec.backends.local import layers
+    from langchain_daytona_exec.backends.local import _layers as layers
 
     found = layers.list_layers(args.dir)
     if args.action == "list":

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from langchain_daytona_exec.backends.local.layers import build_layer
+from langchain_daytona_exec.backends.local._layers import build_layer
 from langchain_daytona_exec.emulator._catalog import Snapshot
 from langchain_daytona_exec.emulator._http import Guard, error, json_body
 from langchain_daytona_exec.emulator._images import BuildError, Recipe, parse_dockerfile

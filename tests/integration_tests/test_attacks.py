@@ -36,7 +36,7 @@ from langchain_daytona_exec import (
     SandboxFileError,
     SandboxLostError,
 )
-from langchain_daytona_exec.backends.local import isolation
+from langchain_daytona_exec.backends.local import _isolation as isolation
 from langchain_daytona_exec.errors import IsolationUnavailableError
 
 MiB = 1024 * 1024

@@ -32,7 +32,8 @@ from langchain_daytona_exec import (
     SandboxLostError,
     SandboxPool,
 )
-from langchain_daytona_exec.backends.local import isolation, protocol
+from langchain_daytona_exec.backends.local import _isolation as isolation
+from langchain_daytona_exec.backends.local import protocol
 from langchain_daytona_exec.emulator import Emulator
 from langchain_daytona_exec.errors import IsolationUnavailableError
 from langchain_daytona_exec.sandbox import MAX_CODE_CHARS, MAX_TIMEOUT_S

@@ -14,8 +14,8 @@ import pytest
 
 from langchain_daytona_exec import Chart, ExecutionResult, LocalBackend, LocalLimits
 from langchain_daytona_exec.backends.cellrunner import charts, tables
-from langchain_daytona_exec.backends.daytona import python
-from langchain_daytona_exec.backends.local import isolation
+from langchain_daytona_exec.backends.daytona import _python as python
+from langchain_daytona_exec.backends.local import _isolation as isolation
 from langchain_daytona_exec.emulator import Emulator
 from langchain_daytona_exec.sandbox import Sandbox
 from tests.integration_tests.daytona_support import emu, make_backend

@@ -15,7 +15,7 @@ import pytest
 from daytona import CreateSandboxFromSnapshotParams, CreateSnapshotParams, DaytonaError, Image
 
 from langchain_daytona_exec import Environment, EnvironmentBuildError
-from langchain_daytona_exec.backends.daytona.environment import snapshot_name
+from langchain_daytona_exec.backends.daytona._environment import snapshot_name
 from tests.integration_tests.daytona_support import emu, make_backend, sdk  # noqa: F401
 from tests.integration_tests.package_index import Index, build_wheel, serve_index
 

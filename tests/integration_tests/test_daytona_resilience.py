@@ -113,7 +113,7 @@ def test_dropped_sandbox_raises_lost_and_the_pool_replaces_it(
 def test_sandbox_dropped_while_idle_is_replaced_with_state_lost(
     clean_emu: Emulator, backend: DaytonaBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from langchain_daytona_exec.backends.daytona import sandbox
+    from langchain_daytona_exec.backends.daytona import _sandbox as sandbox
 
     monkeypatch.setattr(sandbox, "ALIVE_CACHE_S", 0.0)  # ask the control plane at each lease
     with SandboxPool(backend, handle_sigterm=False) as pool:

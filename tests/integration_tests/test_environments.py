@@ -17,7 +17,7 @@ from langchain_daytona_exec import (
     LocalBackend,
     LocalLimits,
 )
-from langchain_daytona_exec.backends.local import layers
+from langchain_daytona_exec.backends.local import _layers as layers
 from tests.integration_tests.package_index import Index, build_wheel, serve_index
 
 LIMITS = LocalLimits(timeout_s=60, grace_s=1.0)
@@ -76,7 +76,7 @@ def test_concurrent_builds_in_two_processes_build_once(index: Index, tmp_path: P
         f"""
         import sys
         from langchain_daytona_exec import Environment
-        from langchain_daytona_exec.backends.local import layers
+        from langchain_daytona_exec.backends.local import _layers as layers
         env = Environment(packages=["ldxdemo"], index_url={index.url + "/simple/"!r})
         log = []
         print(layers.build_layer(env, layers_dir={str(tmp_path)!r}, log=log.append))

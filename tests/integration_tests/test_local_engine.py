@@ -257,8 +257,8 @@ async def test_concurrent_async_calls_on_one_sandbox() -> None:
 
 
 def test_unsafe_mode_is_explicit_and_still_works(monkeypatch: pytest.MonkeyPatch) -> None:
-    from langchain_daytona_exec.backends.local import isolation
-    from langchain_daytona_exec.backends.local.backend import _traversable_by_others
+    from langchain_daytona_exec.backends.local import _isolation as isolation
+    from langchain_daytona_exec.backends.local._backend import _traversable_by_others
 
     isolation.detect_mode.cache_clear()
     monkeypatch.setattr(isolation.shutil, "which", lambda name: None)
@@ -326,7 +326,7 @@ def test_environment_values_never_appear_on_the_host_command_line() -> None:
 
 
 def test_cpu_quota_throttles_busy_code() -> None:
-    from langchain_daytona_exec.backends.local import isolation
+    from langchain_daytona_exec.backends.local import _isolation as isolation
 
     layout = isolation.cgroup_layout()
     if layout is None or (layout[0] == 1 and "cpu" not in layout[1]):

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from langchain_daytona_exec import IsolationUnavailableError, LocalBackend, LocalLimits
-from langchain_daytona_exec.backends.local.egress import EgressLimits
-from langchain_daytona_exec.backends.local.isolation import SANDBOX_PROXY_SOCKET
+from langchain_daytona_exec.backends.local import EgressLimits
+from langchain_daytona_exec.backends.local._isolation import SANDBOX_PROXY_SOCKET
 from tests.integration_tests.package_index import Index, build_wheel, serve_index
 
 pytestmark = pytest.mark.attack

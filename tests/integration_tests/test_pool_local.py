@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from langchain_daytona_exec.backends.local import LocalBackend
-from langchain_daytona_exec.backends.local.backend import default_base_dir
+from langchain_daytona_exec.backends.local._backend import default_base_dir
 from langchain_daytona_exec.pool import PooledSandbox, SandboxPool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -276,13 +276,13 @@ CHILD = textwrap.dedent(
 
 
 def isolation_has_cgroups() -> bool:
-    from langchain_daytona_exec.backends.local import isolation
+    from langchain_daytona_exec.backends.local import _isolation as isolation
 
     return isolation.cgroup_layout() is not None
 
 
 def _cgroups_of(pid: int) -> list[str]:
-    from langchain_daytona_exec.backends.local import isolation
+    from langchain_daytona_exec.backends.local import _isolation as isolation
 
     layout = isolation.cgroup_layout()
     if layout is None:

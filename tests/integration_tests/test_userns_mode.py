@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from langchain_daytona_exec.backends.local import LocalBackend
-from langchain_daytona_exec.backends.local.backend import _traversable_by_others
+from langchain_daytona_exec.backends.local._backend import _traversable_by_others
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEM_PYTHON = "/usr/bin/python3"

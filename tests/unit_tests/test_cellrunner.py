@@ -17,8 +17,8 @@ import pytest
 
 from langchain_daytona_exec.backends import cellrunner
 from langchain_daytona_exec.backends.cellrunner import remote, run
-from langchain_daytona_exec.backends.daytona import python
-from langchain_daytona_exec.backends.local import isolation
+from langchain_daytona_exec.backends.daytona import _python as python
+from langchain_daytona_exec.backends.local import _isolation as isolation
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from daytona import DaytonaError, DaytonaNotFoundError
 
 from langchain_daytona_exec import DaytonaBackend, Environment, NetworkPolicyError
 from langchain_daytona_exec.backends.daytona import RetryPolicy
-from langchain_daytona_exec.backends.daytona.environment import (
+from langchain_daytona_exec.backends.daytona._environment import (
     daytona_network,
     ensure_snapshot,
     ensure_warm_pool,
@@ -100,7 +100,7 @@ def test_missing_snapshot_is_built_with_logs() -> None:
 
 
 def test_racing_build_waits_for_the_other_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("langchain_daytona_exec.backends.daytona.environment._POLL_S", 0)
+    monkeypatch.setattr("langchain_daytona_exec.backends.daytona._environment._POLL_S", 0)
     conflict = DaytonaError("exists", status_code=409)
     client = SimpleNamespace(
         snapshot=FakeSnapshots([None, "building", "building", "active"], create_error=conflict)

@@ -17,7 +17,7 @@ from daytona import (
 from daytona.common.errors import DaytonaBadGatewayError, DaytonaServiceUnavailableError
 
 from langchain_daytona_exec.backends.daytona import DaytonaBackend, RetryPolicy
-from langchain_daytona_exec.backends.daytona.errors import (
+from langchain_daytona_exec.backends.daytona._errors import (
     ErrorInfo,
     file_errors,
     ignore_not_found,
@@ -26,8 +26,8 @@ from langchain_daytona_exec.backends.daytona.errors import (
     parse_retry_after,
     to_sandbox_error,
 )
-from langchain_daytona_exec.backends.daytona.python import build_call, new_nonce, parse_output
-from langchain_daytona_exec.backends.daytona.retry import call_with_retry, deadline_in
+from langchain_daytona_exec.backends.daytona._python import build_call, new_nonce, parse_output
+from langchain_daytona_exec.backends.daytona._retry import call_with_retry, deadline_in
 from langchain_daytona_exec.errors import (
     ProviderError,
     ProviderRateLimitError,

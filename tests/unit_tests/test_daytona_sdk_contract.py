@@ -23,7 +23,7 @@ pytest.importorskip("daytona")
 import daytona
 import daytona_toolbox_api_client as toolbox
 
-from langchain_daytona_exec.backends.daytona.errors import inspect_error
+from langchain_daytona_exec.backends.daytona._errors import inspect_error
 
 SDK = f"daytona {importlib.metadata.version('daytona')}"
 

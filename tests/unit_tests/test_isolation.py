@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from langchain_daytona_exec.backends.local import isolation
-from langchain_daytona_exec.backends.local.isolation import LocalLimits, SandboxPaths
+from langchain_daytona_exec.backends.local import _isolation as isolation
+from langchain_daytona_exec.backends.local._isolation import LocalLimits, SandboxPaths
 
 PATHS = SandboxPaths(
     python="/opt/py/bin/python3.11",
@@ -95,7 +95,7 @@ def test_only_the_kernel_files_are_mounted() -> None:
         args[i + 2] for i, a in enumerate(args) if a == "--ro-bind-try"
     ]
     assert not any(b.endswith("backends/local") for b in pairs(args, "--ro-bind"))
-    assert all(not b.endswith(("backend.py", "isolation.py")) for b in binds)
+    assert all(not b.endswith(("_backend.py", "_isolation.py")) for b in binds)
 
 
 def test_fds_and_kernel_command_come_last() -> None:
@@ -196,7 +196,7 @@ def test_bwrap_that_cannot_create_namespaces_names_the_fix(
 
 
 def test_traversable_by_others(tmp_path: pytest.TempPathFactory) -> None:
-    from langchain_daytona_exec.backends.local.backend import _traversable_by_others
+    from langchain_daytona_exec.backends.local._backend import _traversable_by_others
 
     closed = tmp_path / "closed"  # type: ignore[operator]
     inner = closed / "inner"

@@ -8,7 +8,8 @@ import os
 import py_compile
 from pathlib import Path
 
-from langchain_daytona_exec.backends.local import backend, isolation
+from langchain_daytona_exec.backends.local import _backend as backend
+from langchain_daytona_exec.backends.local import _isolation as isolation
 
 
 def test_current_bytecode_is_used_and_stale_bytecode_is_not(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from langchain_daytona_exec.backends.local.backend import (
+from langchain_daytona_exec.backends.local._backend import (
     LocalBackend,
     default_base_dir,
     ensure_private_dir,
@@ -79,7 +79,7 @@ def test_folder_of_another_user_is_refused(tmp_path: Path) -> None:
 def test_memory_budget_warns_when_the_pool_cannot_fit(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from langchain_daytona_exec.backends.local import isolation
+    from langchain_daytona_exec.backends.local import _isolation as isolation
 
     mib = 1024 * 1024
     monkeypatch.setattr(isolation, "memory_available", lambda: (3000 * mib, "the test's cgroup"))
@@ -95,7 +95,7 @@ def test_memory_budget_warns_when_the_pool_cannot_fit(
 
 
 def test_memory_available_is_bounded_by_the_machine() -> None:
-    from langchain_daytona_exec.backends.local import isolation
+    from langchain_daytona_exec.backends.local import _isolation as isolation
 
     available, source = isolation.memory_available()
     with open("/proc/meminfo") as f:
@@ -104,7 +104,7 @@ def test_memory_available_is_bounded_by_the_machine() -> None:
 
 
 def test_the_pool_checks_its_memory_budget_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    from langchain_daytona_exec.backends.local import isolation
+    from langchain_daytona_exec.backends.local import _isolation as isolation
     from langchain_daytona_exec.pool import SandboxPool
 
     mib = 1024 * 1024
@@ -138,7 +138,7 @@ def test_describe_says_which_limits_hold(
     memory: str,
     files: str,
 ) -> None:
-    from langchain_daytona_exec.backends.local import isolation
+    from langchain_daytona_exec.backends.local import _isolation as isolation
 
     monkeypatch.setattr(isolation, "cgroup_layout", lambda: layout)
     backend = LocalBackend()
@@ -170,7 +170,7 @@ def test_host_oom_priority_is_lowered_never_raised() -> None:
     import sys
 
     code = (
-        "from langchain_daytona_exec.backends.local import isolation\n"
+        "from langchain_daytona_exec.backends.local import _isolation as isolation\n"
         "before = int(open('/proc/self/oom_score_adj').read())\n"
         "got = isolation.protect_host_from_oom()\n"
         "after = int(open('/proc/self/oom_score_adj').read())\n"
@@ -184,7 +184,7 @@ def test_host_oom_priority_is_lowered_never_raised() -> None:
 
 
 def test_cgroup_v2_children_need_delegated_controllers(tmp_path: Path) -> None:
-    from langchain_daytona_exec.backends.local import isolation
+    from langchain_daytona_exec.backends.local import _isolation as isolation
 
     control = tmp_path / "cgroup.subtree_control"
     control.write_text("cpu memory pids\n")

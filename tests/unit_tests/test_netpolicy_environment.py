@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from langchain_daytona_exec import Environment, NetworkPolicyError
-from langchain_daytona_exec.backends.local import isolation
+from langchain_daytona_exec.backends.local import _isolation as isolation
 from langchain_daytona_exec.netpolicy import HostPattern, NetworkPolicy
 
 

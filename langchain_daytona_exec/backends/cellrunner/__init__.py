@@ -2,7 +2,7 @@
 
 These modules run **inside the sandbox**. The local kernel imports them from a
 read-only mount next to ``kernel.py``; the Daytona backend ships their source to the
-remote interpreter (see ``backends/daytona/python.py``). One copy of the rules
+remote interpreter (see ``backends/daytona/_python.py``). One copy of the rules
 (last expression, top-level ``await``, traceback trimming, result cut, figure
 capture, the Node.js error line) serves both, so they cannot drift apart.
 

@@ -1,7 +1,7 @@
 """The cell runner's entry point for an interpreter reached only through its stdout.
 
 Daytona's ``code_interpreter`` returns what the code prints, nothing else. The host
-sends (see ``backends/daytona/python.py``) a call of :func:`run_and_report`, which
+sends (see ``backends/daytona/_python.py``) a call of :func:`run_and_report`, which
 runs the cell with the session's :class:`~.run.CellRunner` and prints one record
 line, ``<marker><nonce><json>``, that the host strips from stdout. The nonce is random
 per call, so code that prints a look-alike line cannot forge a record. A record too

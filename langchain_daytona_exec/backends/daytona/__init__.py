@@ -1,10 +1,10 @@
 """``DaytonaBackend``: sandboxes on Daytona (cloud or self-hosted) through the real SDK.
 
-Layout: ``backend.py`` (create, find, gc), ``sandbox.py`` (the ``Sandbox``
-interface over one Daytona sandbox), ``python.py`` (the wrapper around Python code
-and its parser), ``retry.py`` (backoff, deadlines, bounded waits), ``errors.py``
-(SDK failures into our error tree), ``environment.py`` (snapshots, warm pools and
-allow-lists) and ``config.py`` (defaults and labels).
+Layout: ``_backend.py`` (create, find, gc), ``_sandbox.py`` (the ``Sandbox``
+interface over one Daytona sandbox), ``_python.py`` (the wrapper around Python code
+and its parser), ``_retry.py`` (backoff, deadlines, bounded waits), ``_errors.py``
+(SDK failures into our error tree), ``_environment.py`` (snapshots, warm pools and
+allow-lists) and ``_config.py`` (defaults and labels).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from langchain_daytona_exec._extras import require_extra
 
 require_extra("daytona", "daytona", feature="The Daytona backend")
 
-from langchain_daytona_exec.backends.daytona.backend import DaytonaBackend, GcEntry
-from langchain_daytona_exec.backends.daytona.config import KEY_LABEL, MANAGED_LABEL, OWNER_LABEL
-from langchain_daytona_exec.backends.daytona.retry import RetryPolicy
-from langchain_daytona_exec.backends.daytona.sandbox import DaytonaSandbox
+from langchain_daytona_exec.backends.daytona._backend import DaytonaBackend, GcEntry
+from langchain_daytona_exec.backends.daytona._config import KEY_LABEL, MANAGED_LABEL, OWNER_LABEL
+from langchain_daytona_exec.backends.daytona._retry import RetryPolicy
+from langchain_daytona_exec.backends.daytona._sandbox import DaytonaSandbox
 
 __all__ = [
     "KEY_LABEL",

@@ -1,8 +1,26 @@
-"""The local backend: isolated, stateful sandboxes on this machine (bubblewrap)."""
+"""The local backend: isolated, stateful sandboxes on this machine (bubblewrap).
+
+``kernel.py``, ``protocol.py`` and ``forwarder.py`` run INSIDE the sandbox, which
+imports them as top-level modules; the ``_*.py`` modules run on the host.
+"""
 
 from __future__ import annotations
 
-from langchain_daytona_exec.backends.local.backend import LocalBackend, LocalSandbox
-from langchain_daytona_exec.backends.local.isolation import LocalLimits
+from typing import TYPE_CHECKING
 
-__all__ = ["LocalBackend", "LocalLimits", "LocalSandbox"]
+from langchain_daytona_exec.backends.local._backend import LocalBackend, LocalSandbox
+from langchain_daytona_exec.backends.local._isolation import LocalLimits
+
+if TYPE_CHECKING:
+    from langchain_daytona_exec.backends.local._egress import EgressLimits
+
+__all__ = ["EgressLimits", "LocalBackend", "LocalLimits", "LocalSandbox"]
+
+
+def __getattr__(name: str) -> object:
+    if name == "EgressLimits":  # on first use: the egress proxy imports asyncio
+        from langchain_daytona_exec.backends.local._egress import EgressLimits
+
+        globals()[name] = EgressLimits
+        return EgressLimits
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from langchain_daytona_exec.backends.daytona.errors import ErrorInfo, ignore_not_found
-from langchain_daytona_exec.backends.daytona.retry import deadline_in
+from langchain_daytona_exec.backends.daytona._errors import ErrorInfo, ignore_not_found
+from langchain_daytona_exec.backends.daytona._retry import deadline_in
 from langchain_daytona_exec.environment import Environment
 from langchain_daytona_exec.errors import EnvironmentBuildError, NetworkPolicyError, SandboxError
 from langchain_daytona_exec.netpolicy import NetworkPolicy, NetworkSetting
@@ -31,7 +31,7 @@ from langchain_daytona_exec.netpolicy import NetworkPolicy, NetworkSetting
 if TYPE_CHECKING:
     from daytona import Image, WarmPool
 
-    from langchain_daytona_exec.backends.daytona.backend import DaytonaBackend
+    from langchain_daytona_exec.backends.daytona._backend import DaytonaBackend
 
 __all__ = [
     "SNAPSHOT_PREFIX",

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from langchain_daytona_exec.backends.daytona.config import (
+from langchain_daytona_exec.backends.daytona._config import (
     DEFAULT_AUTO_DELETE_MIN,
     DEFAULT_AUTO_STOP_MIN,
     DEFAULT_CREATE_TIMEOUT_S,
@@ -25,26 +25,26 @@ from langchain_daytona_exec.backends.daytona.config import (
     MANAGED_LABEL,
     OWNER_LABEL,
 )
-from langchain_daytona_exec.backends.daytona.environment import (
+from langchain_daytona_exec.backends.daytona._environment import (
     daytona_network,
     ensure_snapshot,
     ensure_warm_pool,
 )
-from langchain_daytona_exec.backends.daytona.errors import (
+from langchain_daytona_exec.backends.daytona._errors import (
     ErrorInfo,
     ErrorPolicy,
     ignore_not_found,
     info_of,
     to_sandbox_error,
 )
-from langchain_daytona_exec.backends.daytona.retry import (
+from langchain_daytona_exec.backends.daytona._retry import (
     RetryPolicy,
     call_with_retry,
     deadline_in,
     remaining,
     sdk_timeout,
 )
-from langchain_daytona_exec.backends.daytona.sandbox import (
+from langchain_daytona_exec.backends.daytona._sandbox import (
     _GONE_STATES,
     _STOPPED_STATES,
     DaytonaSandbox,

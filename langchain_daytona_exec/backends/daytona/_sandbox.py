@@ -3,7 +3,7 @@
 Mapping of the interface onto Daytona 0.226:
 
 * ``run_code`` (Python): ``code_interpreter.run_code`` in one interpreter context
-  per sandbox, created on first use; the wrapper of ``python.py`` gives the last
+  per sandbox, created on first use; the wrapper of ``_python.py`` gives the last
   expression, tracebacks from the user's frames and charts. One websocket exchange
   per call, plus one bulk download when the code left figures open.
 * ``run_code`` (JavaScript, TypeScript): the toolbox ``code-run`` endpoint, once.
@@ -23,8 +23,8 @@ Mapping of the interface onto Daytona 0.226:
 
 Failure handling: every SDK call goes through one boundary, :meth:`DaytonaSandbox._call`
 (over :meth:`DaytonaBackend._call`): bounded by the call's deadline, retried on
-transient failures when that cannot run it twice (``retry.py``), raised only as our
-errors, and handed to the caller's named error policy (``errors.py``: file errors,
+transient failures when that cannot run it twice (``_retry.py``), raised only as our
+errors, and handed to the caller's named error policy (``_errors.py``: file errors,
 ignore-404 on delete; here: the code and command timeouts). A call the
 sandbox's proxy refused (sandbox stopped, gone) triggers one control-plane look:
 a *stopped* sandbox (Daytona's auto-stop) is started again and the call repeated,
@@ -43,13 +43,13 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_daytona_exec.backends._cell_record import MalformedRecordError, parse_cell_record
-from langchain_daytona_exec.backends.daytona import python
-from langchain_daytona_exec.backends.daytona.config import (
+from langchain_daytona_exec.backends.daytona import _python as python
+from langchain_daytona_exec.backends.daytona._config import (
     ALIVE_CACHE_S,
     CALL_MARGIN_S,
     KEY_LABEL,
 )
-from langchain_daytona_exec.backends.daytona.errors import (
+from langchain_daytona_exec.backends.daytona._errors import (
     SOURCE_DAEMON,
     ErrorInfo,
     ErrorPolicy,
@@ -58,7 +58,7 @@ from langchain_daytona_exec.backends.daytona.errors import (
     ignore_not_found,
     info_of,
 )
-from langchain_daytona_exec.backends.daytona.retry import deadline_in, sdk_timeout
+from langchain_daytona_exec.backends.daytona._retry import deadline_in, sdk_timeout
 from langchain_daytona_exec.errors import (
     SandboxClosedError,
     SandboxError,
@@ -92,7 +92,7 @@ if TYPE_CHECKING:
     from daytona_toolbox_api_client import CodeRunResponse, InterpreterContext
     from daytona_toolbox_api_client import FileInfo as SdkFileInfo
 
-    from langchain_daytona_exec.backends.daytona.backend import DaytonaBackend
+    from langchain_daytona_exec.backends.daytona._backend import DaytonaBackend
 
 __all__ = ["DaytonaSandbox"]
 

@@ -2,7 +2,7 @@
 
 Each :class:`LocalSandbox` is one bubblewrap process tree running the stdlib-only
 kernel (``kernel.py``) and talking to the host over two pipes (``protocol.py``).
-Isolation details live in ``isolation.py``.
+Isolation details live in ``_isolation.py``.
 
 Processes are always spawned from one long-lived thread (:class:`_Spawner`): bwrap's
 ``--die-with-parent`` uses PR_SET_PDEATHSIG, which fires when the *thread* that forked
@@ -35,8 +35,11 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_daytona_exec import _lifecycle
-from langchain_daytona_exec.backends.local import isolation, layers, protocol, replies
-from langchain_daytona_exec.backends.local.isolation import LocalLimits, Mode, SandboxPaths
+from langchain_daytona_exec.backends.local import _isolation as isolation
+from langchain_daytona_exec.backends.local import _layers as layers
+from langchain_daytona_exec.backends.local import _replies as replies
+from langchain_daytona_exec.backends.local import protocol
+from langchain_daytona_exec.backends.local._isolation import LocalLimits, Mode, SandboxPaths
 from langchain_daytona_exec.environment import Environment
 from langchain_daytona_exec.errors import (
     EnvironmentBuildError,
@@ -60,7 +63,7 @@ from langchain_daytona_exec.sandbox import (
 from langchain_daytona_exec.types import CommandResult, EgressEvent, ExecutionResult, FileInfo
 
 if TYPE_CHECKING:  # the proxy pulls in asyncio: imported when an allow-list needs it
-    from langchain_daytona_exec.backends.local.egress import EgressChannel, EgressLimits
+    from langchain_daytona_exec.backends.local._egress import EgressChannel, EgressLimits
 
 __all__ = ["LocalBackend", "LocalSandbox"]
 
@@ -769,7 +772,7 @@ class LocalSandbox(Sandbox):
                 for folder in (self._host_work, tmp):
                     os.chown(folder, self._uid, self._uid)
         if self._backend.policy.filtered:
-            from langchain_daytona_exec.backends.local.egress import EgressLimits, egress_proxy
+            from langchain_daytona_exec.backends.local._egress import EgressLimits, egress_proxy
 
             self._egress = egress_proxy().open(
                 os.path.join(self._host_dir, "egress.sock"),

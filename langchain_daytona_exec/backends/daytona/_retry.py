@@ -27,7 +27,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TypeVar
 
-from langchain_daytona_exec.backends.daytona.errors import (
+from langchain_daytona_exec.backends.daytona._errors import (
     ErrorInfo,
     attach,
     inspect_error,
