@@ -336,7 +336,7 @@ def test_a_failed_detection_is_not_remembered(
 def test_a_start_failure_reprobes_and_reports_a_broken_bwrap(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
-    from langchain_daytona_exec.backends.local.backend import LocalSandbox
+    from langchain_daytona_exec.backends.local._backend import LocalSandbox
     from langchain_daytona_exec.errors import IsolationUnavailableError
 
     fake, calls = _counting_bwrap(tmp_path, 1)  # bwrap broke since the mode was remembered
