@@ -32,7 +32,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
-import logging
 import os
 import signal
 import threading
@@ -52,7 +51,12 @@ __all__ = [
     "unregister_sandbox",
 ]
 
-logger = logging.getLogger(__name__)
+
+def _warning(message: str, *args: object, exc_info: bool = False) -> None:
+    """Log a warning; ``logging`` (~3 ms of import) is loaded only when one is written."""
+    import logging
+
+    logging.getLogger(__name__).warning(message, *args, exc_info=exc_info)
 
 
 class _Closable(Protocol):
@@ -118,7 +122,7 @@ def _close_quietly(obj: _Closable) -> None:
     try:
         obj.close()
     except Exception:
-        logger.warning("closing %r at shutdown failed", obj, exc_info=True)
+        _warning("closing %r at shutdown failed", obj, exc_info=True)
 
 
 def _start(target: Callable[[], None], name: str) -> threading.Thread | None:
@@ -188,7 +192,7 @@ def _shutdown(deadline: float) -> bool:
     now = time.monotonic()
     pools_done = _join_all(pool_threads, now + (deadline - now) * _POOL_SHARE)
     if not pools_done:
-        logger.warning("a sandbox pool did not close in time; closing its sandboxes directly")
+        _warning("a sandbox pool did not close in time; closing its sandboxes directly")
     sandboxes_done = close_sandboxes(_snapshot(_sandboxes), max(0.0, deadline - time.monotonic()))
     return _join_all(pool_threads, deadline) and sandboxes_done
 
@@ -224,7 +228,7 @@ def _close_on_helper(deadline: float) -> bool | None:
     if _start(run, "ldx-shutdown") is None:
         return None
     if not done.wait(max(0.0, deadline - time.monotonic())) or not all(outcome):
-        logger.warning("shutdown: sandboxes were still closing at the deadline; leaving them")
+        _warning("shutdown: sandboxes were still closing at the deadline; leaving them")
         return False
     return bool(outcome)
 

@@ -21,16 +21,18 @@ This module is pure: parsing and matching only, no sockets.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 from langchain_daytona_exec.errors import NetworkPolicyError
+
+if TYPE_CHECKING:  # imported on use: a sandbox without an allow-list needs neither
+    import ipaddress
 
 __all__ = [
     "PACKAGES_PRESET",
@@ -209,6 +211,8 @@ def normalize_host(host: str) -> str:
 
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
+        import ipaddress
+
         return ipaddress.ip_address(text)
     except ValueError:
         return None
@@ -238,6 +242,8 @@ def package_index_urls() -> tuple[str, ...]:
     Reads ``PIP_INDEX_URL`` / ``PIP_EXTRA_INDEX_URL`` and pip's configuration files
     (``pip config list``); ``file://`` indexes are skipped (nothing to allow).
     """
+    from urllib.parse import urlsplit
+
     urls: list[str] = []
     index = os.environ.get("PIP_INDEX_URL") or _pip_config("index-url")
     urls.append(index or PYPI_URL)
@@ -248,6 +254,8 @@ def package_index_urls() -> tuple[str, ...]:
 
 def package_index_patterns() -> list[HostPattern]:
     """Allow-list entries for :func:`package_index_urls` (and PyPI's file host)."""
+    from urllib.parse import urlsplit
+
     patterns: list[HostPattern] = []
     for url in package_index_urls():
         parts = urlsplit(url)

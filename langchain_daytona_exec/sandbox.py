@@ -26,11 +26,13 @@ import functools
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import Any, Protocol, Self, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, runtime_checkable
 
 from langchain_daytona_exec.types import CommandResult, EgressEvent, ExecutionResult, FileInfo
+
+if TYPE_CHECKING:  # imported on first async call: concurrent.futures loads logging
+    from concurrent.futures import ThreadPoolExecutor
 
 __all__ = [
     "MAX_TIMEOUT_S",
@@ -175,6 +177,8 @@ _io_executor: ThreadPoolExecutor | None = None
 def _executor() -> ThreadPoolExecutor:
     global _io_executor
     if _io_executor is None:
+        from concurrent.futures import ThreadPoolExecutor
+
         _io_executor = ThreadPoolExecutor(_IO_WORKERS, thread_name_prefix="ldx-io")
     return _io_executor
 

@@ -352,3 +352,31 @@ def test_a_start_failure_reprobes_and_reports_a_broken_bwrap(
         assert isinstance(info.value.__cause__, OSError)
     finally:
         isolation.detect_mode.cache_clear()
+
+
+def test_randbelow_is_in_range_and_reaches_every_value() -> None:
+    from langchain_daytona_exec.backends.local.backend import _randbelow
+
+    draws = [_randbelow(3) for _ in range(300)]
+    assert set(draws) == {0, 1, 2}
+    assert all(0 <= _randbelow(n) < n for n in (1, 2, 255, 256, 257, 1 << 30, 10**8))
+
+
+def test_spawner_returns_results_raises_errors_and_times_out() -> None:
+    import threading
+
+    from langchain_daytona_exec.backends.local.backend import _Spawner
+
+    spawner = _Spawner()
+    assert spawner.call(lambda: 42, 5.0) == 42
+
+    def fail() -> None:
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        spawner.call(fail, 5.0)
+    release = threading.Event()
+    with pytest.raises(TimeoutError):
+        spawner.call(lambda: release.wait(5.0), 0.05)
+    release.set()
+    assert spawner.call(lambda: "still serving", 5.0) == "still serving"

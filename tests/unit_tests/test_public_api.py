@@ -88,3 +88,19 @@ def test_light_entry_points_import_no_langchain(statement: str) -> None:
 def test_the_tools_do_import_langchain() -> None:
     # The check above can fail: naming a tool does pull LangChain in.
     assert "langchain_core" in _imported_after("from langchain_daytona_exec import DaytonaToolkit")
+
+
+EXEC_PATH_LAZY = ("logging", "secrets", "hmac", "hashlib", "ipaddress", "ctypes", "concurrent")
+"""Standard modules the ``daytona-exec exec`` imports leave to first use (a few ms each)."""
+
+
+def test_exec_path_imports_leave_rarely_used_modules_to_first_use() -> None:
+    statement = (
+        "import langchain_daytona_exec.cli\n"
+        "from langchain_daytona_exec.backends.local import LocalBackend\n"
+        "from langchain_daytona_exec.environment import Environment"
+    )
+    eager = _imported_after(statement) & set(EXEC_PATH_LAZY)
+    assert not eager, f"the exec path imports {sorted(eager)} at start"
+    # the check can fail: the tools' path does import them
+    assert "logging" in _imported_after("from langchain_daytona_exec import DaytonaToolkit")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -71,6 +70,8 @@ def default_layers_dir() -> str:
 def layer_key(env: Environment, python: str = sys.executable) -> str:
     """The layer's name: packages + index + the interpreter's version and platform."""
     tag = f"{sys.implementation.cache_tag}-{sys.platform}-{os.uname().machine}"
+    import hashlib  # on use: only an environment needs it
+
     blob = json.dumps([env.package_digest, tag, os.path.realpath(python)])
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
