@@ -355,7 +355,7 @@ def test_a_start_failure_reprobes_and_reports_a_broken_bwrap(
 
 
 def test_randbelow_is_in_range_and_reaches_every_value() -> None:
-    from langchain_daytona_exec.backends.local.backend import _randbelow
+    from langchain_daytona_exec.backends.local._backend import _randbelow
 
     draws = [_randbelow(3) for _ in range(300)]
     assert set(draws) == {0, 1, 2}
@@ -365,7 +365,7 @@ def test_randbelow_is_in_range_and_reaches_every_value() -> None:
 def test_spawner_returns_results_raises_errors_and_times_out() -> None:
     import threading
 
-    from langchain_daytona_exec.backends.local.backend import _Spawner
+    from langchain_daytona_exec.backends.local._backend import _Spawner
 
     spawner = _Spawner()
     assert spawner.call(lambda: 42, 5.0) == 42
