@@ -39,7 +39,7 @@ from langchain_core.messages import HumanMessage
 
 from langchain_daytona_exec import DaytonaToolkit, create_code_interpreter_agent
 from langchain_daytona_exec.backends.local import LocalBackend
-from langchain_daytona_exec.backends.local._backend import default_base_dir
+from langchain_daytona_exec.backends.local._hostdirs import default_base_dir
 from langchain_daytona_exec.pool import SandboxPool
 from langchain_daytona_exec.testing import ScriptedChatModel, ai_step
 

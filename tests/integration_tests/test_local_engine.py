@@ -258,7 +258,7 @@ async def test_concurrent_async_calls_on_one_sandbox() -> None:
 
 def test_unsafe_mode_is_explicit_and_still_works(monkeypatch: pytest.MonkeyPatch) -> None:
     from langchain_daytona_exec.backends.local import _isolation as isolation
-    from langchain_daytona_exec.backends.local._backend import _traversable_by_others
+    from langchain_daytona_exec.backends.local._hostdirs import traversable_by_others
 
     isolation.detect_mode.cache_clear()
     monkeypatch.setattr(isolation.shutil, "which", lambda name: None)
@@ -267,7 +267,7 @@ def test_unsafe_mode_is_explicit_and_still_works(monkeypatch: pytest.MonkeyPatch
             LocalBackend().create()
         backend = LocalBackend(unsafe_no_isolation=True)
         paths = isolation.host_python_paths()
-        readable = all(_traversable_by_others(p) for p in (*paths.prefixes, *paths.site_packages))
+        readable = all(traversable_by_others(p) for p in (*paths.prefixes, *paths.site_packages))
         if os.geteuid() == 0 and not readable:
             with pytest.raises(IsolationUnavailableError, match="not readable by other users"):
                 backend.create()

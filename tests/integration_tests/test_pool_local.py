@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from langchain_daytona_exec.backends.local import LocalBackend
-from langchain_daytona_exec.backends.local._backend import default_base_dir
+from langchain_daytona_exec.backends.local._hostdirs import default_base_dir
 from langchain_daytona_exec.pool import PooledSandbox, SandboxPool
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from langchain_daytona_exec.backends.local import LocalBackend
-from langchain_daytona_exec.backends.local._backend import _traversable_by_others
+from langchain_daytona_exec.backends.local._hostdirs import traversable_by_others
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -50,7 +50,7 @@ def run_as_nobody(code: str) -> dict[str, str]:
     if os.geteuid() != 0 or not shutil.which("setpriv") or not os.path.exists(SYSTEM_PYTHON):
         pytest.skip("needs root (to become nobody), setpriv and /usr/bin/python3")
     paths = [str(ROOT), *site.getsitepackages()]
-    if not all(_traversable_by_others(p) for p in paths):
+    if not all(traversable_by_others(p) for p in paths):
         pytest.skip("the checkout or the venv is not readable by other users here")
     proc = subprocess.run(
         [

@@ -195,16 +195,16 @@ def test_bwrap_that_cannot_create_namespaces_names_the_fix(
         isolation.detect_mode.cache_clear()
 
 
-def test_traversable_by_others(tmp_path: pytest.TempPathFactory) -> None:
-    from langchain_daytona_exec.backends.local._backend import _traversable_by_others
+def testtraversable_by_others(tmp_path: pytest.TempPathFactory) -> None:
+    from langchain_daytona_exec.backends.local._hostdirs import traversable_by_others
 
     closed = tmp_path / "closed"  # type: ignore[operator]
     inner = closed / "inner"
     inner.mkdir(parents=True)
     closed.chmod(0o700)
-    assert not _traversable_by_others(str(inner))
+    assert not traversable_by_others(str(inner))
     closed.chmod(0o711)
-    assert _traversable_by_others(str(inner)) == _traversable_by_others(str(tmp_path))
+    assert traversable_by_others(str(inner)) == traversable_by_others(str(tmp_path))
 
 
 def test_workdir_elsewhere_keeps_workspace_as_a_symlink_and_binds_shared_folders() -> None:
@@ -336,7 +336,7 @@ def test_a_failed_detection_is_not_remembered(
 def test_a_start_failure_reprobes_and_reports_a_broken_bwrap(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
-    from langchain_daytona_exec.backends.local._backend import LocalSandbox
+    from langchain_daytona_exec.backends.local._sandbox import LocalSandbox
     from langchain_daytona_exec.errors import IsolationUnavailableError
 
     fake, calls = _counting_bwrap(tmp_path, 1)  # bwrap broke since the mode was remembered
@@ -355,19 +355,19 @@ def test_a_start_failure_reprobes_and_reports_a_broken_bwrap(
 
 
 def test_randbelow_is_in_range_and_reaches_every_value() -> None:
-    from langchain_daytona_exec.backends.local._backend import _randbelow
+    from langchain_daytona_exec.backends.local._sandbox import randbelow
 
-    draws = [_randbelow(3) for _ in range(300)]
+    draws = [randbelow(3) for _ in range(300)]
     assert set(draws) == {0, 1, 2}
-    assert all(0 <= _randbelow(n) < n for n in (1, 2, 255, 256, 257, 1 << 30, 10**8))
+    assert all(0 <= randbelow(n) < n for n in (1, 2, 255, 256, 257, 1 << 30, 10**8))
 
 
 def test_spawner_returns_results_raises_errors_and_times_out() -> None:
     import threading
 
-    from langchain_daytona_exec.backends.local._backend import _Spawner
+    from langchain_daytona_exec.backends.local._spawner import Spawner
 
-    spawner = _Spawner()
+    spawner = Spawner()
     assert spawner.call(lambda: 42, 5.0) == 42
 
     def fail() -> None:

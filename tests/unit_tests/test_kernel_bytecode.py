@@ -8,26 +8,26 @@ import os
 import py_compile
 from pathlib import Path
 
-from langchain_daytona_exec.backends.local import _backend as backend
 from langchain_daytona_exec.backends.local import _isolation as isolation
+from langchain_daytona_exec.backends.local import _prepare as prepare
 
 
 def test_current_bytecode_is_used_and_stale_bytecode_is_not(tmp_path: Path) -> None:
     source = tmp_path / "mod.py"
     source.write_text("x = 1\n")
-    assert backend._current_bytecode(str(source)) is None  # never compiled
+    assert prepare.current_bytecode(str(source)) is None  # never compiled
     py_compile.compile(str(source), importlib.util.cache_from_source(str(source)), doraise=True)
-    assert backend._current_bytecode(str(source)) is not None
+    assert prepare.current_bytecode(str(source)) is not None
     source.write_text("x = 22\n")  # edited: another size (and mtime)
     os.utime(source, (1, 1))
-    assert backend._current_bytecode(str(source)) is None
+    assert prepare.current_bytecode(str(source)) is None
 
 
 def test_the_sandbox_copies_match_a_fresh_unchecked_hash_compile(tmp_path: Path) -> None:
-    backend._ensure_kernel_bytecode()
-    assert all(backend._current_bytecode(s) is not None for s, _ in isolation.KERNEL_SOURCES)
-    backend._kernel_files.cache_clear()
-    files = backend._kernel_files()
+    prepare.ensure_kernel_bytecode()
+    assert all(prepare.current_bytecode(s) is not None for s, _ in isolation.KERNEL_SOURCES)
+    prepare.kernel_files.cache_clear()
+    files = prepare.kernel_files()
     for source, name in isolation.KERNEL_SOURCES:
         pyc = tmp_path / "fresh.pyc"
         py_compile.compile(

@@ -7,11 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from langchain_daytona_exec.backends.local._backend import (
-    LocalBackend,
-    default_base_dir,
-    ensure_private_dir,
-)
+from langchain_daytona_exec.backends.local import LocalBackend
+from langchain_daytona_exec.backends.local._hostdirs import default_base_dir, ensure_private_dir
 from langchain_daytona_exec.errors import IsolationUnavailableError
 
 

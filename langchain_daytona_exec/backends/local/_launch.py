@@ -1,0 +1,217 @@
+"""How one sandbox's kernel process starts: its bwrap command line, configuration, env.
+
+:class:`KernelLauncher` is a base class of :class:`LocalSandbox`, which owns the
+attributes it reads.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import shutil
+import subprocess
+import sys
+from typing import TYPE_CHECKING, Any
+
+from langchain_daytona_exec.backends.local import _isolation as isolation
+from langchain_daytona_exec.backends.local._isolation import Mode, SandboxPaths
+from langchain_daytona_exec.backends.local._prepare import (
+    ensure_kernel_bytecode,
+    kernel_files,
+    mpl_cache_files,
+)
+from langchain_daytona_exec.backends.local._spawner import enter_cgroup_v2
+
+if TYPE_CHECKING:
+    from langchain_daytona_exec.backends.local._backend import LocalBackend
+    from langchain_daytona_exec.backends.local._egress import EgressChannel
+    from langchain_daytona_exec.backends.local._isolation import LocalLimits
+
+
+class KernelLauncher:
+    """Builds and forks one sandbox's kernel process (run on the spawner thread)."""
+
+    mode: Mode
+    _backend: LocalBackend
+    _limits: LocalLimits
+    _paths: SandboxPaths
+    _host_dir: str
+    _host_work: str
+    _uid: int
+    _cg: isolation.CgroupSet | None
+    _egress: EgressChannel | None
+    _layer: str | None
+    _mntns: int | None
+
+    def _spawn(self) -> tuple[subprocess.Popen[bytes], int, int]:
+        """Runs on the spawner thread: fork bwrap (or the bare kernel when unsafe)."""
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        child_fds = [req_r, resp_w]
+        unsafe = self.mode == "unsafe"
+        cfg: dict[str, Any] = {
+            "fds": [req_r, resp_w],
+            "workdir": self._host_work if unsafe else self._backend.workdir,
+            "tmpdir": os.path.join(self._host_dir, "tmp") if unsafe else "/tmp",
+            "output_budget": self._limits.output_bytes,
+            # a stream over its budget is saved whole to /tmp, up to this size; the
+            # kernel keeps the files of its last 2 such calls: at most half of /tmp
+            "output_file_bytes": self._limits.tmp_bytes // 8,
+            "max_file_bytes": self._limits.max_file_bytes,
+            "rlimits": self._limits.rlimits(cgroup=self._cg is not None),
+            "oom_score_adj": isolation.SANDBOX_OOM_SCORE_ADJ,
+            "uid": self._uid if os.geteuid() == 0 else None,
+            "gid": self._uid if os.geteuid() == 0 else None,
+            "python_paths": self._python_paths(),
+            "mpl_cache": self._paths.mpl_cache if unsafe else isolation.SANDBOX_MPL_CACHE,
+        }
+        kernel_dir = isolation.KERNEL_DIR if unsafe else isolation.SANDBOX_KERNEL_DIR
+        env = isolation.sandbox_env(self._paths, self._environment_vars())
+        env["PYTHONPATH"] = ":".join(cfg["python_paths"])
+        if self._layer is not None:
+            env["PATH"] = f"{self._layer_path()}/site/bin:{env['PATH']}"
+        if self._backend.policy.mode != "off":  # pip's user site and its scripts
+            env["PATH"] = f"{env['PYTHONUSERBASE']}/bin:{env['PATH']}"
+            cfg["make_dirs"] = [self._user_site()]
+        if self._egress is not None:
+            cfg["egress"] = {
+                "port": isolation.SANDBOX_PROXY_PORT,
+                "socket": isolation.SANDBOX_PROXY_SOCKET,
+            }
+        if unsafe:
+            env["HOME"] = os.path.join(cfg["tmpdir"], "home")
+            env["TMPDIR"] = cfg["tmpdir"]
+            env["MPLCONFIGDIR"] = os.path.join(env["HOME"], ".config", "matplotlib")
+        cfg["env"] = env
+        # The configuration (with the environment, which may hold values the user passed
+        # on purpose) goes through an fd, never argv: argv is visible to all (ps).
+        cfg_fd = isolation.data_fd(marshal.dumps(cfg))
+        child_fds.append(cfg_fd)
+        ensure_kernel_bytecode()
+        launcher = f"import sys; sys.path.insert(0, {kernel_dir!r}); import kernel; kernel.main()"
+        python = self._paths.python if unsafe else isolation.SANDBOX_PYTHON
+        kernel_argv = [python, "-I", "-S", "-c", launcher, str(cfg_fd)]
+        launch_env = {"PATH": "/usr/bin:/bin"}
+        if unsafe:
+            argv, cwd = kernel_argv, self._host_work
+        else:
+            passwd, group = isolation.passwd_and_group(self._uid, self._uid)
+            data_fds = [
+                isolation.data_fd(isolation.seccomp_program(self._backend.policy.mode != "off")),
+                isolation.data_fd(passwd),
+                isolation.data_fd(group),
+            ]
+            child_fds += data_fds
+            files = {**kernel_files(), **mpl_cache_files(), **isolation.proc_mask_contents()}
+            file_fds = {inside: isolation.data_fd(data) for inside, data in files.items()}
+            child_fds += file_fds.values()
+            paths = self._paths
+            paths = SandboxPaths(
+                python=paths.python,
+                prefixes=paths.prefixes,
+                site_packages=paths.site_packages,
+                mpl_cache=None,  # copied in data_files instead
+                extra_ro=paths.extra_ro,
+            )
+            argv = isolation.bwrap_argv(
+                mode="root" if self.mode == "root" else "userns",
+                paths=paths,
+                limits=self._limits,
+                network=self._backend.policy.mode == "open",
+                host_workspace=self._host_work if self.mode == "root" else None,
+                seccomp_fd=data_fds[0],
+                passwd_fd=data_fds[1],
+                group_fd=data_fds[2],
+                kernel_argv=kernel_argv,
+                bwrap=shutil.which("bwrap") or "bwrap",
+                workdir=self._backend.workdir,
+                binds=tuple(self._backend.binds.items()),
+                egress_socket=self._egress_socket(),
+                layer=self._layer,
+                data_files=file_fds,
+            )
+            # Options through an fd: /proc/1/cmdline in the sandbox is bwrap's argv.
+            args_fd = os.memfd_create("ldx-args", 0)
+            child_fds.append(args_fd)
+            argv, payload = isolation.args_fd_argv(argv, args_fd)
+            os.write(args_fd, payload)
+            os.lseek(args_fd, 0, os.SEEK_SET)
+            if self._mntns is not None:  # bwrap starts inside the workspace's namespace
+                argv = isolation.enter_argv(self._mntns, argv)
+            cwd = "/"
+        cg = self._cg
+        old = cg.attach_self_thread() if cg is not None and cg.version == 1 else None
+        try:
+            proc = subprocess.Popen(
+                argv,
+                env=launch_env,
+                cwd=cwd,
+                pass_fds=child_fds,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                preexec_fn=enter_cgroup_v2(cg) if cg is not None and cg.version == 2 else None,
+            )
+        finally:
+            if old is not None:
+                isolation.CgroupSet.detach_self_thread(old)
+            for fd in child_fds:
+                os.close(fd)
+        assert proc.stderr is not None
+        os.set_blocking(proc.stderr.fileno(), False)
+        return proc, req_w, resp_r
+
+    def _layer_path(self) -> str:
+        """The layer folder as the kernel sees it."""
+        assert self._layer is not None
+        return self._layer if self.mode == "unsafe" else isolation.SANDBOX_LAYER_DIR
+
+    def _user_site(self) -> str:
+        """Where ``pip install`` puts packages when an index is reachable."""
+        base = (
+            os.path.join(self._host_work, ".local")
+            if self.mode == "unsafe"
+            else isolation.SANDBOX_USER_BASE
+        )
+        version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+        return f"{base}/lib/{version}/site-packages"
+
+    def _python_paths(self) -> list[str]:
+        """``sys.path`` entries before the host's packages: pip's user site, the layer."""
+        paths: list[str] = []
+        if self._backend.policy.mode != "off":
+            paths.append(self._user_site())
+        if self._layer is not None:
+            paths.append(f"{self._layer_path()}/site")
+        return paths + list(self._paths.site_packages)
+
+    def _environment_vars(self) -> dict[str, str]:
+        """What the environment spec, the network policy and ``env=`` add to the env."""
+        out: dict[str, str] = {}
+        if self._backend.policy.mode != "off":
+            base = os.path.dirname(os.path.dirname(os.path.dirname(self._user_site())))
+            out.update({"PYTHONUSERBASE": base, "PIP_USER": "1", "PIP_NO_INPUT": "1"})
+            bundle = "/etc/ssl/certs/ca-certificates.crt"
+            if os.path.exists(bundle):  # the system's trust store (mounted via /etc/ssl)
+                out.update({"PIP_CERT": bundle, "SSL_CERT_FILE": bundle})
+                out["REQUESTS_CA_BUNDLE"] = bundle
+            if self._backend.policy.label == "packages":
+                from langchain_daytona_exec.netpolicy import package_index_urls
+
+                urls = package_index_urls()
+                out["PIP_INDEX_URL"] = urls[0]
+                if urls[1:]:
+                    out["PIP_EXTRA_INDEX_URL"] = " ".join(urls[1:])
+        if self._egress is not None:
+            proxy = f"http://127.0.0.1:{isolation.SANDBOX_PROXY_PORT}"
+            for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+                out[name] = proxy
+            out["NO_PROXY"] = out["no_proxy"] = ""
+        spec = self._backend.environment
+        if spec is not None:
+            out.update(spec.env)
+        out.update(self._backend.env)
+        return out
+
+    def _egress_socket(self) -> str | None:
+        return os.path.join(self._host_dir, "egress.sock") if self._egress is not None else None

@@ -1,0 +1,97 @@
+"""The one long-lived thread that forks every sandbox process.
+
+bwrap's ``--die-with-parent`` uses PR_SET_PDEATHSIG, which fires when the *thread* that
+forked it exits, so a sandbox started from a short-lived thread (a pool filler,
+``asyncio.to_thread``) would die with that thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import queue
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from langchain_daytona_exec.backends.local._isolation import CgroupSet
+
+T = TypeVar("T")
+
+
+class Job:
+    """One call handed to the spawner thread, and its outcome.
+
+    (Not ``concurrent.futures.Future``: that module imports ``logging``, ~4 ms of every
+    ``daytona-exec`` start, for the one thing done here.)
+    """
+
+    __slots__ = ("done", "error", "fn", "result")
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.fn = fn
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+class Spawner:
+    """One long-lived daemon thread that forks every sandbox process."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="ldx-spawner", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                job.result = job.fn()
+            except BaseException as exc:
+                job.error = exc
+            finally:
+                job.done.set()
+
+    def call(self, fn: Callable[[], T], timeout: float) -> T:
+        """Run ``fn`` on the spawner thread; its result, or what it raised.
+
+        Raises:
+            TimeoutError: ``fn`` did not finish within ``timeout`` seconds.
+        """
+        if threading.current_thread() is self._thread:
+            return fn()
+        job = Job(fn)
+        self._jobs.put(job)
+        if not job.done.wait(timeout):
+            raise TimeoutError(f"the sandbox was not spawned within {timeout:g} s")
+        if job.error is not None:
+            raise job.error
+        result: T = job.result
+        return result
+
+
+@functools.lru_cache(maxsize=1)
+def spawner() -> Spawner:
+    return Spawner()
+
+
+def enter_cgroup_v2(cg: CgroupSet) -> Callable[[], None]:
+    """preexec_fn for cgroup v2: the forked child moves itself in before exec'ing bwrap.
+
+    On v1 the spawner thread visits the sandbox's cgroups around the fork instead
+    (``CgroupSet.attach_self_thread``): measured here, that costs ~5 ms per sandbox
+    where a preexec_fn migration costs ~11 ms, because the parent waits for the child's
+    exec. v2 forbids threads of one process in different cgroups, hence this path.
+    """
+    procs = os.path.join(cg.dirs[0], "cgroup.procs").encode()
+
+    def enter() -> None:
+        fd = os.open(procs, os.O_WRONLY)
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+
+    return enter
