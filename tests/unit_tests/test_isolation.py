@@ -380,3 +380,14 @@ def test_spawner_returns_results_raises_errors_and_times_out() -> None:
         spawner.call(lambda: release.wait(5.0), 0.05)
     release.set()
     assert spawner.call(lambda: "still serving", 5.0) == "still serving"
+
+
+def test_random_uuid4_is_a_version_4_uuid_and_random() -> None:
+    import uuid
+
+    ids = {isolation.random_uuid4() for _ in range(50)}
+    assert len(ids) == 50
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text and parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
