@@ -8,6 +8,8 @@ import os
 import py_compile
 from pathlib import Path
 
+import pytest
+
 from langchain_daytona_exec.backends.local import _isolation as isolation
 from langchain_daytona_exec.backends.local import _prepare as prepare
 
@@ -40,3 +42,18 @@ def test_the_sandbox_copies_match_a_fresh_unchecked_hash_compile(tmp_path: Path)
         ours, fresh = files[key], pyc.read_bytes()
         assert ours[:16] == fresh[:16], name  # magic, unchecked-hash flag, source hash
         assert marshal.loads(ours[16:]) == marshal.loads(fresh[16:]), name
+
+
+def test_stale_bytecode_is_compiled_for_the_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(prepare, "current_bytecode", lambda source: None)  # e.g. read-only
+    prepare.kernel_files.cache_clear()
+    try:
+        files = prepare.kernel_files()
+    finally:
+        prepare.kernel_files.cache_clear()
+    for source, name in isolation.KERNEL_SOURCES:
+        key = f"{isolation.SANDBOX_KERNEL_DIR}/{importlib.util.cache_from_source(name)}"
+        assert files[key][4:8] == (0b01).to_bytes(4, "little"), name  # unchecked hash
+        with open(source, "rb") as f:
+            assert files[f"{isolation.SANDBOX_KERNEL_DIR}/{name}"] == f.read()
+        assert marshal.loads(files[key][16:]).co_filename == source

@@ -100,21 +100,33 @@ def kernel_files() -> dict[str, bytes]:
     folder, whose host path ``/proc/self/mountinfo`` would show. The bytecode is
     "unchecked hash" so Python trusts it although the copies get fresh mtimes.
     """
+    files: dict[str, bytes] = {}
+    stale: list[tuple[str, str]] = []
+    for source, name in isolation.KERNEL_SOURCES:
+        with open(source, "rb") as f:
+            files[f"{isolation.SANDBOX_KERNEL_DIR}/{name}"] = text = f.read()
+        code = current_bytecode(source)
+        if code is None:
+            stale.append((source, name))
+            continue
+        # the same code under an unchecked-hash header (PEP 552)
+        header = importlib.util.MAGIC_NUMBER + (0b01).to_bytes(4, "little")
+        cached = importlib.util.cache_from_source(name)
+        files[f"{isolation.SANDBOX_KERNEL_DIR}/{cached}"] = (
+            header + importlib.util.source_hash(text) + code
+        )
+    if stale:  # rare (a read-only install): py_compile and a temp folder only then
+        files.update(_compiled_unchecked(stale))
+    return files
+
+
+def _compiled_unchecked(sources: list[tuple[str, str]]) -> dict[str, bytes]:
+    """Unchecked-hash bytecode of (host path, sandbox name) sources, compiled now."""
     import py_compile
 
     files: dict[str, bytes] = {}
     with tempfile.TemporaryDirectory(prefix="ldx-pyc-") as tmp:
-        for source, name in isolation.KERNEL_SOURCES:
-            with open(source, "rb") as f:
-                files[f"{isolation.SANDBOX_KERNEL_DIR}/{name}"] = text = f.read()
-            code = current_bytecode(source)
-            if code is not None:  # the same code under an unchecked-hash header (PEP 552)
-                header = importlib.util.MAGIC_NUMBER + (0b01).to_bytes(4, "little")
-                cached = importlib.util.cache_from_source(name)
-                files[f"{isolation.SANDBOX_KERNEL_DIR}/{cached}"] = (
-                    header + importlib.util.source_hash(text) + code
-                )
-                continue
+        for source, name in sources:
             pyc = os.path.join(tmp, name.replace("/", "_") + "c")
             with contextlib.suppress(OSError, py_compile.PyCompileError):
                 py_compile.compile(
