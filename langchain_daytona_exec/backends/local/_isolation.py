@@ -731,6 +731,12 @@ def data_fd(data: bytes) -> int:
 # -- cgroups -------------------------------------------------------------------------
 
 
+_CGROUP_FIRST_PAUSE_S = 0.0005
+_CGROUP_MAX_PAUSE_S = 0.005
+"""Pauses between tries to remove a sandbox's cgroups (busy until its killed processes
+have exited, usually within a millisecond or two): from 0.5 ms, doubling to 5 ms. A
+fixed 5 ms pause added ~3 ms to closing a sandbox."""
+
 _THIS_THREAD = "0"
 """What a v1 ``tasks`` file is given to move the writing thread. Not its tid: the kernel
 takes the global threadgroup lock (an RCU grace period, measured 14-15 ms per sandbox
@@ -797,6 +803,7 @@ class CgroupSet:
         """Kill what is inside and remove the cgroups; True when all are gone."""
         deadline = time.monotonic() + timeout_s
         remaining = list(self.dirs)
+        pause = _CGROUP_FIRST_PAUSE_S
         while remaining and time.monotonic() < deadline:
             for pid in self.pids():
                 with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -810,7 +817,8 @@ class CgroupSet:
                 except OSError:
                     pass
             if remaining:
-                time.sleep(0.005)
+                time.sleep(pause)
+                pause = min(pause * 2, _CGROUP_MAX_PAUSE_S)
         return not remaining
 
 
