@@ -36,6 +36,7 @@ from langchain_daytona_exec import (
     SandboxFileError,
     SandboxLostError,
 )
+from langchain_daytona_exec.backends.local import _cgroups as cgroups
 from langchain_daytona_exec.backends.local import _isolation as isolation
 from langchain_daytona_exec.errors import IsolationUnavailableError
 
@@ -682,7 +683,7 @@ def _answers(sb: LocalSandbox) -> bool:
 
 def _sandbox_pids_current(sb: LocalSandbox) -> int | None:
     """The pids cgroup counter of a sandbox, read on the host (None without cgroups)."""
-    layout = isolation.cgroup_layout()
+    layout = cgroups.cgroup_layout()
     parent = layout[1].get("pids") if layout else None
     if parent is None:
         return None
@@ -720,7 +721,7 @@ def test_memory_is_bounded_without_a_cgroup(
     make_sandbox: Callable[..., LocalSandbox], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No writable cgroup (non-root, or a read-only tree): RLIMIT_DATA still bounds memory."""
-    monkeypatch.setattr(isolation, "create_cgroups", lambda name, limits: None)
+    monkeypatch.setattr(cgroups, "create_cgroups", lambda name, limits: None)
     box = make_sandbox()
     assert box._cg is None
     big = box.run_code("b = b'x' * (512 << 20)\nlen(b)", timeout=30)  # over 256 MiB
@@ -822,7 +823,7 @@ print("host alive", len(ballast) // MiB, flush=True)
 @pytest.mark.attack
 def test_sandbox_files_cannot_get_the_host_oom_killed() -> None:
     """Under a container-like memory limit, the OOM killer must take a sandbox, not us."""
-    layout = isolation.cgroup_layout()
+    layout = cgroups.cgroup_layout()
     if not IS_ROOT or layout is None or layout[0] != 1:
         pytest.skip("needs root and a writable cgroup v1 memory tree to build the container")
     container = os.path.join(layout[1]["memory"], f"ldx-oomtest-{secrets.token_hex(4)}")
@@ -846,7 +847,7 @@ def test_sandbox_files_cannot_get_the_host_oom_killed() -> None:
         with open(os.path.join(container, "memory.failcnt")) as f:
             failcnt = int(f.read())
     finally:
-        isolation.CgroupSet(
+        cgroups.CgroupSet(
             [os.path.join(container, n) for n in os.listdir(container) if n.startswith("ldx-")]
             + [container],
             1,
@@ -1005,7 +1006,7 @@ def test_daemons_die_with_the_sandbox(tmp_path: Path) -> None:
     assert not base.exists() or list(base.iterdir()) == []
     with open("/proc/self/mountinfo") as f:
         assert str(base) not in f.read()
-    layout = isolation.cgroup_layout()
+    layout = cgroups.cgroup_layout()
     if layout is not None:
         for parent in layout[1].values():
             assert not any(sandbox_id in name for name in os.listdir(parent))

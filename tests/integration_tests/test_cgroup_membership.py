@@ -7,7 +7,7 @@ import os
 import pytest
 
 from langchain_daytona_exec import LocalBackend
-from langchain_daytona_exec.backends.local._isolation import cgroup_layout
+from langchain_daytona_exec.backends.local._cgroups import cgroup_layout
 
 pytestmark = pytest.mark.skipif(
     cgroup_layout() is None, reason="per-sandbox cgroups need root and a writable cgroup tree"

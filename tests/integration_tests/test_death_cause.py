@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from langchain_daytona_exec import LocalBackend, LocalLimits
-from langchain_daytona_exec.backends.local._isolation import cgroup_layout
+from langchain_daytona_exec.backends.local._cgroups import cgroup_layout
 from langchain_daytona_exec.errors import SandboxLostError
 
 needs_cgroups = pytest.mark.skipif(

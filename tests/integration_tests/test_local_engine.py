@@ -20,6 +20,7 @@ from langchain_daytona_exec import (
     SandboxLostError,
     UnsupportedLanguageError,
 )
+from langchain_daytona_exec.backends.local import _cgroups as cgroups
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -326,9 +327,8 @@ def test_environment_values_never_appear_on_the_host_command_line() -> None:
 
 
 def test_cpu_quota_throttles_busy_code() -> None:
-    from langchain_daytona_exec.backends.local import _isolation as isolation
 
-    layout = isolation.cgroup_layout()
+    layout = cgroups.cgroup_layout()
     if layout is None or (layout[0] == 1 and "cpu" not in layout[1]):
         pytest.skip("no writable cpu cgroup here")
     with LocalBackend(limits=LocalLimits(cpu_cores=0.2)).create() as sb:

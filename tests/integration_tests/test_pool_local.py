@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from langchain_daytona_exec.backends.local import LocalBackend
+from langchain_daytona_exec.backends.local import _cgroups as cgroups
 from langchain_daytona_exec.backends.local._hostdirs import default_base_dir
 from langchain_daytona_exec.pool import PooledSandbox, SandboxPool
 
@@ -276,15 +277,13 @@ CHILD = textwrap.dedent(
 
 
 def isolation_has_cgroups() -> bool:
-    from langchain_daytona_exec.backends.local import _isolation as isolation
 
-    return isolation.cgroup_layout() is not None
+    return cgroups.cgroup_layout() is not None
 
 
 def _cgroups_of(pid: int) -> list[str]:
-    from langchain_daytona_exec.backends.local import _isolation as isolation
 
-    layout = isolation.cgroup_layout()
+    layout = cgroups.cgroup_layout()
     if layout is None:
         return []
     found = []

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from langchain_daytona_exec.backends.local import _isolation as isolation
+from langchain_daytona_exec.backends.local import _seccomp as seccomp_filter
 from langchain_daytona_exec.backends.local._isolation import LocalLimits, SandboxPaths
 
 PATHS = SandboxPaths(
@@ -146,9 +147,9 @@ def test_rlimits_disable_core_dumps() -> None:
 
 
 def test_seccomp_program_is_a_nonempty_bpf_program() -> None:
-    prog = isolation.seccomp_program(False)
-    assert len(prog) % 8 == 0 and len(prog) > 8 * len(isolation._DENIED_SYSCALLS)
-    assert isolation.seccomp_program(True) != prog
+    prog = seccomp_filter.seccomp_program(False)
+    assert len(prog) % 8 == 0 and len(prog) > 8 * len(seccomp_filter._DENIED_SYSCALLS)
+    assert seccomp_filter.seccomp_program(True) != prog
 
 
 def test_tmp_is_mounted_before_binds_so_a_runtime_under_tmp_stays_visible() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from langchain_daytona_exec.backends.local import LocalBackend
+from langchain_daytona_exec.backends.local import _cgroups as cgroups
 from langchain_daytona_exec.backends.local._hostdirs import default_base_dir, ensure_private_dir
 from langchain_daytona_exec.errors import IsolationUnavailableError
 
@@ -79,7 +80,7 @@ def test_memory_budget_warns_when_the_pool_cannot_fit(
     from langchain_daytona_exec.backends.local import _isolation as isolation
 
     mib = 1024 * 1024
-    monkeypatch.setattr(isolation, "memory_available", lambda: (3000 * mib, "the test's cgroup"))
+    monkeypatch.setattr(cgroups, "memory_available", lambda: (3000 * mib, "the test's cgroup"))
     backend = LocalBackend(limits=isolation.LocalLimits(memory_bytes=1024 * mib))
     with caplog.at_level("WARNING", logger="langchain_daytona_exec"):
         assert backend.check_memory_budget(2) is None  # 2 GiB fits in ~2.9 GiB
@@ -92,9 +93,8 @@ def test_memory_budget_warns_when_the_pool_cannot_fit(
 
 
 def test_memory_available_is_bounded_by_the_machine() -> None:
-    from langchain_daytona_exec.backends.local import _isolation as isolation
 
-    available, source = isolation.memory_available()
+    available, source = cgroups.memory_available()
     with open("/proc/meminfo") as f:
         total = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemTotal:"))
     assert 0 <= available <= total and source
@@ -105,7 +105,7 @@ def test_the_pool_checks_its_memory_budget_once(monkeypatch: pytest.MonkeyPatch)
     from langchain_daytona_exec.pool import SandboxPool
 
     mib = 1024 * 1024
-    monkeypatch.setattr(isolation, "memory_available", lambda: (1500 * mib, "the test"))
+    monkeypatch.setattr(cgroups, "memory_available", lambda: (1500 * mib, "the test"))
     backend = LocalBackend(limits=isolation.LocalLimits(memory_bytes=512 * mib))
     calls: list[str | None] = []
     check = backend.check_memory_budget
@@ -135,9 +135,8 @@ def test_describe_says_which_limits_hold(
     memory: str,
     files: str,
 ) -> None:
-    from langchain_daytona_exec.backends.local import _isolation as isolation
 
-    monkeypatch.setattr(isolation, "cgroup_layout", lambda: layout)
+    monkeypatch.setattr(cgroups, "cgroup_layout", lambda: layout)
     backend = LocalBackend()
     backend.__dict__["mode"] = mode  # the detected mode (a cached property)
     info = backend.describe()
@@ -167,9 +166,9 @@ def test_host_oom_priority_is_lowered_never_raised() -> None:
     import sys
 
     code = (
-        "from langchain_daytona_exec.backends.local import _isolation as isolation\n"
+        "from langchain_daytona_exec.backends.local import _cgroups as cgroups\n"
         "before = int(open('/proc/self/oom_score_adj').read())\n"
-        "got = isolation.protect_host_from_oom()\n"
+        "got = cgroups.protect_host_from_oom()\n"
         "after = int(open('/proc/self/oom_score_adj').read())\n"
         "print(before, got, after)\n"
     )
@@ -181,12 +180,11 @@ def test_host_oom_priority_is_lowered_never_raised() -> None:
 
 
 def test_cgroup_v2_children_need_delegated_controllers(tmp_path: Path) -> None:
-    from langchain_daytona_exec.backends.local import _isolation as isolation
 
     control = tmp_path / "cgroup.subtree_control"
     control.write_text("cpu memory pids\n")
-    assert isolation._v2_delegates(str(tmp_path), ("memory", "pids"))
+    assert cgroups._v2_delegates(str(tmp_path), ("memory", "pids"))
     control.write_text("cpu\n")  # a plain file keeps "+memory +pids" as text: not enabled
-    assert not isolation._v2_delegates(str(tmp_path), ("memory", "pids"))
+    assert not cgroups._v2_delegates(str(tmp_path), ("memory", "pids"))
     assert control.read_text() == "+memory +pids"  # it did ask the kernel to enable them
-    assert not isolation._v2_delegates(str(tmp_path / "absent"), ("memory",))
+    assert not cgroups._v2_delegates(str(tmp_path / "absent"), ("memory",))

@@ -18,7 +18,7 @@ from langchain_daytona_exec import (
     SandboxPool,
     create_code_interpreter_agent,
 )
-from langchain_daytona_exec.backends.local._isolation import CgroupSet
+from langchain_daytona_exec.backends.local._cgroups import CgroupSet
 from langchain_daytona_exec.errors import SandboxFileError
 from langchain_daytona_exec.testing import ScriptedChatModel, ai_step
 from tests.unit_tests.fakes import FakeBackend

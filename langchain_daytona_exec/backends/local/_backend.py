@@ -9,8 +9,11 @@ It detects the isolation mode, builds the environment's package layer once, and 
 * ``_spawner.py``: the one thread that forks every sandbox process;
 * ``_hostdirs.py``: the host's sandbox folders and the sweep of dead hosts' leftovers;
 * ``_prepare.py``: files made once per host (kernel bytecode, matplotlib's font cache);
-* ``_isolation.py``: bubblewrap, seccomp, cgroups; ``_egress.py``: allow-list proxy;
-  ``_layers.py``: package layers; ``_replies.py``: replies into result types.
+* ``_isolation.py``: limits, mode detection, the bwrap argv; ``_seccomp.py``: the
+  syscall filter; ``_cgroups.py``: cgroups, OOM priorities, memory budget;
+  ``_mounts.py``: root mode's workspace tmpfs;
+* ``_egress.py``: allow-list proxy; ``_layers.py``: package layers; ``_replies.py``:
+  replies into result types.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from langchain_daytona_exec import _lifecycle
+from langchain_daytona_exec.backends.local import _cgroups as cgroups
 from langchain_daytona_exec.backends.local import _isolation as isolation
 from langchain_daytona_exec.backends.local import _layers as layers
 from langchain_daytona_exec.backends.local._hostdirs import (
@@ -227,7 +231,7 @@ class LocalBackend:
         """
         mode, lim = self.mode, self.limits
         mib = 1024 * 1024
-        layout = isolation.cgroup_layout() if mode == "root" else None
+        layout = cgroups.cgroup_layout() if mode == "root" else None
         cg = f"cgroup v{layout[0]}" if layout else None
         info = {
             "mode": {
@@ -255,7 +259,7 @@ class LocalBackend:
                 "count every process of your uid)"
             )
             info["processes"] = f"RLIMIT_NPROC {lim.nproc}, {where}"
-        cpu = bool(layout and lim.cpu_cores and isolation.cpu_quota_available())
+        cpu = bool(layout and lim.cpu_cores and cgroups.cpu_quota_available())
         info["cpu"] = (
             f"{cg} CPU quota of {lim.cpu_cores:g} core(s)"
             if cpu
@@ -275,7 +279,7 @@ class LocalBackend:
         )
         info["network"] = self.describe_network()
         info["oom"] = (
-            f"sandbox processes at oom_score_adj {isolation.SANDBOX_OOM_SCORE_ADJ}: the OOM "
+            f"sandbox processes at oom_score_adj {cgroups.SANDBOX_OOM_SCORE_ADJ}: the OOM "
             "killer takes them before the host"
         )
         return info
@@ -285,10 +289,10 @@ class LocalBackend:
 
         A pool calls it with its ``max_size``. Each sandbox may use up to
         ``limits.memory_bytes`` (its files included); when all of them together exceed
-        the memory still available here (:func:`isolation.memory_available`: the
+        the memory still available here (:func:`cgroups.memory_available`: the
         machine's, or a container's cgroup limit), a busy pool would run the machine out
         of memory. The OOM killer then picks sandboxed code first
-        (:data:`isolation.SANDBOX_OOM_SCORE_ADJ`), but every sandbox is at risk.
+        (:data:`cgroups.SANDBOX_OOM_SCORE_ADJ`), but every sandbox is at risk.
 
         Returns:
             The warning's text (also logged at WARNING on ``langchain_daytona_exec``: a
@@ -296,7 +300,7 @@ class LocalBackend:
             the machine), or ``None`` when the budget fits.
         """
         need = count * self.limits.memory_bytes
-        available, source = isolation.memory_available()
+        available, source = cgroups.memory_available()
         if need <= available:
             return None
         mib = 1024 * 1024

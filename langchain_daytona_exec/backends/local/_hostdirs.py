@@ -13,7 +13,8 @@ import shutil
 import tempfile
 import threading
 
-from langchain_daytona_exec.backends.local import _isolation as isolation
+from langchain_daytona_exec.backends.local import _cgroups as cgroups
+from langchain_daytona_exec.backends.local import _mounts as mounts
 from langchain_daytona_exec.errors import IsolationUnavailableError
 
 BASE_DIR_NAME = "langchain-daytona-exec"
@@ -51,14 +52,14 @@ def sweep_stale(base: str) -> int:
             folder = os.path.join(base, name)
             remove_sandbox_dir(folder)
             removed += 1
-    layout = isolation.cgroup_layout()
+    layout = cgroups.cgroup_layout()
     if layout:
         for parent in layout[1].values():
             with contextlib.suppress(OSError):
                 for name in os.listdir(parent):
                     owner = name.split("-")[1] if name.startswith("ldx-") else ""
                     if owner.isdigit() and not pid_alive(int(owner)):
-                        isolation.CgroupSet([os.path.join(parent, name)], layout[0]).destroy(1)
+                        cgroups.CgroupSet([os.path.join(parent, name)], layout[0]).destroy(1)
                         removed += 1
     return removed
 
@@ -75,15 +76,15 @@ def pid_alive(pid: int) -> bool:
 
 def remove_sandbox_dir(folder: str) -> None:
     work = os.path.join(folder, "work")
-    if isolation.is_mountpoint(work):
-        isolation.unmount(work)
+    if mounts.is_mountpoint(work):
+        mounts.unmount(work)
     shutil.rmtree(folder, ignore_errors=True)
 
 
 @functools.lru_cache(maxsize=1)
 def protect_host() -> int | None:
     """Once per process: the host is the OOM killer's last choice (see isolation)."""
-    return isolation.protect_host_from_oom()
+    return cgroups.protect_host_from_oom()
 
 
 def traversable_by_others(path: str) -> bool:

@@ -13,7 +13,10 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
 
+from langchain_daytona_exec.backends.local import _cgroups as cgroups
 from langchain_daytona_exec.backends.local import _isolation as isolation
+from langchain_daytona_exec.backends.local import _mounts as mounts
+from langchain_daytona_exec.backends.local import _seccomp as seccomp_filter
 from langchain_daytona_exec.backends.local._isolation import Mode, SandboxPaths
 from langchain_daytona_exec.backends.local._prepare import (
     ensure_kernel_bytecode,
@@ -38,7 +41,7 @@ class KernelLauncher:
     _host_dir: str
     _host_work: str
     _uid: int
-    _cg: isolation.CgroupSet | None
+    _cg: cgroups.CgroupSet | None
     _egress: EgressChannel | None
     _layer: str | None
     _mntns: int | None
@@ -59,7 +62,7 @@ class KernelLauncher:
             "output_file_bytes": self._limits.tmp_bytes // 8,
             "max_file_bytes": self._limits.max_file_bytes,
             "rlimits": self._limits.rlimits(cgroup=self._cg is not None),
-            "oom_score_adj": isolation.SANDBOX_OOM_SCORE_ADJ,
+            "oom_score_adj": cgroups.SANDBOX_OOM_SCORE_ADJ,
             "uid": self._uid if os.geteuid() == 0 else None,
             "gid": self._uid if os.geteuid() == 0 else None,
             "python_paths": self._python_paths(),
@@ -97,7 +100,9 @@ class KernelLauncher:
         else:
             passwd, group = isolation.passwd_and_group(self._uid, self._uid)
             data_fds = [
-                isolation.data_fd(isolation.seccomp_program(self._backend.policy.mode != "off")),
+                isolation.data_fd(
+                    seccomp_filter.seccomp_program(self._backend.policy.mode != "off")
+                ),
                 isolation.data_fd(passwd),
                 isolation.data_fd(group),
             ]
@@ -137,7 +142,7 @@ class KernelLauncher:
             os.write(args_fd, payload)
             os.lseek(args_fd, 0, os.SEEK_SET)
             if self._mntns is not None:  # bwrap starts inside the workspace's namespace
-                argv = isolation.enter_argv(self._mntns, argv)
+                argv = mounts.enter_argv(self._mntns, argv)
             cwd = "/"
         cg = self._cg
         old = cg.attach_self_thread() if cg is not None and cg.version == 1 else None
@@ -154,7 +159,7 @@ class KernelLauncher:
             )
         finally:
             if old is not None:
-                isolation.CgroupSet.detach_self_thread(old)
+                cgroups.CgroupSet.detach_self_thread(old)
             for fd in child_fds:
                 os.close(fd)
         assert proc.stderr is not None

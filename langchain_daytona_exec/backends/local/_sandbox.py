@@ -21,7 +21,9 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_daytona_exec import _lifecycle
+from langchain_daytona_exec.backends.local import _cgroups as cgroups
 from langchain_daytona_exec.backends.local import _isolation as isolation
+from langchain_daytona_exec.backends.local import _mounts as mounts
 from langchain_daytona_exec.backends.local import _replies as replies
 from langchain_daytona_exec.backends.local import protocol
 from langchain_daytona_exec.backends.local._channel import KernelFault, read_reply
@@ -117,7 +119,7 @@ class LocalSandbox(KernelLauncher, Sandbox):
         self._uid = isolation.UID_BASE + randbelow(isolation.UID_SPAN)
         self._host_dir = os.path.join(backend.base_dir, f"{os.getpid()}-{self.id}")
         self._host_work = os.path.join(self._host_dir, "work")
-        self._cg: isolation.CgroupSet | None = None
+        self._cg: cgroups.CgroupSet | None = None
         self._limit_events: dict[str, int] = {}  # the cgroup's counters at the last look
         self._launched_at = time.monotonic()  # when the current interpreter started
         self._layer = layer
@@ -170,10 +172,10 @@ class LocalSandbox(KernelLauncher, Sandbox):
         """
         args = (self._host_work, self._limits.workspace_bytes, self._uid, self._uid)
         self._mntns = spawner().call(
-            lambda: isolation.workspace_namespace(*args), self._limits.start_timeout_s
+            lambda: mounts.workspace_namespace(*args), self._limits.start_timeout_s
         )
         if self._mntns is None:
-            isolation.mount_workspace(*args)
+            mounts.mount_workspace(*args)
 
     def _drop_workspace(self) -> None:
         """Free the workspace tmpfs (the sandbox's processes are already gone)."""
@@ -181,8 +183,8 @@ class LocalSandbox(KernelLauncher, Sandbox):
         if fd is not None:
             with contextlib.suppress(OSError):
                 os.close(fd)
-        elif isolation.is_mountpoint(self._host_work):
-            isolation.unmount(self._host_work)
+        elif mounts.is_mountpoint(self._host_work):
+            mounts.unmount(self._host_work)
 
     def _start(self) -> None:
         os.makedirs(self._host_work, mode=0o700, exist_ok=True)
@@ -252,7 +254,7 @@ class LocalSandbox(KernelLauncher, Sandbox):
     def _launch(self) -> None:
         """Start the kernel process tree and wait for its ready frame."""
         if self.mode == "root" and self._cg is None:
-            self._cg = isolation.create_cgroups(f"ldx-{os.getpid()}-{self.id}", self._limits)
+            self._cg = cgroups.create_cgroups(f"ldx-{os.getpid()}-{self.id}", self._limits)
             self._limit_events = self._cg.limit_events() if self._cg is not None else {}
         proc, req_w, resp_r = spawner().call(self._spawn, self._limits.start_timeout_s)
         self._launched_at = time.monotonic()
@@ -277,7 +279,7 @@ class LocalSandbox(KernelLauncher, Sandbox):
             self._kill()
             raise SandboxError(f"the sandbox failed to start: {msg}")
         if self._cg is not None:  # bwrap and its pid 1 too (the kernel set its own)
-            isolation.set_oom_score_adj(self._cg.pids())
+            cgroups.set_oom_score_adj(self._cg.pids())
 
     def _startup_stderr(self) -> str:
         if self._proc is None or self._proc.stderr is None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from langchain_daytona_exec.backends.local._isolation import CgroupSet
+    from langchain_daytona_exec.backends.local._cgroups import CgroupSet
 
 T = TypeVar("T")
 

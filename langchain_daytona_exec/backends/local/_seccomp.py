@@ -1,0 +1,131 @@
+"""The sandbox's seccomp filter: the syscalls it refuses, compiled to a BPF program.
+
+bwrap loads the program (``--seccomp FD``) before it runs the kernel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import functools
+import os
+
+from langchain_daytona_exec.errors import IsolationUnavailableError
+
+_DENIED_SYSCALLS = (
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "process_madvise",
+    "pidfd_getfd",
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "move_mount",
+    "open_tree",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "mount_setattr",
+    "setns",
+    "unshare",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "reboot",
+    "swapon",
+    "swapoff",
+    "acct",
+    "syslog",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "personality",
+    "vhangup",
+    "quotactl",
+    "lookup_dcookie",
+    "uselib",
+    "iopl",
+    "ioperm",
+    "settimeofday",
+    "clock_settime",
+    "adjtimex",
+    "clock_adjtime",
+    "fanotify_init",
+)
+"""Syscalls sandboxed code never needs, denied with EPERM (kernel attack surface,
+escapes from namespaces, the host's keyring)."""
+
+_CLONE_NEW_FLAGS = (
+    0x00020000,  # CLONE_NEWNS
+    0x02000000,  # CLONE_NEWCGROUP
+    0x04000000,  # CLONE_NEWUTS
+    0x08000000,  # CLONE_NEWIPC
+    0x10000000,  # CLONE_NEWUSER
+    0x20000000,  # CLONE_NEWPID
+    0x40000000,  # CLONE_NEWNET
+    0x00000080,  # CLONE_NEWTIME
+)
+_TIOCSTI = 0x5412
+_TIOCLINUX = 0x541C
+_AF_UNIX = 1
+
+
+@functools.lru_cache(maxsize=4)
+def seccomp_program(network: bool) -> bytes:
+    """Compile (once per setting) the seccomp BPF program passed to ``bwrap --seccomp``.
+
+    Args:
+        network: When False, sockets other than AF_UNIX fail with EAFNOSUPPORT. True for
+            an allow-list too: its TCP sockets reach only the sandbox's own loopback.
+
+    Raises:
+        IsolationUnavailableError: libseccomp is missing.
+    """
+    try:
+        import pyseccomp as seccomp
+    except (ImportError, OSError) as exc:  # pyseccomp loads libseccomp.so.2 with ctypes
+        raise IsolationUnavailableError(
+            f"seccomp is unavailable ({exc}): install libseccomp2 "
+            "(`sudo apt-get install libseccomp2`) and `pip install pyseccomp`"
+        ) from exc
+    f = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+    eperm = seccomp.ERRNO(errno.EPERM)
+    for name in _DENIED_SYSCALLS:
+        with contextlib.suppress(Exception):  # not every syscall exists on every arch
+            f.add_rule(eperm, name)
+    for flag in _CLONE_NEW_FLAGS:
+        f.add_rule(eperm, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
+    f.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")  # flags unreadable: libc falls back
+    for request in (_TIOCSTI, _TIOCLINUX):
+        f.add_rule(eperm, "ioctl", seccomp.Arg(1, seccomp.MASKED_EQ, 0xFFFFFFFF, request))
+    if not network:
+        refuse = seccomp.ERRNO(errno.EAFNOSUPPORT)
+        f.add_rule(refuse, "socket", seccomp.Arg(0, seccomp.NE, _AF_UNIX))
+        f.add_rule(refuse, "socketpair", seccomp.Arg(0, seccomp.NE, _AF_UNIX))
+    r, w = os.pipe()
+    try:
+        with os.fdopen(w, "wb", closefd=False) as out:
+            f.export_bpf(out)
+        os.close(w)
+        w = -1
+        chunks = []
+        while chunk := os.read(r, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(r)
+        if w != -1:
+            os.close(w)
