@@ -68,6 +68,9 @@ bench: install
 	$(PY) benchmarks/pool.py
 	$(PY) benchmarks/tools.py
 	$(PY) benchmarks/agent.py
+	$(PY) benchmarks/coldstart.py
+	$(PY) benchmarks/environments.py
+	$(PY) benchmarks/scale.py
 	$(PY) benchmarks/daytona_bench.py
 
 # With OPENAI_API_KEY or OPENAI_BASE_URL set, the reference agent answers a question
