@@ -259,14 +259,7 @@ def _axes_parts(np: Any, ax: Any) -> list[tuple[str, dict[str, Any]]]:
         if isinstance(c, mcoll.PathCollection) and np.shape(c.get_offsets())[0] > 0
     ]
     if scatters:
-        data = {"title": title, **_axes_fields(ax)}
-        data["elements"] = [
-            _series(np, c.get_offsets(), _label(c))
-            for c in _capped(scatters, MAX_SERIES, data, "series_omitted")
-        ]
-        for element in data["elements"]:
-            _name_xs(ax, element)
-        parts.append(("scatter", data))
+        parts.append(("scatter", _series_part(np, ax, title, scatters, "get_offsets")))
 
     lines = [
         line
@@ -274,20 +267,28 @@ def _axes_parts(np: Any, ax: Any) -> list[tuple[str, dict[str, Any]]]:
         if not getattr(line, BOX_TAG, False) and len(line.get_xydata()) > 1
     ]
     if lines:
-        data = {"title": title, **_axes_fields(ax)}
-        data["elements"] = [
-            _series(np, line.get_xydata(), _label(line))
-            for line in _capped(lines, MAX_SERIES, data, "series_omitted")
-        ]
-        for element in data["elements"]:
-            _name_xs(ax, element)
-        parts.append(("line", data))
+        parts.append(("line", _series_part(np, ax, title, lines, "get_xydata")))
 
     images = [im for im in ax.images if isinstance(im, mimage.AxesImage)]
     if images:
         shape = list(np.shape(images[0].get_array()))
         parts.append(("image", {"title": title, "elements": [], "image_shape": shape}))
     return parts
+
+
+def _series_part(np: Any, ax: Any, title: Any, artists: list[Any], points: str) -> dict[str, Any]:
+    """A scatter or line part: one series per artist (capped), x values named by ticks.
+
+    ``points`` is the artist's method returning its (x, y) pairs.
+    """
+    data: dict[str, Any] = {"title": title, **_axes_fields(ax)}
+    data["elements"] = [
+        _series(np, getattr(artist, points)(), _label(artist))
+        for artist in _capped(artists, MAX_SERIES, data, "series_omitted")
+    ]
+    for element in data["elements"]:
+        _name_xs(ax, element)
+    return data
 
 
 def extract(fig: Any) -> dict[str, Any]:
