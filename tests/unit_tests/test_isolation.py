@@ -392,3 +392,24 @@ def test_random_uuid4_is_a_version_4_uuid_and_random() -> None:
         parsed = uuid.UUID(text)
         assert str(parsed) == text and parsed.version == 4
         assert parsed.variant == uuid.RFC_4122
+
+
+def test_pyseccomp_imports_without_running_ldconfig(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ctypes.util
+    import sys
+
+    from langchain_daytona_exec.backends.local import _seccomp
+
+    asked: list[str] = []
+    real = ctypes.util.find_library
+
+    def recording(name: str) -> str | None:
+        asked.append(name)
+        return real(name)
+
+    monkeypatch.setattr(ctypes.util, "find_library", recording)
+    monkeypatch.delitem(sys.modules, "pyseccomp", raising=False)
+    module = _seccomp._import_pyseccomp()
+    assert module.SyscallFilter is not None
+    assert asked == []  # both libraries were found by their sonames, no ldconfig run
+    assert ctypes.util.find_library is recording  # the lookup is put back

@@ -9,6 +9,7 @@ import contextlib
 import errno
 import functools
 import os
+from typing import Any
 
 from langchain_daytona_exec.errors import IsolationUnavailableError
 
@@ -83,6 +84,42 @@ _TIOCLINUX = 0x541C
 _AF_UNIX = 1
 
 
+_SONAMES = {"c": "libc.so.6", "seccomp": "libseccomp.so.2"}
+"""The libraries pyseccomp looks up at import, by their usual Linux sonames."""
+
+
+def _import_pyseccomp() -> Any:
+    """Import pyseccomp without its two ``ldconfig -p`` runs (3-11 ms per process).
+
+    At import it calls ``ctypes.util.find_library`` for libc and libseccomp, which on
+    Linux runs ``ldconfig -p`` each time. During the import the lookup first tries to
+    load the usual soname and answers that; anything else (or a soname that does not
+    load) goes to the real lookup.
+    """
+    import ctypes
+    import ctypes.util
+
+    original = ctypes.util.find_library
+
+    def find_library(name: str) -> str | None:
+        soname = _SONAMES.get(name)
+        if soname is not None:
+            try:
+                ctypes.CDLL(soname)
+            except OSError:
+                pass
+            else:
+                return soname
+        return original(name)
+
+    ctypes.util.find_library = find_library
+    try:
+        import pyseccomp
+    finally:
+        ctypes.util.find_library = original
+    return pyseccomp
+
+
 @functools.lru_cache(maxsize=4)
 def seccomp_program(network: bool) -> bytes:
     """Compile (once per setting) the seccomp BPF program passed to ``bwrap --seccomp``.
@@ -95,7 +132,7 @@ def seccomp_program(network: bool) -> bytes:
         IsolationUnavailableError: libseccomp is missing.
     """
     try:
-        import pyseccomp as seccomp
+        seccomp = _import_pyseccomp()
     except (ImportError, OSError) as exc:  # pyseccomp loads libseccomp.so.2 with ctypes
         raise IsolationUnavailableError(
             f"seccomp is unavailable ({exc}): install libseccomp2 "
