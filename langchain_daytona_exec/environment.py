@@ -11,7 +11,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from langchain_daytona_exec.errors import EnvironmentBuildError
+
+if TYPE_CHECKING:
+    from langchain_daytona_exec.sandbox import Sandbox
 
 __all__ = ["Environment"]
 
@@ -94,6 +99,21 @@ class Environment:
 
         blob = json.dumps({"packages": sorted(self.packages), "index_url": self.index_url})
         return hashlib.sha256(blob.encode()).hexdigest()
+
+    def apply(self, sandbox: Sandbox) -> None:
+        """Place :attr:`files` in ``sandbox`` and run :attr:`setup` in it (any backend).
+
+        Raises:
+            EnvironmentBuildError: The setup code raised or timed out (its traceback in
+                the message).
+        """
+        for rel, content in self.files.items():
+            sandbox.write_file(rel, content)
+        if self.setup:
+            r = sandbox.run_code(self.setup)
+            if r.error is not None or r.timed_out:
+                detail = r.error.traceback if r.error else "it timed out"
+                raise EnvironmentBuildError(f"the environment's setup code failed:\n{detail}")
 
     def _canonical(self) -> str:
         files = {

@@ -51,7 +51,7 @@ from langchain_daytona_exec.backends.daytona._sandbox import (
     _state_of,
 )
 from langchain_daytona_exec.environment import Environment
-from langchain_daytona_exec.errors import EnvironmentBuildError, SandboxError
+from langchain_daytona_exec.errors import SandboxError
 from langchain_daytona_exec.netpolicy import NetworkSetting
 from langchain_daytona_exec.sandbox import check_seconds, run_blocking
 
@@ -379,16 +379,8 @@ class DaytonaBackend:
 
     def _provision(self, sandbox: DaytonaSandbox) -> None:
         """Place the environment's files and run its setup code in a new sandbox."""
-        spec = self.environment
-        if spec is None:
-            return
-        for rel, content in spec.files.items():
-            sandbox.write_file(rel, content)
-        if spec.setup:
-            r = sandbox.run_code(spec.setup)
-            if r.error is not None or r.timed_out:
-                detail = r.error.traceback if r.error else "it timed out"
-                raise EnvironmentBuildError(f"the environment's setup code failed:\n{detail}")
+        if self.environment is not None:
+            self.environment.apply(sandbox)
 
     def _delete_orphan(self, error: SandboxError, info: ErrorInfo) -> NoReturn:
         """Error policy of ``create``: a sandbox created but not started in time is deleted."""

@@ -36,7 +36,6 @@ from langchain_daytona_exec.backends.local._isolation import LocalLimits, Mode, 
 from langchain_daytona_exec.backends.local._launch import KernelLauncher
 from langchain_daytona_exec.backends.local._spawner import spawner
 from langchain_daytona_exec.errors import (
-    EnvironmentBuildError,
     IsolationUnavailableError,
     SandboxClosedError,
     SandboxError,
@@ -219,16 +218,8 @@ class LocalSandbox(KernelLauncher, Sandbox):
 
     def _provision(self) -> None:
         """Place the environment's files and run its setup code (new or reset sandbox)."""
-        spec = self._backend.environment
-        if spec is None:
-            return
-        for rel, content in spec.files.items():
-            self.write_file(rel, content)
-        if spec.setup:
-            r = self.run_code(spec.setup)
-            if r.error is not None or r.timed_out:
-                detail = r.error.traceback if r.error else "it timed out"
-                raise EnvironmentBuildError(f"the environment's setup code failed:\n{detail}")
+        if self._backend.environment is not None:
+            self._backend.environment.apply(self)
 
     def network_log(self) -> list[EgressEvent]:
         """Every request through the network allow-list's proxy (newest 1000).
