@@ -11,7 +11,7 @@ import threading
 import time
 import types
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,25 +28,7 @@ from langchain_daytona_exec.pool import PooledSandbox, SandboxPool, default_back
 from langchain_daytona_exec.pool import _defaults as pool_defaults
 from langchain_daytona_exec.pool._background import THREAD_TICK_S
 from tests.unit_tests.fakes import FakeBackend, FakeSandbox
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.005)
+from tests.unit_tests.pool_support import FakeClock, wait_until
 
 
 def inner(sb: PooledSandbox) -> FakeSandbox:

@@ -18,21 +18,11 @@ from langchain_daytona_exec.pool._background import (
     run_loop,
 )
 from tests.unit_tests.fakes import FakeBackend
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.unit_tests.pool_support import FakeClock
 
 
 def test_backoff_doubles_up_to_the_cap_and_resets() -> None:
-    clock = FakeClock()
+    clock = FakeClock(50.0)
     backoff = Backoff(clock, first_s=0.5, max_s=4.0)
     assert backoff.remaining() == 0.0
     assert [backoff.failed() for _ in range(5)] == [0.5, 1.0, 2.0, 4.0, 4.0]
@@ -45,7 +35,7 @@ def test_backoff_doubles_up_to_the_cap_and_resets() -> None:
 
 
 def test_filler_backs_off_after_failures_and_recovers() -> None:
-    clock = FakeClock()
+    clock = FakeClock(50.0)
     backend = FakeBackend(fail_creates=True)
     # min_idle=0: the pool starts no filler thread of its own; this test steps one.
     with SandboxPool(backend, max_size=2, handle_sigterm=False) as pool:

@@ -4,33 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from collections.abc import Callable
 
 import pytest
 
 from langchain_daytona_exec.errors import PoolExhaustedError
 from langchain_daytona_exec.pool import SandboxPool
 from tests.unit_tests.fakes import FakeBackend
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.002)
+from tests.unit_tests.pool_support import FakeClock, wait_until
 
 
 def test_a_pinned_key_is_not_evicted_and_unpinning_frees_it_at_once() -> None:
