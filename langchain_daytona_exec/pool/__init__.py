@@ -28,7 +28,7 @@ What a lease guarantees:
 Concurrency design
 ------------------
 All bookkeeping lives in plain objects guarded by one lock; nothing blocking ever
-runs under it. Leasing is written **once**, as a generator (the ``_acquire`` steps)
+runs under it. Leasing is written **once**, as a generator (``_leasing.acquire``)
 that decides under the lock and *yields* the blocking work it needs: a ``Call``
 (create, reset, ``is_alive``, warmup, close) or a ``Wait`` (the key is busy or the
 pool is full). Two small drivers run it (``_steps.py``), and check at every step
@@ -63,9 +63,12 @@ open at exit or on SIGTERM are closed by the process lifecycle
 (:mod:`langchain_daytona_exec._lifecycle`), before loose sandboxes, from a helper
 thread and within a deadline.
 
-Modules: ``_pool.py`` (:class:`SandboxPool`), ``_lease.py`` (:class:`PooledSandbox`,
-the lease object), ``_steps.py`` (the step protocol and its two drivers),
-``_background.py`` (filler and janitor), ``_records.py`` (bookkeeping records),
+Modules: ``_pool.py`` (:class:`SandboxPool`, the public face that wires the parts),
+``_books.py`` (the state under the lock and the rules that place sandboxes: capacity,
+FIFO, LRU eviction, pins, expiry, counters), ``_leasing.py`` (the lease steps),
+``_lease.py`` (:class:`PooledSandbox`, the lease object), ``_steps.py`` (the step
+protocol and its two drivers), ``_background.py`` (filler and janitor),
+``_records.py`` (bookkeeping records), ``_workspaces.py`` (kept workspaces),
 ``_defaults.py`` (defaults, labels, :func:`default_backend`).
 """
 

@@ -155,45 +155,45 @@ class Filler:
         """Create one warm sandbox if the pool is short. Returns the pause (s)."""
         if self.server_side is None:
             self.server_side = _server_warm_pool(pool, self.min_idle)
-            with pool._lock:
-                pool._notify_locked()  # wait_ready() may be waiting for this answer
+            with pool._books.lock:
+                pool._books.notify_locked()  # wait_ready() may be waiting for this answer
         if self.server_side:
             return THREAD_TICK_S  # the provider keeps them ready: nothing to hold here
-        with pool._lock:
+        with pool._books.lock:
             if pool._closed:
                 return 0.0
             wait_s = self.backoff.remaining()
             if wait_s > 0:
                 return wait_s
-            if pool._cold_leases:  # a lease is making its own sandbox: let it have the host
+            if pool._books.cold_leases:  # a lease is making its own sandbox: let it have the host
                 return THREAD_TICK_S  # (woken when it is done)
-            short = len(pool._idle) + pool._filling < self.min_idle
-            if not short or pool._occupancy_locked() >= pool._max_size:
+            short = len(pool._books.idle) + pool._books.filling < self.min_idle
+            if not short or pool._books.occupancy_locked() >= pool._books.max_size:
                 return THREAD_TICK_S
-            pool._filling += 1
+            pool._books.filling += 1
         sandbox: Sandbox | None = None
         ok = False
-        created_at = pool._clock()
+        created_at = pool._books.clock()
         try:
             sandbox = pool._keeping(pool.backend.create(labels=dict(pool._labels)))
-            with pool._lock:
-                pool._created += 1
+            with pool._books.lock:
+                pool._books.created += 1
             pool._run_warmup(sandbox)
             ok = True
         except Exception as exc:
             logger.warning("the pool could not create a warm sandbox: %s", exc)
         finally:
-            with pool._lock:
-                pool._filling -= 1
+            with pool._books.lock:
+                pool._books.filling -= 1
                 if ok and sandbox is not None and not pool._closed:
                     spare = Spare(sandbox, created_at, fresh=True)
                     spare.warm = pool._warmup is not None
-                    spare.last_check = pool._clock()
-                    pool._idle.append(spare)
+                    spare.last_check = pool._books.clock()
+                    pool._books.idle.append(spare)
                     sandbox = None
                 if not ok:
-                    pool._failures += 1
-                pool._notify_locked()
+                    pool._books.failures += 1
+                pool._books.notify_locked()
             if sandbox is not None:
                 close_quietly(sandbox)
         if ok:
@@ -215,54 +215,54 @@ class Janitor:
 
     def reap(self, pool: SandboxPool) -> int:
         """Evict expired keys, refill or close sandboxes; returns the keys evicted."""
-        now = pool._clock()
+        now = pool._books.clock()
         expired: list[Spare] = []
-        with pool._lock:
+        with pool._books.lock:
             if pool._closed:
                 return 0
-            for slot in list(pool._slots.values()):
+            for slot in list(pool._books.slots.values()):
                 if slot.claimed or slot.queue or slot.sandbox is None:
                     continue
-                pinned = slot.key in pool._pins
+                pinned = slot.key in pool._books.pins
                 last_used = None if pinned else slot.last_used  # no idle TTL while pinned
-                reason = pool._expiry_locked(slot.created_at, last_used, now)
+                reason = pool._books.expiry_locked(slot.created_at, last_used, now)
                 if reason is None:
                     continue
-                del pool._slots[slot.key]
-                pool._count_eviction_locked(slot, now)
+                del pool._books.slots[slot.key]
+                pool._books.count_eviction_locked(slot, now)
                 if slot.uses:
-                    pool._remember_loss_locked(slot.key, reason)
+                    pool._books.remember_loss_locked(slot.key, reason)
                 expired.append(Spare(slot.sandbox, slot.created_at, fresh=False))
             keep: deque[Spare] = deque()
-            for spare in pool._idle:
-                if pool._expiry_locked(spare.created_at, None, now) is None:
+            for spare in pool._books.idle:
+                if pool._books.expiry_locked(spare.created_at, None, now) is None:
                     keep.append(spare)
                 else:
-                    pool._retiring.append(spare.sandbox)
-            pool._idle = keep
-            retiring, pool._retiring = pool._retiring, []
-            pool._in_hand += len(expired) + len(retiring)
+                    pool._books.retiring.append(spare.sandbox)
+            pool._books.idle = keep
+            retiring, pool._books.retiring = pool._books.retiring, []
+            pool._books.in_hand += len(expired) + len(retiring)
         for spare in expired:
             self._recycle(pool, spare)
         for sandbox in retiring:
             try:
                 close_quietly(sandbox)
             finally:
-                with pool._lock:
-                    pool._in_hand -= 1
-                    pool._notify_locked()
+                with pool._books.lock:
+                    pool._books.in_hand -= 1
+                    pool._books.notify_locked()
         if expired or retiring:
-            pool._fill_wake.set()
+            pool._books.fill_wake.set()
         return len(expired)
 
     @staticmethod
     def _recycle(pool: SandboxPool, spare: Spare) -> None:
         """Reset an evicted sandbox into the warm pool, or close it."""
-        with pool._lock:
+        with pool._books.lock:
             want = (
                 not pool._closed
-                and len(pool._idle) + pool._filling < pool._min_idle
-                and pool._expiry_locked(spare.created_at, None, pool._clock()) is None
+                and len(pool._books.idle) + pool._books.filling < pool._min_idle
+                and pool._books.expiry_locked(spare.created_at, None, pool._books.clock()) is None
             )
         kept = False
         try:
@@ -273,16 +273,16 @@ class Janitor:
                     kept = spare.sandbox.is_alive()
                 except Exception:
                     logger.warning("resetting an evicted sandbox failed", exc_info=True)
-            with pool._lock:
+            with pool._books.lock:
                 if kept and not pool._closed:
                     spare.warm = pool._warmup is not None
-                    spare.last_check = pool._clock()
-                    pool._idle.append(spare)
+                    spare.last_check = pool._books.clock()
+                    pool._books.idle.append(spare)
                 else:
                     kept = False
         finally:
             if not kept:
                 close_quietly(spare.sandbox)
-            with pool._lock:
-                pool._in_hand -= 1
-                pool._notify_locked()
+            with pool._books.lock:
+                pool._books.in_hand -= 1
+                pool._books.notify_locked()
