@@ -188,3 +188,24 @@ def test_cgroup_v2_children_need_delegated_controllers(tmp_path: Path) -> None:
     assert not cgroups._v2_delegates(str(tmp_path), ("memory", "pids"))
     assert control.read_text() == "+memory +pids"  # it did ask the kernel to enable them
     assert not cgroups._v2_delegates(str(tmp_path / "absent"), ("memory",))
+
+
+def test_mount_calls_use_the_loaded_libc_without_a_library_search(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import ctypes.util
+
+    from langchain_daytona_exec.backends.local import _mounts as mounts
+
+    def no_search(name: str) -> str | None:  # it runs ldconfig -p: 3-15 ms
+        raise AssertionError(f"find_library({name!r}) called")
+
+    monkeypatch.setattr(ctypes.util, "find_library", no_search)
+    mounts._libc.cache_clear()
+    try:
+        libc = mounts._libc()
+        for symbol in ("mount", "umount2", "unshare"):
+            assert callable(getattr(libc, symbol))
+        assert libc.getpid() == os.getpid()  # a real libc call answers
+    finally:
+        mounts._libc.cache_clear()
