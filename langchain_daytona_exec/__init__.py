@@ -13,9 +13,9 @@ the in-sandbox exceptions.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False
+"""Not ``typing.TYPE_CHECKING``: importing ``typing`` (and ``re``, ``enum`` with it) would
+be most of this module's cost; type checkers treat any ``TYPE_CHECKING`` as true."""
 if TYPE_CHECKING:
     from langchain_daytona_exec.agent import create_code_interpreter_agent
     from langchain_daytona_exec.backends.daytona import DaytonaBackend, DaytonaSandbox, RetryPolicy
@@ -180,7 +180,9 @@ def __getattr__(name: str) -> object:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    from importlib import import_module
+
+    value = getattr(import_module(module), name)
     globals()[name] = value  # later look-ups skip this hook
     return value
 

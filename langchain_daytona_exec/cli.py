@@ -497,9 +497,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(list(argv))
     _become_subreaper()
     try:
-        return _run(sys.argv[1:])
+        status = _run(sys.argv[1:])
     finally:
         _reap_children()
+    _exit_now(status)
+    return status
+
+
+def _exit_now(status: int) -> None:
+    """End the process with ``status`` now, skipping the interpreter's teardown.
+
+    What a one-shot command needs of Python's exit is done here: the ``atexit`` hooks
+    run and stdout and stderr are flushed; freeing every module and object one by one
+    (~6 ms after the sandbox imports) is skipped. Returns (for the normal exit) when a
+    non-daemon thread is still running, which Python's exit would wait for, or when a
+    flush fails, so that Python reports it as it always does.
+    """
+    import atexit
+    import threading
+
+    main = threading.main_thread()
+    if any(t is not main and not t.daemon for t in threading.enumerate()) or getattr(
+        threading, "_threading_atexits", None
+    ):  # a thread (or a concurrent.futures pool) Python's exit would wait for
+        return
+    atexit._run_exitfuncs()
+    atexit._clear()  # ran: a normal exit after a failed flush must not run them again
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    os._exit(status)
 
 
 def _run(argv: list[str]) -> int:
