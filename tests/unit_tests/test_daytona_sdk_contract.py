@@ -36,7 +36,7 @@ def _changed(what: str, used_by: str) -> str:
 
 
 def test_process_keeps_the_generated_process_api_as_api_client() -> None:
-    # DaytonaSandbox._run_once calls sdk.process._api_client.code_run(...) because
+    # CodeRunner.run_once calls sdk.process._api_client.code_run(...) because
     # Process.code_run always sends the language the sandbox was created with.
     try:  # the class behind Sandbox.process (not exported by the SDK)
         process_class = typing.get_type_hints(daytona.Sandbox.process.fget)["return"]
@@ -51,20 +51,20 @@ def test_process_keeps_the_generated_process_api_as_api_client() -> None:
         kwargs[name] = api if "ProcessApi" in str(param.annotation) else mock.MagicMock()
     process = process_class(**kwargs)
     assert getattr(process, "_api_client", None) is api, _changed(
-        "Process._api_client (the ProcessApi)", "DaytonaSandbox._run_once"
+        "Process._api_client (the ProcessApi)", "CodeRunner.run_once"
     )
 
 
 def test_process_api_code_run_takes_a_request_and_a_request_timeout() -> None:
     params = inspect.signature(toolbox.ProcessApi.code_run).parameters
     assert {"request", "_request_timeout"} <= set(params), _changed(
-        "ProcessApi.code_run(request=, _request_timeout=)", "DaytonaSandbox._run_once"
+        "ProcessApi.code_run(request=, _request_timeout=)", "CodeRunner.run_once"
     )
     request = toolbox.CodeRunRequest(code="1", language="javascript", timeout=5)
     assert (request.code, request.language, request.timeout) == ("1", "javascript", 5)
     fields = set(toolbox.CodeRunResponse.model_fields)
     assert {"result", "exit_code"} <= fields, _changed(
-        "CodeRunResponse.result / .exit_code", "DaytonaSandbox._run_once"
+        "CodeRunResponse.result / .exit_code", "CodeRunner.run_once"
     )
 
 
