@@ -13,23 +13,29 @@ Subcommands:
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_daytona_exec import __version__
 from langchain_daytona_exec.errors import SandboxError
-from langchain_daytona_exec.types import ExecutionResult
+
+if TYPE_CHECKING:  # argparse and the result types are imported while the sandbox starts
+    import argparse
+
+    from langchain_daytona_exec.backends.local import LocalSandbox
+    from langchain_daytona_exec.types import ExecutionResult
 
 __all__ = ["main"]
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="daytona-exec", description="Run AI-generated code in isolated sandboxes."
     )
@@ -45,6 +51,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _exec_parser() -> argparse.ArgumentParser:
     """``daytona-exec exec``: parsed intermixed, so the script's arguments may follow it."""
+    import argparse
+
     ex = argparse.ArgumentParser(
         prog="daytona-exec exec",
         description="Run a file (or -c CODE) in a fresh local sandbox, like `python FILE "
@@ -94,7 +102,16 @@ def _exec_parser() -> argparse.ArgumentParser:
 
 def _parse_exec(argv: Sequence[str]) -> argparse.Namespace:
     parser = _exec_parser()
-    args = parser.parse_intermixed_args(argv)
+    # The words after `--` are the script's, split off here: argparse's intermixed
+    # parse would read options among them when no positional comes before `--`
+    # (`-c CODE -- --network` gave the sandbox the network).
+    words = list(argv)
+    split = words.index("--") if "--" in words else len(words)
+    args = parser.parse_intermixed_args(words[:split])
+    script_words = words[split + 1 :]
+    if args.code is None and args.file is None and script_words:
+        args.file, script_words = script_words[0], script_words[1:]
+    args.args = [*args.args, *script_words]
     if args.code is not None:
         # Like `python -c CODE ARGS`: every positional word is an argument.
         args.args = [args.file, *args.args] if args.file is not None else list(args.args)
@@ -148,6 +165,8 @@ def _add_daytona_commands(sub: Any) -> None:
 
 def _duration(text: str) -> float:
     """Seconds from ``90``, ``90s``, ``30m``, ``2h`` or ``1d``."""
+    import argparse
+
     units = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
     value = text.strip().lower()
     scale = units.get(value[-1:])
@@ -407,36 +426,126 @@ def _status() -> Any:
 
 
 def _cmd_exec(args: argparse.Namespace) -> int:
+    """``exec`` with options that shape the sandbox (network, packages): made as asked."""
     from langchain_daytona_exec.backends.local import LocalBackend
     from langchain_daytona_exec.environment import Environment
 
     try:
-        code = args.code if args.code is not None else _read_source(args.file)
+        code = _source(args)
     except _ScriptError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
-    language = args.language or _language_for(args.file)
     network: bool | list[str] = list(args.allow) or bool(args.network)
     environment = (
         Environment(packages=args.packages, index_url=args.index_url) if args.packages else None
     )
     backend = LocalBackend(network=network, environment=environment, build_log=_build_progress)
     with backend.create() as sb:
-        name = os.path.basename(args.file) if args.file not in (None, "-") else None
-        if name is not None:  # like `python FILE`: the file exists at __file__
-            sb.write_file(name, code)
-        for path in args.uploads:
-            with open(path, "rb") as f:
-                sb.write_file(os.path.basename(path), f.read())
-            print(f"uploaded {path} -> {sb.workdir}/{os.path.basename(path)}")
-        if language == "python":
-            file = f"{sb.workdir}/{name}" if name is not None else None
-            argv0 = "-c" if args.code is not None else (file or "-")
-            if args.file == "-":
-                file = "<stdin>"
-            sb.run_code(_prelude([argv0, *args.args], file))
-        result = sb.run_code(code, language=language, timeout=args.timeout)
+        result = _run_script(sb, args, code)
     return _print_result(result, args.charts_dir)
+
+
+_DEFAULT_SANDBOX_OPTIONS = frozenset(
+    {"-c", "--code", "-l", "--language", "--file", "--charts-dir", "--timeout"}
+)
+"""The ``exec`` options that leave the sandbox as ``LocalBackend()`` makes it. With no
+other option the sandbox starts before the arguments are even parsed."""
+
+
+def _default_sandbox(argv: Sequence[str]) -> bool:
+    """Whether ``exec ARGV`` surely runs in a default sandbox (decided before parsing).
+
+    Conservative: any other option word, an abbreviation (``--net``) or ``-h`` says no,
+    and the command then parses first; the parsed arguments are checked again anyway.
+    """
+    for word in argv:
+        if word == "--":  # the script's own arguments follow
+            return True
+        if word.startswith("--"):
+            if word.split("=", 1)[0] not in _DEFAULT_SANDBOX_OPTIONS:
+                return False
+        elif word.startswith("-") and word != "-" and word[:2] not in _DEFAULT_SANDBOX_OPTIONS:
+            return False
+    return True
+
+
+def _shapes_sandbox(args: argparse.Namespace) -> bool:
+    """Whether the parsed ``exec`` arguments ask for a sandbox other than the default."""
+    return bool(args.network or args.allow or args.packages)
+
+
+def _exec(argv: Sequence[str]) -> int:
+    """``daytona-exec exec ARGV``.
+
+    With a default sandbox (the common case) the sandbox starts first: while its
+    process boots (bubblewrap, the interpreter, the kernel: most of the command's
+    time, in another process), this one parses the arguments and imports what the run
+    needs, which it would otherwise do before starting it. Same sandbox, same limits,
+    closed the same way.
+    """
+    if not _default_sandbox(argv):
+        return _cmd_exec(_parse_exec(argv))
+    from langchain_daytona_exec.backends.local import LocalBackend
+
+    parsed: list[argparse.Namespace | SystemExit] = []
+
+    def while_booting() -> None:
+        try:
+            parsed.append(_parse_exec(argv))
+        except SystemExit as exc:  # a usage error, already printed: raised after the close
+            parsed.append(exc)
+            return
+        _import_run_modules()
+
+    try:
+        sandbox = LocalBackend()._create(while_booting=while_booting)
+    except SandboxError:
+        if not parsed:  # a usage error comes first, as when the arguments are parsed first
+            _parse_exec(argv)
+        raise
+    with sandbox as sb:
+        args = parsed[0]
+        if isinstance(args, SystemExit):
+            raise args
+        if _shapes_sandbox(args):  # not expected after _default_sandbox: never run there
+            sb.close()
+            return _cmd_exec(args)
+        try:
+            code = _source(args)
+        except _ScriptError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 3
+        result = _run_script(sb, args, code)
+    return _print_result(result, args.charts_dir)
+
+
+def _import_run_modules() -> None:
+    """Import what reading the sandbox's replies needs (the result types)."""
+    from langchain_daytona_exec.backends.local import _replies  # noqa: F401
+
+
+def _source(args: argparse.Namespace) -> str:
+    """The code to run: ``-c CODE``, or the file's (or stdin's) text."""
+    return str(args.code) if args.code is not None else _read_source(args.file)
+
+
+def _run_script(sb: LocalSandbox, args: argparse.Namespace, code: str) -> ExecutionResult:
+    """Upload, set ``sys.argv`` and ``__file__`` as ``python FILE ARGS`` would, then run."""
+    language = args.language or _language_for(args.file)
+    name = os.path.basename(args.file) if args.file not in (None, "-") else None
+    if name is not None:  # like `python FILE`: the file exists at __file__
+        sb.write_file(name, code)
+    for path in args.uploads:
+        with open(path, "rb") as f:
+            sb.write_file(os.path.basename(path), f.read())
+        print(f"uploaded {path} -> {sb.workdir}/{os.path.basename(path)}")
+    if language == "python":
+        file = f"{sb.workdir}/{name}" if name is not None else None
+        argv0 = "-c" if args.code is not None else (file or "-")
+        if args.file == "-":
+            file = "<stdin>"
+        sb.run_code(_prelude([argv0, *args.args], file))
+    return sb.run_code(code, language=language, timeout=args.timeout)
 
 
 REAP_TIMEOUT_S = 5.0
@@ -532,11 +641,10 @@ def _exit_now(status: int) -> None:
 
 
 def _run(argv: list[str]) -> int:
-    exec_args = argv[:1] == ["exec"]
-    args = _parse_exec(argv[1:]) if exec_args else _build_parser().parse_args(argv)
     try:
-        if args.command == "exec":
-            return _cmd_exec(args)
+        if argv[:1] == ["exec"]:
+            return _exec(argv[1:])
+        args = _build_parser().parse_args(argv)
         if args.command == "agent":
             return _cmd_agent(args)
         if args.command == "emulator":

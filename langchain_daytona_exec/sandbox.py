@@ -29,10 +29,12 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, runtime_checkable
 
-from langchain_daytona_exec.types import CommandResult, EgressEvent, ExecutionResult, FileInfo
-
 if TYPE_CHECKING:  # imported on first async call: concurrent.futures loads logging
     from concurrent.futures import ThreadPoolExecutor
+
+    # Annotations only: a backend imports the result types when it builds results, so
+    # `daytona-exec exec` can import them while its sandbox starts.
+    from langchain_daytona_exec.types import CommandResult, EgressEvent, ExecutionResult, FileInfo
 
 __all__ = [
     "MAX_TIMEOUT_S",

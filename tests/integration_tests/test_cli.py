@@ -226,3 +226,59 @@ def test_exec_prints_tables_and_chart_descriptions(
     assert lines[2].split() == ["0", "East", "35065.44"]
     assert lines[-2] == f"chart written: {tmp_path}/chart-1.png (Revenue)"
     assert lines[-1] == '  bar chart "Revenue": East 35065.44, West 27791.67'
+
+
+def _own_sandbox_dirs() -> set[str]:
+    """This process's sandbox folders in the default base folder (``<pid>-<id>``)."""
+    from langchain_daytona_exec.backends.local._hostdirs import default_base_dir
+
+    base = default_base_dir()
+    mine = f"{os.getpid()}-"
+    return {n for n in os.listdir(base) if n.startswith(mine)} if os.path.isdir(base) else set()
+
+
+def test_exec_usage_errors_exit_2_after_closing_the_early_sandbox(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    before = _own_sandbox_dirs()
+    with pytest.raises(SystemExit) as exited:
+        main(["exec"])  # no option word: its sandbox starts before the parse
+    assert exited.value.code == 2
+    assert "give a FILE to run, '-' for stdin, or -c CODE" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        main(["exec", "-c", "1", "--bogus"])  # an unknown option: parsed first
+    assert exited.value.code == 2
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+    assert _own_sandbox_dirs() == before
+
+
+def test_exec_interrupted_while_its_sandbox_boots_leaves_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import langchain_daytona_exec.cli as cli
+
+    def interrupted(argv: object) -> object:
+        raise KeyboardInterrupt
+
+    before = _own_sandbox_dirs()
+    monkeypatch.setattr(cli, "_parse_exec", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        main(["exec", "-c", "print(1)"])
+    assert _own_sandbox_dirs() == before
+
+
+def test_exec_options_that_shape_the_sandbox_are_honoured_on_every_path(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import langchain_daytona_exec.cli as cli
+
+    code = "import socket; socket.socket(socket.AF_INET).close(); print('inet ok')"
+    assert main(["exec", "-c", code]) == 1  # the default sandbox has no network
+    assert "Address family not supported" in capsys.readouterr().err
+    assert main(["exec", "-c", code, "--network"]) == 0  # parsed first
+    assert "inet ok" in capsys.readouterr().out
+    # Were --network ever taken for a default-sandbox word, the parsed arguments would
+    # still replace the early sandbox with the one asked for:
+    monkeypatch.setattr(cli, "_default_sandbox", lambda argv: True)
+    assert main(["exec", "-c", code, "--network"]) == 0
+    assert "inet ok" in capsys.readouterr().out

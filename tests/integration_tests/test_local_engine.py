@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -382,3 +383,47 @@ def test_workspaces_add_no_host_mounts_and_outlive_a_restart(tmp_path: Path) -> 
         for s in sandboxes:
             s.close()
     assert host_mounts() == before
+
+
+def _own_cgroups() -> set[str]:
+    """This process's sandbox cgroups (``ldx-<pid>-<id>``) under every writable parent."""
+    layout = cgroups.cgroup_layout()
+    found: set[str] = set()
+    for parent in layout[1].values() if layout else ():
+        with contextlib.suppress(OSError):
+            found |= {
+                os.path.join(parent, name)
+                for name in os.listdir(parent)
+                if name.startswith(f"ldx-{os.getpid()}-")
+            }
+    return found
+
+
+def _children() -> set[int]:
+    """Live child processes of this process (any of its threads)."""
+    pids: set[int] = set()
+    for task in os.listdir("/proc/self/task"):
+        with contextlib.suppress(OSError), open(f"/proc/self/task/{task}/children") as f:
+            pids |= {int(pid) for pid in f.read().split()}
+    return pids
+
+
+def test_while_booting_runs_as_the_kernel_boots_and_what_it_raises_closes_it(
+    tmp_path: Path,
+) -> None:
+    backend = LocalBackend(base_dir=str(tmp_path))
+    before = _children()
+    booting: list[set[int]] = []
+    with backend._create(while_booting=lambda: booting.append(_children() - before)) as sb:
+        assert sb.run_code("6 * 7").result == "42"
+    assert len(booting) == 1 and booting[0], "the sandbox's process was not started yet"
+    cgroups_before = _own_cgroups()
+
+    def interrupted() -> None:  # Ctrl-C while the command parses its arguments
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        backend._create(while_booting=interrupted)
+    assert _children() <= before  # killed and reaped
+    assert [p for p in tmp_path.iterdir() if p.is_dir()] == []  # its folder is gone
+    assert _own_cgroups() == cgroups_before  # and its cgroups

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING
 from langchain_daytona_exec import _lifecycle
 from langchain_daytona_exec.backends.local import _cgroups as cgroups
 from langchain_daytona_exec.backends.local import _isolation as isolation
-from langchain_daytona_exec.backends.local import _layers as layers
 from langchain_daytona_exec.backends.local._hostdirs import (
     default_base_dir,
     ensure_private_dir,
@@ -37,13 +36,13 @@ from langchain_daytona_exec.backends.local._hostdirs import (
 from langchain_daytona_exec.backends.local._isolation import LocalLimits, Mode, SandboxPaths
 from langchain_daytona_exec.backends.local._prepare import mpl_cache_dir
 from langchain_daytona_exec.backends.local._sandbox import LocalSandbox
-from langchain_daytona_exec.environment import Environment
 from langchain_daytona_exec.errors import IsolationUnavailableError
 from langchain_daytona_exec.netpolicy import NetworkPolicy, NetworkSetting
 from langchain_daytona_exec.sandbox import Sandbox, run_blocking
 
 if TYPE_CHECKING:  # the proxy pulls in asyncio: imported when an allow-list needs it
     from langchain_daytona_exec.backends.local._egress import EgressLimits
+    from langchain_daytona_exec.environment import Environment  # (and json) when given
 
 __all__ = ["LocalBackend", "LocalSandbox"]
 
@@ -111,8 +110,11 @@ class LocalBackend:
         self.network = network
         self.workdir = workdir
         self.binds = dict(binds or {})
-        if environment is not None and not isinstance(environment, Environment):
-            raise TypeError("environment must be an Environment(...)")
+        if environment is not None:
+            from langchain_daytona_exec.environment import Environment
+
+            if not isinstance(environment, Environment):
+                raise TypeError("environment must be an Environment(...)")
         self.environment = environment
         self.build_log = build_log
         self.layers_dir = layers_dir
@@ -150,6 +152,20 @@ class LocalBackend:
             IsolationUnavailableError: No isolation works here (message names the fix).
             SandboxTimeoutError: The sandbox was not ready within ``start_timeout_s``.
         """
+        return self._create(labels=labels)
+
+    def _create(
+        self,
+        *,
+        labels: Mapping[str, str] | None = None,
+        while_booting: Callable[[], None] | None = None,
+    ) -> LocalSandbox:
+        """:meth:`create`; ``while_booting`` runs on this thread while the kernel boots.
+
+        The ``daytona-exec`` command parses its arguments and imports what it needs
+        next in that time, which it would otherwise spend waiting for the ready frame.
+        Whatever ``while_booting`` raises closes the sandbox and propagates.
+        """
         mode = self.mode
         if mode == "unsafe" and self.policy.filtered:
             raise IsolationUnavailableError(
@@ -171,7 +187,7 @@ class LocalBackend:
         )
         sb = LocalSandbox(self, mode, paths, dict(labels or {}), layer)
         try:
-            sb._start()
+            sb._start(while_booting)
         except BaseException:
             sb.close()
             raise
@@ -188,6 +204,8 @@ class LocalBackend:
         """
         if self.environment is None:
             return None
+        from langchain_daytona_exec.backends.local import _layers as layers
+
         with self._layer_lock:
             if not self._layer_ready:
                 self._layer = layers.build_layer(

@@ -4,7 +4,9 @@ Each sandbox is one bubblewrap process tree running the kernel (``kernel.py``),
 started by :class:`KernelLauncher` (``_launch.py``) on the spawner thread, and talking
 to the host over two pipes (``protocol.py``, read by ``_channel.py``). This module owns
 its lifecycle (start, kill, revive, reset, close), the one rule of the request/reply
-channel (:meth:`LocalSandbox._call`) and the ``Sandbox`` operations.
+channel (:meth:`LocalSandbox._call`) and the ``Sandbox`` operations. The result types
+and ``_replies`` are imported by the operations that build results, so starting a
+sandbox does not wait for them (``daytona-exec exec`` imports them while it starts).
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from langchain_daytona_exec import _lifecycle
 from langchain_daytona_exec.backends.local import _cgroups as cgroups
 from langchain_daytona_exec.backends.local import _isolation as isolation
 from langchain_daytona_exec.backends.local import _mounts as mounts
-from langchain_daytona_exec.backends.local import _replies as replies
 from langchain_daytona_exec.backends.local import protocol
 from langchain_daytona_exec.backends.local._channel import KernelFault, read_reply
 from langchain_daytona_exec.backends.local._hostdirs import (
@@ -51,11 +52,11 @@ from langchain_daytona_exec.sandbox import (
     check_path,
     check_run_args,
 )
-from langchain_daytona_exec.types import CommandResult, EgressEvent, ExecutionResult, FileInfo
 
 if TYPE_CHECKING:
     from langchain_daytona_exec.backends.local._backend import LocalBackend
     from langchain_daytona_exec.backends.local._egress import EgressChannel
+    from langchain_daytona_exec.types import CommandResult, EgressEvent, ExecutionResult, FileInfo
 
 __all__ = ["LocalSandbox"]
 
@@ -185,7 +186,7 @@ class LocalSandbox(KernelLauncher, Sandbox):
         elif mounts.is_mountpoint(self._host_work):
             mounts.unmount(self._host_work)
 
-    def _start(self) -> None:
+    def _start(self, while_booting: Callable[[], None] | None = None) -> None:
         os.makedirs(self._host_work, mode=0o700, exist_ok=True)
         if self.mode == "root":
             self._make_workspace()
@@ -213,7 +214,7 @@ class LocalSandbox(KernelLauncher, Sandbox):
                 self._backend.policy,
                 self._backend.network_limits or EgressLimits(),
             )
-        self._launch()
+        self._launch(while_booting)
         self._provision()
 
     def _provision(self) -> None:
@@ -242,8 +243,14 @@ class LocalSandbox(KernelLauncher, Sandbox):
         except IsolationUnavailableError as probe_error:
             raise probe_error from exc
 
-    def _launch(self) -> None:
-        """Start the kernel process tree and wait for its ready frame."""
+    def _launch(self, while_booting: Callable[[], None] | None = None) -> None:
+        """Start the kernel process tree and wait for its ready frame.
+
+        Args:
+            while_booting: Called on this thread once the process is started, before
+                waiting for its ready frame (the caller's own start-up work overlaps the
+                sandbox's). Whatever it raises stops the sandbox and propagates.
+        """
         if self.mode == "root" and self._cg is None:
             self._cg = cgroups.create_cgroups(f"ldx-{os.getpid()}-{self.id}", self._limits)
             self._limit_events = self._cg.limit_events() if self._cg is not None else {}
@@ -251,6 +258,12 @@ class LocalSandbox(KernelLauncher, Sandbox):
         self._launched_at = time.monotonic()
         self._proc, self._req_w, self._resp_r = proc, req_w, resp_r
         deadline = time.monotonic() + self._limits.start_timeout_s
+        if while_booting is not None:
+            try:
+                while_booting()
+            except BaseException:
+                self._kill()
+                raise
         try:
             msg, _ = read_reply(self._resp_r, deadline, self._limits.output_bytes)
         except BaseException as exc:
@@ -515,6 +528,9 @@ class LocalSandbox(KernelLauncher, Sandbox):
         self, code: str, language: str = "python", timeout: float | None = None
     ) -> ExecutionResult:
         """Run code; see :meth:`Sandbox.run_code`."""
+        from langchain_daytona_exec.backends.local import _replies as replies
+        from langchain_daytona_exec.types import ExecutionResult
+
         timeout = check_run_args(code, language, timeout)
         if language not in LANGUAGES:
             raise UnsupportedLanguageError(
@@ -555,6 +571,9 @@ class LocalSandbox(KernelLauncher, Sandbox):
         timeout: float | None = None,
     ) -> CommandResult:
         """Run a shell command; see :meth:`Sandbox.exec`."""
+        from langchain_daytona_exec.backends.local import _replies as replies
+        from langchain_daytona_exec.types import CommandResult
+
         seconds = check_command_args(command, cwd, env, timeout) or self._limits.timeout_s
         start = time.monotonic()
         req = {
@@ -602,6 +621,8 @@ class LocalSandbox(KernelLauncher, Sandbox):
 
     def read_file(self, path: str, *, max_bytes: int | None = None) -> bytes:
         """Read a file; see :meth:`Sandbox.read_file`."""
+        from langchain_daytona_exec.backends.local import _replies as replies
+
         check_path(path)
         if max_bytes is not None and (
             isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0
@@ -614,6 +635,8 @@ class LocalSandbox(KernelLauncher, Sandbox):
 
     def write_file(self, path: str, content: str | bytes) -> None:
         """Write a file, creating parents; see :meth:`Sandbox.write_file`."""
+        from langchain_daytona_exec.backends.local import _replies as replies
+
         check_path(path)
         data = check_content(content)
         if len(data) > self._limits.max_file_bytes:
@@ -630,6 +653,8 @@ class LocalSandbox(KernelLauncher, Sandbox):
 
     def list_files(self, path: str = ".", *, depth: int = 1) -> list[FileInfo]:
         """List a folder; see :meth:`Sandbox.list_files`."""
+        from langchain_daytona_exec.backends.local import _replies as replies
+
         check_path(path)
         if isinstance(depth, bool) or not isinstance(depth, int):
             raise TypeError(f"depth must be an int, not {type(depth).__name__}")

@@ -1,0 +1,79 @@
+"""``daytona-exec exec`` decides from the words alone whether its sandbox can start first."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from langchain_daytona_exec.cli import _default_sandbox, _parse_exec, _shapes_sandbox
+
+
+@pytest.mark.parametrize(
+    ("argv", "early"),
+    [
+        ([], True),
+        (["-c", "print(6*7)"], True),
+        (["script.py", "a", "b", "--timeout", "5", "--charts-dir=out"], True),
+        (["-", "--file", "data.csv", "-l", "python"], True),
+        (["-cprint(1)", "--", "--network", "--with", "x"], True),  # the script's own words
+        (["-c", "1", "--network"], False),
+        (["-c", "1", "--allow=pypi.org"], False),
+        (["-c", "1", "--with", "numpy"], False),
+        (["-c", "1", "--index-url", "http://x"], False),
+        (["-c", "1", "--net"], False),  # an abbreviation argparse would accept
+        (["-h"], False),
+        (["-c", "1", "-5"], False),  # unknown short words: parse first
+    ],
+)
+def test_default_sandbox_is_decided_conservatively(argv: list[str], early: bool) -> None:
+    assert _default_sandbox(argv) is early
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-c", "1"],
+        ["script.py", "--timeout", "5", "--charts-dir=out", "--file", "a.csv"],
+        ["-cprint(1)", "--", "--network", "--with", "x", "--allow", "y"],
+    ],
+)
+def test_every_early_word_list_parses_to_a_default_sandbox(argv: list[str]) -> None:
+    assert _default_sandbox(argv)
+    assert not _shapes_sandbox(_parse_exec(argv))
+
+
+def test_starting_a_sandbox_leaves_argparse_and_the_result_types_for_later() -> None:
+    # What `exec` imports after starting its sandbox, while the sandbox boots.
+    code = (
+        "import sys, json\n"
+        "import langchain_daytona_exec.cli\n"
+        "from langchain_daytona_exec.backends.local import LocalBackend\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded = set(json.loads(out.stdout))
+    later = {
+        "argparse",
+        "langchain_daytona_exec.types",
+        "langchain_daytona_exec.backends.local._replies",
+        "langchain_daytona_exec.environment",
+        "langchain_daytona_exec.backends.local._layers",
+    }
+    assert not loaded & later, sorted(loaded & later)
+
+
+def test_words_after_double_dash_are_the_scripts_never_our_options() -> None:
+    # argparse's intermixed parse read them as options when no positional came first:
+    # `-c CODE -- --network` gave the sandbox the network.
+    args = _parse_exec(["-cprint(1)", "--", "--network", "--with", "x", "--allow", "y"])
+    assert (args.network, args.packages, args.allow) == (False, [], [])
+    assert args.args == ["--network", "--with", "x", "--allow", "y"]
+    args = _parse_exec(["--", "tool.py", "--network"])  # FILE after `--`, as before
+    assert (args.file, args.args, args.network) == ("tool.py", ["--network"], False)
+    args = _parse_exec(["tool.py", "5", "--timeout", "60", "--", "--verbose"])
+    assert (args.file, args.args, args.timeout) == ("tool.py", ["5", "--verbose"], 60.0)
