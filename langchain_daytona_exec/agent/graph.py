@@ -30,41 +30,49 @@ Each run (``invoke``, ``ainvoke``, ``stream``, ``astream``) pins the thread's ke
 the pool (:meth:`~langchain_daytona_exec.SandboxPool.pin`) from its start to its
 end, so a full pool never hands the sandbox of a conversation in the middle of its
 run to another one: new conversations wait for a free slot instead.
+
+This module holds the loop itself (the builder and the nodes); beside it are the
+state (``_state.py``), approval (``_approval.py``), chart files (``_charts.py``),
+message helpers (``_messages.py``), the tool runner (``_run_tools.py``) and the
+compiled graph's run pinning and node runnables (``_runnables.py``).
 """
 
 from __future__ import annotations
 
-import base64
-import operator
 import os
-import re
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import Annotated, Any, ClassVar, Literal, NotRequired, TypedDict
+from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
     AIMessage,
-    AnyMessage,
     BaseMessage,
     HumanMessage,
     SystemMessage,
     ToolCall,
     ToolMessage,
 )
-from langchain_core.runnables import Runnable, RunnableConfig
-from langchain_core.runnables.config import ensure_config, merge_configs
+from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
-from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.managed import RemainingSteps
 from langgraph.types import Checkpointer, Command, interrupt
 
 from langchain_daytona_exec.agent import prompts
+from langchain_daytona_exec.agent._approval import ApprovePolicy, approval_policy, parse_decision
+from langchain_daytona_exec.agent._charts import charts_of, save_charts
+from langchain_daytona_exec.agent._messages import answer_dangling, last_round, marked, told_of_loss
 from langchain_daytona_exec.agent._run_tools import ToolRunner
+from langchain_daytona_exec.agent._runnables import RunPinningGraph, node
+from langchain_daytona_exec.agent._state import (
+    MARKER_KEY,
+    AgentState,
+    ApprovalRequest,
+    ChartFile,
+)
 from langchain_daytona_exec.pool import PooledSandbox, SandboxPool, default_pool, describe_loss
-from langchain_daytona_exec.tools import LOSS_NOTICE_KEY, DaytonaToolkit, SandboxTool
+from langchain_daytona_exec.tools import DaytonaToolkit, SandboxTool
 
 __all__ = [
     "MARKER_KEY",
@@ -76,86 +84,11 @@ __all__ = [
     "save_charts",
 ]
 
-MARKER_KEY = "daytona_exec"
-"""``additional_kwargs`` key marking the user messages the graph adds itself (value
-``"charts"`` or ``"notice"``), so user interfaces can tell them from the user's own."""
-
-DEFAULT_APPROVE = ("shell",)
-"""Tools that ``approve=True`` pauses before: shell commands."""
 
 _NODES_PER_ROUND = 4
 """Graph steps of one tool round (agent, approve, tools, collect); the recursion
 limit is derived from ``max_iterations`` with it, so the step limit is reached
 first and ends the turn gracefully."""
-
-NOT_RUN = "Not run: the run stopped before this call (for example, it was never approved)."
-"""The result given to a tool call that never ran (see ``_answer_dangling``)."""
-
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-class ChartFile(TypedDict):
-    """A chart (or another image or HTML output) the agent wrote to ``charts_dir``.
-
-    Attributes:
-        path: Where the file was written (``chart-<n>.png``, ``output-<n>.html``...).
-        title: The chart's title, if it had one.
-        tool_call_id: The tool call that produced it.
-        description: The chart in words (or the output's text), when there is one.
-        kind: ``"chart"`` or ``"output"`` (an image or HTML display output).
-    """
-
-    path: str
-    title: str | None
-    tool_call_id: str
-    description: NotRequired[str | None]
-    kind: NotRequired[str]
-
-
-OUTPUT_FILES = (
-    ("image/png", ".png", True),
-    ("image/jpeg", ".jpg", True),
-    ("image/svg+xml", ".svg", False),
-    ("text/html", ".html", False),
-)
-"""Display outputs written beside the charts: (mime type, file suffix, base64?), the
-first one an output has wins."""
-
-
-class AgentState(TypedDict):
-    """The graph's state: the conversation plus the agent's bookkeeping.
-
-    Attributes:
-        messages: The conversation. Invoke the graph with ``{"messages": [...]}``.
-        charts: Every chart written to ``charts_dir`` in this thread.
-        rounds: Tool rounds in the current turn (reset when a turn starts).
-        sandbox_id: The id of the sandbox the model last used in this thread.
-        remaining_steps: Graph steps left before LangGraph's recursion limit.
-    """
-
-    messages: Annotated[list[AnyMessage], add_messages]
-    charts: NotRequired[Annotated[list[ChartFile], operator.add]]
-    rounds: NotRequired[int]
-    sandbox_id: NotRequired[str | None]
-    remaining_steps: NotRequired[RemainingSteps]
-
-
-class ApprovalRequest(TypedDict):
-    """The value of the interrupt raised before tool calls that need approval.
-
-    Attributes:
-        type: Always ``"approval"``.
-        message: A sentence to show the user.
-        tool_calls: The calls waiting for approval (``name``, ``args``, ``id``).
-    """
-
-    type: Literal["approval"]
-    message: str
-    tool_calls: list[ToolCall]
-
-
-ApprovePolicy = bool | Sequence[str] | Callable[[ToolCall], bool] | None
-"""``True`` (shell commands), tool names, a predicate over a tool call, or ``None``."""
 
 
 def create_code_interpreter_agent(
@@ -222,7 +155,7 @@ def create_code_interpreter_agent(
         tools = list(toolkit)
     if not tools:
         raise ValueError("the agent needs at least one tool")
-    needs_approval = _approval_policy(approve)
+    needs_approval = approval_policy(approve)
     if needs_approval is not None and checkpointer is None:
         from langgraph.checkpoint.memory import InMemorySaver
 
@@ -242,12 +175,12 @@ def create_code_interpreter_agent(
     )
 
     graph = StateGraph(AgentState)
-    graph.add_node("prepare", _node(nodes.prepare, nodes.aprepare, "prepare"))
-    graph.add_node("agent", _node(nodes.agent, nodes.aagent, "agent"))
+    graph.add_node("prepare", node(nodes.prepare, nodes.aprepare, "prepare"))
+    graph.add_node("agent", node(nodes.agent, nodes.aagent, "agent"))
     runner = ToolRunner(tools)
-    graph.add_node("tools", _node(runner.run, runner.arun, "tools"))
-    graph.add_node("collect", _node(nodes.collect, nodes.acollect, "collect"))
-    graph.add_node("finalize", _node(nodes.finalize, nodes.afinalize, "finalize"))
+    graph.add_node("tools", node(runner.run, runner.arun, "tools"))
+    graph.add_node("collect", node(nodes.collect, nodes.acollect, "collect"))
+    graph.add_node("finalize", node(nodes.finalize, nodes.afinalize, "finalize"))
     graph.add_edge(START, "prepare")
     graph.add_edge("prepare", "agent")
     after_agent: list[str] = ["tools", "finalize", END]
@@ -261,251 +194,11 @@ def create_code_interpreter_agent(
     compiled = graph.compile(checkpointer=checkpointer, name="code_interpreter")
     # Each run pins its thread's sandbox: the same graph, in a class whose stream and
     # astream (which invoke and ainvoke run) hold the pin (LangGraph's own copy idiom).
-    cls = type("CodeInterpreterGraph", (_RunPinningGraph,), {"_nodes": nodes})
+    cls = type("CodeInterpreterGraph", (RunPinningGraph,), {"_pin": staticmethod(nodes.pin_run)})
     attrs = {k: v for k, v in compiled.__dict__.items() if k != "__orig_class__"}
     pinning: CompiledStateGraph[Any, Any, Any, Any] = cls(**attrs)
     # The step limit, not LangGraph's recursion limit, should end a long turn.
     return pinning.with_config(recursion_limit=_NODES_PER_ROUND * max_iterations + 8)
-
-
-class _RunPinningGraph(CompiledStateGraph[Any, Any, Any, Any]):
-    """The compiled agent graph; each run pins its thread's key in the pool."""
-
-    _nodes: ClassVar[_Nodes | None] = None
-
-    def _pin_run(self, config: RunnableConfig | None) -> AbstractContextManager[None]:
-        nodes = self._nodes
-        if nodes is None or nodes.sandbox_tool is None:
-            return nullcontext()
-        pool, key = nodes._pool_and_key(merge_configs(self.config, config))
-        return pool.pin(key)
-
-    def stream(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
-        """Stream a run (see LangGraph's ``stream``) while pinning the thread's sandbox."""
-        with self._pin_run(_config_arg(args, kwargs)):
-            yield from super().stream(*args, **kwargs)
-
-    async def astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-        """Async twin of :meth:`stream`."""
-        with self._pin_run(_config_arg(args, kwargs)):
-            async for chunk in super().astream(*args, **kwargs):
-                yield chunk
-
-
-def _config_arg(args: tuple[Any, ...], kwargs: dict[str, Any]) -> RunnableConfig | None:
-    """The ``config`` of a ``stream(input, config, ...)`` call."""
-    config: RunnableConfig | None = args[1] if len(args) > 1 else kwargs.get("config")
-    return config
-
-
-def _node(
-    func: Callable[[AgentState, RunnableConfig], Any],
-    afunc: Callable[[AgentState, RunnableConfig], Any],
-    name: str,
-) -> Runnable[AgentState, Any]:
-    """A node with a blocking and an async implementation (``invoke``/``ainvoke``)."""
-    return _Node(func, afunc, name)
-
-
-class _Node(Runnable[AgentState, Any]):
-    """A graph node calling ``func(state, config)`` (or ``afunc`` when awaited).
-
-    ``RunnableLambda`` would do the same but inspects the function's signature on
-    every call (about a millisecond per agent step here); LangGraph already traces
-    each node as a run of its own, so nothing is lost.
-    """
-
-    def __init__(
-        self,
-        func: Callable[[AgentState, RunnableConfig], Any],
-        afunc: Callable[[AgentState, RunnableConfig], Any],
-        name: str,
-    ) -> None:
-        self.func, self.afunc, self.name = func, afunc, name
-
-    def invoke(self, input: AgentState, config: RunnableConfig | None = None, **_: Any) -> Any:
-        """Run the blocking implementation."""
-        return self.func(input, ensure_config(config))
-
-    async def ainvoke(
-        self, input: AgentState, config: RunnableConfig | None = None, **_: Any
-    ) -> Any:
-        """Run the async implementation."""
-        return await self.afunc(input, ensure_config(config))
-
-
-def _approval_policy(approve: ApprovePolicy) -> Callable[[ToolCall], bool] | None:
-    if approve is None or approve is False:
-        return None
-    if approve is True:
-        names = frozenset(DEFAULT_APPROVE)
-    elif callable(approve):
-        return approve
-    elif isinstance(approve, str):
-        names = frozenset({approve})
-    else:
-        names = frozenset(approve)
-    return lambda call: call["name"] in names
-
-
-def parse_decision(decision: object) -> tuple[bool, str | None]:
-    """Read the value an approval interrupt was resumed with.
-
-    Accepted: ``True``/``False``, ``"approve"``/``"deny"`` (or yes/no), or
-    ``{"approved": bool, "reason": str}``.
-
-    Returns:
-        Whether the calls are approved, and the user's reason, if any.
-    """
-    if isinstance(decision, dict):
-        reason = decision.get("reason")
-        return bool(decision.get("approved")), str(reason) if reason else None
-    if isinstance(decision, str):
-        return decision.strip().lower() in ("approve", "approved", "y", "yes", "ok"), None
-    return bool(decision), None
-
-
-def _charts_of(message: ToolMessage) -> list[dict[str, Any]]:
-    """The charts in a tool message's artifact (the python tools' ``charts`` list)."""
-    artifact = message.artifact if isinstance(message.artifact, dict) else {}
-    return [c for c in artifact.get("charts") or [] if c.get("png_base64")]
-
-
-def _outputs_of(message: ToolMessage) -> list[dict[str, Any]]:
-    """Display outputs with a picture or HTML that are not charts (those are saved)."""
-    artifact = message.artifact if isinstance(message.artifact, dict) else {}
-    return [
-        o
-        for o in artifact.get("outputs") or []
-        if isinstance(o, dict) and o.get("chart") is None and isinstance(o.get("data"), dict)
-    ]
-
-
-def save_charts(
-    messages: Sequence[BaseMessage],
-    charts_dir: str | os.PathLike[str],
-    thread_id: str,
-    *,
-    start: int = 0,
-    output_start: int = 0,
-) -> list[ChartFile]:
-    """Write the charts carried by tool messages as PNG files, and the images and HTML.
-
-    Args:
-        messages: Messages to scan; only tool messages with charts or outputs count.
-        charts_dir: The output folder; files go to ``<charts_dir>/<thread_id>/``.
-        thread_id: The conversation, used (made file-name safe) as the subfolder.
-        start: Charts already written for this thread; numbering continues after it.
-        output_start: Outputs already written for this thread (numbered on their own).
-
-    Returns:
-        The files written, in order: ``chart-<n>.png`` for charts, and
-        ``output-<n>.png/.jpg/.svg/.html`` for display outputs holding an image or HTML.
-    """
-    written: list[ChartFile] = []
-    folder = os.path.join(os.fspath(charts_dir), _thread_dir(thread_id))
-    counts = {"chart": start, "output": output_start}
-
-    def write(kind: str, suffix: str, data: bytes, entry: dict[str, Any]) -> None:
-        counts[kind] += 1
-        name = f"{kind}-{counts[kind]}{suffix}"
-        os.makedirs(folder, exist_ok=True)
-        path = os.path.join(folder, name)
-        with open(path, "wb") as f:
-            f.write(data)
-        written.append({"path": path, "kind": kind, **entry})  # type: ignore[typeddict-item]
-
-    for message in messages:
-        if not isinstance(message, ToolMessage):
-            continue
-        for chart in _charts_of(message):
-            write(
-                "chart",
-                ".png",
-                base64.b64decode(chart["png_base64"]),
-                {
-                    "title": chart.get("title"),
-                    "tool_call_id": message.tool_call_id,
-                    "description": chart.get("description"),
-                },
-            )
-        for output in _outputs_of(message):
-            data = output["data"]
-            for mime, suffix, binary in OUTPUT_FILES:
-                value = data.get(mime)
-                if isinstance(value, str):
-                    text = data.get("text/plain")
-                    write(
-                        "output",
-                        suffix,
-                        base64.b64decode(value) if binary else value.encode("utf-8"),
-                        {
-                            "title": None,
-                            "tool_call_id": message.tool_call_id,
-                            "description": text if isinstance(text, str) else None,
-                        },
-                    )
-                    break
-    return written
-
-
-def _thread_dir(key: str) -> str:
-    return _SAFE_NAME.sub("_", key).strip("._")[:80] or "default"
-
-
-def _told_of_loss(message: ToolMessage) -> bool:
-    """Whether this tool result told the model its earlier sandbox state is gone.
-
-    Read from the artifact flag the tools set (:data:`~langchain_daytona_exec.tools.
-    LOSS_NOTICE_KEY`), not from the text: timeouts and the user's own prints may
-    contain the same words.
-    """
-    artifact = message.artifact
-    return isinstance(artifact, dict) and artifact.get(LOSS_NOTICE_KEY) is True
-
-
-def _last_round(messages: Sequence[BaseMessage]) -> list[ToolMessage]:
-    """The tool messages after the last AI message."""
-    found: list[ToolMessage] = []
-    for message in reversed(messages):
-        if isinstance(message, AIMessage):
-            break
-        if isinstance(message, ToolMessage):
-            found.append(message)
-    return found[::-1]
-
-
-def _answer_dangling(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
-    """Give every tool call a result, as chat APIs require.
-
-    A call stays unanswered when a run stopped between the model and the tools (an
-    approval never given before the user asked something else, a crash). The model
-    input, not the stored state, gets a "not run" result for it.
-    """
-    answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
-    out: list[BaseMessage] = []
-    for i, message in enumerate(messages):
-        out.append(message)
-        if not isinstance(message, AIMessage) or not message.tool_calls:
-            continue
-        missing = [c for c in message.tool_calls if c["id"] not in answered]
-        if not missing:
-            continue
-        # Results go after the tool messages that follow, before anything else.
-        j = i + 1
-        while j < len(messages) and isinstance(messages[j], ToolMessage):
-            out.append(messages[j])
-            j += 1
-        out.extend(
-            ToolMessage(content=NOT_RUN, tool_call_id=c["id"] or "", name=c["name"], status="error")
-            for c in missing
-        )
-        return [*out, *_answer_dangling(messages[j:])]
-    return out
-
-
-def _marked(kind: str, content: str | list[str | dict[str, Any]]) -> HumanMessage:
-    return HumanMessage(content=content, additional_kwargs={MARKER_KEY: kind})
 
 
 class _Nodes:
@@ -579,7 +272,7 @@ class _Nodes:
         update: dict[str, Any] = {"sandbox_id": sb.id}
         recorded = state.get("sandbox_id")
         if sb.state_lost and sb.lost_reason == "restored":
-            update["messages"] = [_marked("notice", prompts.SANDBOX_RESTARTED)]
+            update["messages"] = [marked("notice", prompts.SANDBOX_RESTARTED)]
             return update
         if sb.state_lost:
             reason = describe_loss(sb.lost_reason)
@@ -587,8 +280,15 @@ class _Nodes:
             reason = "it was replaced since the last turn, for example by a restart"
         else:
             return update
-        update["messages"] = [_marked("notice", prompts.SANDBOX_REPLACED.format(reason=reason))]
+        update["messages"] = [marked("notice", prompts.SANDBOX_REPLACED.format(reason=reason))]
         return update
+
+    def pin_run(self, config: RunnableConfig) -> AbstractContextManager[None]:
+        """Pin the thread's key in the pool for a run (nothing without a sandbox tool)."""
+        if self.sandbox_tool is None:
+            return nullcontext()
+        pool, key = self._pool_and_key(config)
+        return pool.pin(key)
 
     def _pool_and_key(self, config: RunnableConfig) -> tuple[SandboxPool, str]:
         assert self.sandbox_tool is not None
@@ -617,7 +317,7 @@ class _Nodes:
     # -- agent -----------------------------------------------------------------------
 
     def _model_input(self, state: AgentState) -> list[BaseMessage]:
-        return [SystemMessage(self.prompt), *_answer_dangling(state["messages"])]
+        return [SystemMessage(self.prompt), *answer_dangling(state["messages"])]
 
     def agent(self, state: AgentState, config: RunnableConfig) -> dict[str, Any]:
         """Call the model on the conversation."""
@@ -665,7 +365,7 @@ class _Nodes:
 
     def _collect(self, state: AgentState, config: RunnableConfig) -> dict[str, Any]:
         """Write the last round's charts; show them to a vision model."""
-        round_ = _last_round(state["messages"])
+        round_ = last_round(state["messages"])
         update: dict[str, Any] = {"rounds": state.get("rounds", 0) + 1}
         if self.charts_dir is not None:
             key = self.sandbox_tool.thread_key(config) if self.sandbox_tool else "default"
@@ -683,18 +383,18 @@ class _Nodes:
             images: list[str | dict[str, Any]] = [
                 {"type": "image", "base64": c["png_base64"], "mime_type": "image/png"}
                 for m in round_
-                for c in _charts_of(m)
+                for c in charts_of(m)
             ]
             if images:
                 text = {"type": "text", "text": prompts.CHARTS_SHOWN}
-                update["messages"] = [_marked("charts", [text, *images])]
+                update["messages"] = [marked("charts", [text, *images])]
         return update
 
     def _needs_sandbox_check(self, state: AgentState) -> tuple[bool, bool]:
         """Whether to record the sandbox now, and whether a tool already told of a loss."""
         if self.sandbox_tool is None:
             return False, False
-        told = any(_told_of_loss(m) for m in _last_round(state["messages"]))
+        told = any(told_of_loss(m) for m in last_round(state["messages"]))
         return told or not state.get("sandbox_id"), told
 
     @staticmethod
@@ -744,7 +444,7 @@ class _Nodes:
             else []
         )
         request = HumanMessage(prompts.STEP_LIMIT_REQUEST.format(limit=self.max_iterations))
-        history = _answer_dangling([*state["messages"], *unanswered])
+        history = answer_dangling([*state["messages"], *unanswered])
         return unanswered, [SystemMessage(self.prompt), *history, request]
 
     def _final_message(self, response: BaseMessage) -> AIMessage:

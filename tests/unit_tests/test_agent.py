@@ -425,14 +425,14 @@ def test_a_loss_told_by_a_tool_is_not_told_again(pool: SandboxPool, backend: Fak
 
 
 def test_only_the_artifact_flag_says_the_model_was_told() -> None:
-    from langchain_daytona_exec.agent.graph import _told_of_loss
+    from langchain_daytona_exec.agent._messages import told_of_loss
 
     # A user's print (or a timeout message) may start with "[sandbox]" too.
     printed = ToolMessage("[sandbox] my own log line", tool_call_id="1", artifact={})
-    assert not _told_of_loss(printed)
-    assert not _told_of_loss(ToolMessage("x", tool_call_id="2"))  # no artifact (an error)
+    assert not told_of_loss(printed)
+    assert not told_of_loss(ToolMessage("x", tool_call_id="2"))  # no artifact (an error)
     flagged = ToolMessage("notice", tool_call_id="3", artifact={LOSS_NOTICE_KEY: True})
-    assert _told_of_loss(flagged)
+    assert told_of_loss(flagged)
 
 
 def test_save_charts_writes_images_and_html_outputs_beside_the_charts(tmp_path: Path) -> None:
