@@ -3,7 +3,7 @@
 The model from the environment, a live step-by-step display (rich), approval
 prompts, the thread store and a time summary.
 
-``daytona-exec agent`` (its arguments are defined in :mod:`langchain_daytona_exec.cli`)
+``daytona-exec agent`` (arguments in :mod:`langchain_daytona_exec.cli._commands`)
 runs :func:`run_agent_command`; ``make demo`` (``examples/demo.py``) uses :func:`run_turn`.
 """
 
@@ -479,7 +479,7 @@ def run_agent_command(args: argparse.Namespace, console: Console | None = None) 
     """Run ``daytona-exec agent``: one question, streamed; the thread is kept.
 
     Args:
-        args: The ``daytona-exec agent`` arguments (see ``cli.py``): ``question``,
+        args: The ``daytona-exec agent`` arguments (see ``cli/_commands.py``): ``question``,
             ``files``, ``thread``, ``backend``, ``approve``, ``model``, ``charts_dir``,
             ``threads_db``, ``max_iterations``, ``vision``.
         console: Where to print; ``None`` prints to stdout.

@@ -255,13 +255,13 @@ def test_exec_usage_errors_exit_2_after_closing_the_early_sandbox(
 def test_exec_interrupted_while_its_sandbox_boots_leaves_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import langchain_daytona_exec.cli as cli
+    import langchain_daytona_exec.cli._exec as cli
 
     def interrupted(argv: object) -> object:
         raise KeyboardInterrupt
 
     before = _own_sandbox_dirs()
-    monkeypatch.setattr(cli, "_parse_exec", interrupted)
+    monkeypatch.setattr(cli, "parse_exec", interrupted)
     with pytest.raises(KeyboardInterrupt):
         main(["exec", "-c", "print(1)"])
     assert _own_sandbox_dirs() == before
@@ -270,7 +270,7 @@ def test_exec_interrupted_while_its_sandbox_boots_leaves_nothing(
 def test_exec_options_that_shape_the_sandbox_are_honoured_on_every_path(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import langchain_daytona_exec.cli as cli
+    import langchain_daytona_exec.cli._exec as cli
 
     code = "import socket; socket.socket(socket.AF_INET).close(); print('inet ok')"
     assert main(["exec", "-c", code]) == 1  # the default sandbox has no network
@@ -279,6 +279,6 @@ def test_exec_options_that_shape_the_sandbox_are_honoured_on_every_path(
     assert "inet ok" in capsys.readouterr().out
     # Were --network ever taken for a default-sandbox word, the parsed arguments would
     # still replace the early sandbox with the one asked for:
-    monkeypatch.setattr(cli, "_default_sandbox", lambda argv: True)
+    monkeypatch.setattr(cli, "default_sandbox", lambda argv: True)
     assert main(["exec", "-c", code, "--network"]) == 0
     assert "inet ok" in capsys.readouterr().out

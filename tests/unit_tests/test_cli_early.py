@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from langchain_daytona_exec.cli import _default_sandbox, _parse_exec, _shapes_sandbox
+from langchain_daytona_exec.cli._exec import default_sandbox, parse_exec, shapes_sandbox
 
 
 @pytest.mark.parametrize(
@@ -29,7 +29,7 @@ from langchain_daytona_exec.cli import _default_sandbox, _parse_exec, _shapes_sa
     ],
 )
 def test_default_sandbox_is_decided_conservatively(argv: list[str], early: bool) -> None:
-    assert _default_sandbox(argv) is early
+    assert default_sandbox(argv) is early
 
 
 @pytest.mark.parametrize(
@@ -40,9 +40,9 @@ def test_default_sandbox_is_decided_conservatively(argv: list[str], early: bool)
         ["-cprint(1)", "--", "--network", "--with", "x", "--allow", "y"],
     ],
 )
-def test_every_early_word_list_parses_to_a_default_sandbox(argv: list[str]) -> None:
-    assert _default_sandbox(argv)
-    assert not _shapes_sandbox(_parse_exec(argv))
+def test_every_early_word_list_parses_to_adefault_sandbox(argv: list[str]) -> None:
+    assert default_sandbox(argv)
+    assert not shapes_sandbox(parse_exec(argv))
 
 
 def test_starting_a_sandbox_leaves_argparse_and_the_result_types_for_later() -> None:
@@ -70,10 +70,10 @@ def test_starting_a_sandbox_leaves_argparse_and_the_result_types_for_later() -> 
 def test_words_after_double_dash_are_the_scripts_never_our_options() -> None:
     # argparse's intermixed parse read them as options when no positional came first:
     # `-c CODE -- --network` gave the sandbox the network.
-    args = _parse_exec(["-cprint(1)", "--", "--network", "--with", "x", "--allow", "y"])
+    args = parse_exec(["-cprint(1)", "--", "--network", "--with", "x", "--allow", "y"])
     assert (args.network, args.packages, args.allow) == (False, [], [])
     assert args.args == ["--network", "--with", "x", "--allow", "y"]
-    args = _parse_exec(["--", "tool.py", "--network"])  # FILE after `--`, as before
+    args = parse_exec(["--", "tool.py", "--network"])  # FILE after `--`, as before
     assert (args.file, args.args, args.network) == ("tool.py", ["--network"], False)
-    args = _parse_exec(["tool.py", "5", "--timeout", "60", "--", "--verbose"])
+    args = parse_exec(["tool.py", "5", "--timeout", "60", "--", "--verbose"])
     assert (args.file, args.args, args.timeout) == ("tool.py", ["5", "--verbose"], 60.0)

@@ -7,7 +7,7 @@ import sys
 
 EXIT = """
 import atexit, sys, threading
-from langchain_daytona_exec.cli import _exit_now
+from langchain_daytona_exec.cli._process import exit_now as _exit_now
 
 atexit.register(lambda: sys.stderr.write("|atexit ran"))
 print("buffered", end=" ")

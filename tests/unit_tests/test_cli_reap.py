@@ -5,7 +5,7 @@ import sys
 
 SCRIPT = """
 import os, time
-from langchain_daytona_exec.cli import _reap_children
+from langchain_daytona_exec.cli._process import reap_children as _reap_children
 
 pids = []
 for delay in (0.0, 0.03, 0.12):  # one already ended, two that end while it waits
