@@ -7,11 +7,16 @@ system of the process and its reaped children: steadier than wall on a busy mach
 
 Targets (issue 12): ``python -c "import langchain_daytona_exec"`` within 100 ms, and
 ``daytona-exec exec -c "print(6*7)"`` within 6x ``python3 -c "print(6*7)"``.
+
+A second table shows where ``exec``'s time goes: the same steps as the command (the
+imports it needs to start a sandbox, the start, the boot while the arguments are parsed,
+the two ``run_code`` calls, the close), timed inside one process per round.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import statistics
@@ -62,6 +67,61 @@ def pair(a: Sequence[str], b: Sequence[str], runs: int) -> tuple[float, float, f
     )
 
 
+PHASES = r"""
+import time
+t0 = time.perf_counter()
+import langchain_daytona_exec.cli
+from langchain_daytona_exec.backends.local import LocalBackend
+from langchain_daytona_exec.cli import _exec
+t1 = time.perf_counter()
+marks = {}
+
+def while_booting():
+    marks["spawned"] = time.perf_counter()
+    args = _exec.parse_exec(["-c", "print(6*7)"])
+    _exec._import_run_modules()
+    marks["parsed"] = time.perf_counter()
+
+sb = LocalBackend()._create(while_booting=while_booting)
+t2 = time.perf_counter()
+sb.run_code(_exec._prelude(["-c"], None))
+sb.run_code("print(6*7)")
+t3 = time.perf_counter()
+sb.close()
+t4 = time.perf_counter()
+print(json.dumps({
+    "imports before the sandbox starts": t1 - t0,
+    "start: folders, cgroups, workspace, seccomp, argv, spawn": marks["spawned"] - t1,
+    "boot: spawn to ready frame": t2 - marks["spawned"],
+    "  of which the parse and result imports, overlapped": marks["parsed"] - marks["spawned"],
+    "the two run_code calls (sys.argv prelude, the code)": t3 - t2,
+    "close: kill, cgroups, workspace, folder": t4 - t3,
+}))
+"""
+"""One ``exec`` run's steps, timed in one process (what the command does, in order)."""
+
+
+def phases(runs: int) -> None:
+    """Print the median of each step of ``exec`` over ``runs`` fresh processes."""
+    rounds: list[dict[str, float]] = []
+    for i in range(runs + 2):
+        out = subprocess.run(
+            [sys.executable, "-c", "import json\n" + PHASES],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=ENV,
+        ).stdout
+        if i >= 2:  # warm-up rounds
+            rounds.append(json.loads(out))
+    print(f"\n## Where `exec`'s time goes ({runs} processes, median ms per step)\n")
+    print("| step | ms |")
+    print("|---|---|")
+    for step in rounds[0]:
+        label = step.replace("  ", "&nbsp;&nbsp;")
+        print(f"| {label} | {statistics.median(r[step] for r in rounds) * 1e3:.1f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15, help="counted pairs per row")
@@ -107,6 +167,7 @@ def main() -> None:
         f"{ratio:.2f} | {cpu:.2f} | A/B <= {CLI_TARGET_RATIO:g} | {met} |"
     )
     print(f"\npython: {py}; python3: {python3}; cli: {' '.join(cli_argv)}")
+    phases(runs)
 
 
 if __name__ == "__main__":

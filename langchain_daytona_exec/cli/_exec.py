@@ -305,7 +305,7 @@ def exec_command(argv: Sequence[str]) -> int:
 
     try:
         sandbox = LocalBackend()._create(while_booting=while_booting)
-    except SandboxError:
+    except (SandboxError, OSError):
         if not parsed:  # a usage error comes first, as when the arguments are parsed first
             parse_exec(argv)
         raise

@@ -77,3 +77,22 @@ def test_words_after_double_dash_are_the_scripts_never_our_options() -> None:
     assert (args.file, args.args, args.network) == ("tool.py", ["--network"], False)
     args = parse_exec(["tool.py", "5", "--timeout", "60", "--", "--verbose"])
     assert (args.file, args.args, args.timeout) == ("tool.py", ["5", "--verbose"], 60.0)
+
+
+def test_a_usage_error_comes_before_a_sandbox_that_cannot_start(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from langchain_daytona_exec.backends.local import LocalBackend
+    from langchain_daytona_exec.cli import main
+    from langchain_daytona_exec.errors import IsolationUnavailableError
+
+    def unavailable(self: LocalBackend, **kwargs: object) -> object:
+        raise IsolationUnavailableError("bubblewrap is missing: apt-get install bubblewrap")
+
+    monkeypatch.setattr(LocalBackend, "_create", unavailable)
+    with pytest.raises(SystemExit) as exited:
+        main(["exec"])  # started early, failed before the parse: the usage error wins
+    assert exited.value.code == 2
+    assert "give a FILE to run" in capsys.readouterr().err
+    assert main(["exec", "-c", "print(1)"]) == 3  # valid words: the sandbox's error
+    assert capsys.readouterr().err == "error: bubblewrap is missing: apt-get install bubblewrap\n"
