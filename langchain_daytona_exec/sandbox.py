@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # imported on first async call: concurrent.futures loads logg
     from langchain_daytona_exec.types import CommandResult, EgressEvent, ExecutionResult, FileInfo
 
 __all__ = [
+    "LANGUAGES",
     "MAX_TIMEOUT_S",
     "ClosingContext",
     "Sandbox",
@@ -56,6 +57,9 @@ MAX_TIMEOUT_S = 86_400.0
 """The longest per-call timeout in **seconds** (one day), on every backend, tool and
 adapter. A larger value is clamped to it: timeouts can come straight from a model's
 tool arguments, and beyond ~2.1e6 s the OS timers (``poll``, ``setitimer``) overflow."""
+
+LANGUAGES = ("python", "javascript", "typescript")
+"""The languages of ``run_code`` on every backend (Python stateful, the others run once)."""
 
 MAX_CODE_CHARS = 8 * 1024 * 1024
 """The longest ``code`` or ``command`` accepted (8 Mi characters): a request must fit
@@ -114,6 +118,7 @@ def check_run_args(code: object, language: object, timeout: object) -> float | N
     Raises:
         TypeError: ``code`` or ``language`` is not a str, ``timeout`` not a number.
         ValueError: ``code`` is too long, or ``timeout`` is not finite and positive.
+        UnsupportedLanguageError: ``language`` is not one of :data:`LANGUAGES`.
     """
     if not isinstance(code, str):
         raise TypeError(f"code must be a str, not {type(code).__name__}")
@@ -121,7 +126,14 @@ def check_run_args(code: object, language: object, timeout: object) -> float | N
         raise ValueError(f"code is {len(code)} characters, over the {MAX_CODE_CHARS} limit")
     if not isinstance(language, str):
         raise TypeError(f"language must be a str, not {type(language).__name__}")
-    return check_timeout(timeout)
+    checked = check_timeout(timeout)
+    if language not in LANGUAGES:
+        from langchain_daytona_exec.errors import UnsupportedLanguageError
+
+        raise UnsupportedLanguageError(
+            f"unsupported language {language!r}: use one of {', '.join(LANGUAGES)}"
+        )
+    return checked
 
 
 def check_command_args(command: object, cwd: object, env: object, timeout: object) -> float | None:

@@ -93,6 +93,16 @@ class DeepAgentsSandbox(BaseSandbox, ClosingContext):
 
     # -- commands --------------------------------------------------------------------
 
+    def _prepare(
+        self, command: str, timeout: float | None
+    ) -> tuple[str, float | None] | ExecuteResponse:
+        """The command line to send and its timeout, or the refusal of a bad argument."""
+        try:
+            check_command_args(command, None, None, None)
+            return MERGE_STDERR + command, self._seconds(timeout)
+        except (TypeError, ValueError) as exc:
+            return invalid_arguments(exc)
+
     def execute(self, command: str, *, timeout: float | None = None) -> ExecuteResponse:
         """Run a shell command in the sandbox.
 
@@ -107,26 +117,24 @@ class DeepAgentsSandbox(BaseSandbox, ClosingContext):
             the sandbox failed before the command could report one) and whether
             output was cut to the sandbox's output budget.
         """
+        prepared = self._prepare(command, timeout)
+        if isinstance(prepared, ExecuteResponse):
+            return prepared
+        line, seconds = prepared
         try:
-            check_command_args(command, None, None, None)
-            seconds = self._seconds(timeout)
-        except (TypeError, ValueError) as exc:
-            return invalid_arguments(exc)
-        try:
-            result = self._sandbox.exec(MERGE_STDERR + command, timeout=seconds)
+            result = self._sandbox.exec(line, timeout=seconds)
         except SandboxError as exc:
             return error_response(exc)
         return to_response(result)
 
     async def aexecute(self, command: str, *, timeout: float | None = None) -> ExecuteResponse:
         """Async twin of :meth:`execute`."""
+        prepared = self._prepare(command, timeout)
+        if isinstance(prepared, ExecuteResponse):
+            return prepared
+        line, seconds = prepared
         try:
-            check_command_args(command, None, None, None)
-            seconds = self._seconds(timeout)
-        except (TypeError, ValueError) as exc:
-            return invalid_arguments(exc)
-        try:
-            result = await self._sandbox.aexec(MERGE_STDERR + command, timeout=seconds)
+            result = await self._sandbox.aexec(line, timeout=seconds)
         except SandboxError as exc:
             return error_response(exc)
         return to_response(result)

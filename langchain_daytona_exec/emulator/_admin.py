@@ -5,6 +5,8 @@ They serve tests that drive an emulator running in another process.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -12,9 +14,11 @@ from starlette.routing import BaseRoute, Route
 
 from langchain_daytona_exec.emulator._faults import Fault, Faults
 from langchain_daytona_exec.emulator._http import error, json_body
-from langchain_daytona_exec.emulator._state import Registry
+from langchain_daytona_exec.emulator._state import EmuSandbox, Registry
 
 __all__ = ["routes"]
+
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def routes(registry: Registry, faults: Faults) -> list[BaseRoute]:
@@ -32,19 +36,17 @@ def routes(registry: Registry, faults: Faults) -> list[BaseRoute]:
         faults.clear()
         return JSONResponse({"ok": True})
 
-    async def drop(request: Request) -> Response:
-        sb = registry.get(request.path_params["sid"])
-        if sb is None:
-            return error(404, "sandbox not found")
-        await run_in_threadpool(registry.delete, sb)
-        return JSONResponse({"ok": True})
+    def on_sandbox(action: Callable[[EmuSandbox], object]) -> Endpoint:
+        """A route that runs ``action`` on the sandbox named in the path (404 if none)."""
 
-    async def stop(request: Request) -> Response:
-        sb = registry.get(request.path_params["sid"])
-        if sb is None:
-            return error(404, "sandbox not found")
-        await run_in_threadpool(registry.stop, sb)
-        return JSONResponse({"ok": True})
+        async def endpoint(request: Request) -> Response:
+            sb = registry.get(request.path_params["sid"])
+            if sb is None:
+                return error(404, "sandbox not found")
+            await run_in_threadpool(action, sb)
+            return JSONResponse({"ok": True})
+
+        return endpoint
 
     async def stats(request: Request) -> Response:
         snapshot = faults.snapshot()
@@ -58,8 +60,8 @@ def routes(registry: Registry, faults: Faults) -> list[BaseRoute]:
     return [
         Route("/faults", add_fault, methods=["POST"]),
         Route("/faults", clear_faults, methods=["DELETE"]),
-        Route("/sandbox/{sid}/drop", drop, methods=["POST"]),
-        Route("/sandbox/{sid}/stop", stop, methods=["POST"]),
+        Route("/sandbox/{sid}/drop", on_sandbox(registry.delete), methods=["POST"]),
+        Route("/sandbox/{sid}/stop", on_sandbox(registry.stop), methods=["POST"]),
         Route("/stats", stats, methods=["GET"]),
         Route("/stats/reset", reset_stats, methods=["POST"]),
     ]

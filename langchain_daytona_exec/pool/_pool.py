@@ -230,14 +230,8 @@ class SandboxPool(ClosingContext):
 
         """
         lease = drive_sync(_leasing.acquire(self, key, timeout), self._signal)
-        error: BaseException | None = None
-        try:
+        with self._held(lease):
             yield lease
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            _leasing.release(self, lease, error)
 
     @contextlib.asynccontextmanager
     async def asession(
@@ -245,9 +239,15 @@ class SandboxPool(ClosingContext):
     ) -> AsyncIterator[PooledSandbox]:
         """Async twin of :meth:`session`; waits never block the event loop."""
         lease = await drive_async(_leasing.acquire(self, key, timeout), self._signal)
+        with self._held(lease):
+            yield lease
+
+    @contextlib.contextmanager
+    def _held(self, lease: PooledSandbox) -> Iterator[None]:
+        """End ``lease`` when the block ends, telling the pool what the block raised."""
         error: BaseException | None = None
         try:
-            yield lease
+            yield
         except BaseException as exc:
             error = exc
             raise

@@ -196,22 +196,12 @@ def drive_sync(steps: Steps[T], signal: ChangeSignal) -> T:
 
 
 async def drive_async(steps: Steps[T], signal: ChangeSignal) -> T:
-    """Run a step generator without blocking the event loop.
+    """Async twin of :func:`drive_sync`: runs the steps without blocking the event loop.
 
-    A cancellation that arrives while a blocking call runs is held until the call
-    returns, then delivered to the steps, so their cleanup sees the call's effects
-    (a created sandbox is never orphaned).
-
-    Args:
-        steps: The generator.
-        signal: Guards the state the steps read; :class:`Wait` steps wait on it.
-
-    Returns:
-        The generator's return value.
-
-    Raises:
-        RuntimeError: A step yielded while holding ``signal.lock``.
-
+    Each :class:`Call` runs on the shared sandbox I/O threads. A cancellation that
+    arrives while a blocking call runs is held until the call returns, then delivered
+    to the steps, so their cleanup sees the call's effects (a created sandbox is never
+    orphaned). Same arguments, result and errors as :func:`drive_sync`.
     """
     value: Any = None
     error: BaseException | None = None

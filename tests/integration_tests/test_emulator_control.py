@@ -165,3 +165,25 @@ def test_resize_applies_the_local_limits(sdk: Any, emu: Any) -> None:
             sb.resize(Resources(disk=5))
     finally:
         sdk.delete(sb, timeout=60)
+
+
+def test_admin_routes_stop_and_drop_a_sandbox_and_404_an_unknown_one(sdk: Any, emu: Any) -> None:
+    import urllib.error
+
+    from langchain_daytona_exec.emulator import admin
+
+    sb = sdk.create(CreateSandboxFromSnapshotParams(network_block_all=True), timeout=60)
+    try:
+        assert admin(emu.base_url, f"/sandbox/{sb.id}/stop", {}) == {"ok": True}
+        sb.refresh_data()
+        assert sb.state == "stopped"
+        assert admin(emu.base_url, f"/sandbox/{sb.id}/drop", {}) == {"ok": True}
+        assert sb.id not in emu.sandbox_ids()
+        for action in ("stop", "drop"):
+            with pytest.raises(urllib.error.HTTPError) as caught:
+                admin(emu.base_url, f"/sandbox/{sb.id}/{action}", {})
+            assert caught.value.code == 404
+            caught.value.close()
+    finally:
+        if sb.id in emu.sandbox_ids():
+            sdk.delete(sb, timeout=60)

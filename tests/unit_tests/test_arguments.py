@@ -6,7 +6,9 @@ import math
 
 import pytest
 
+from langchain_daytona_exec.errors import UnsupportedLanguageError
 from langchain_daytona_exec.sandbox import (
+    LANGUAGES,
     MAX_TIMEOUT_S,
     check_command_args,
     check_content,
@@ -47,6 +49,14 @@ def test_run_arguments_name_the_bad_one() -> None:
     with pytest.raises(ValueError, match="timeout"):
         check_run_args("1", "python", math.inf)
     assert check_run_args("1", "python", 2) == 2.0
+
+
+def test_run_arguments_refuse_a_language_no_backend_runs() -> None:
+    with pytest.raises(UnsupportedLanguageError, match="use one of python, javascript"):
+        check_run_args("1", "cobol", None)
+    with pytest.raises(ValueError, match="timeout"):  # a bad timeout is named first
+        check_run_args("1", "cobol", math.inf)
+    assert [check_run_args("1", lang, None) for lang in LANGUAGES] == [None] * len(LANGUAGES)
 
 
 def test_command_arguments_name_the_bad_one() -> None:

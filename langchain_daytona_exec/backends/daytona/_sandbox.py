@@ -63,7 +63,6 @@ from langchain_daytona_exec.errors import (
     SandboxFileNotFoundError,
     SandboxLostError,
     SandboxTimeoutError,
-    UnsupportedLanguageError,
 )
 from langchain_daytona_exec.sandbox import Sandbox, check_command_args, check_run_args
 from langchain_daytona_exec.types import CommandResult, ExecutionResult, FileInfo
@@ -78,8 +77,6 @@ __all__ = ["DaytonaSandbox"]
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-LANGUAGES = ("python", "javascript", "typescript")
 
 _GONE_STATES = frozenset({"destroyed", "destroying", "error", "build_failed"})
 """Sandbox states from which no call will ever succeed again."""
@@ -264,10 +261,6 @@ class DaytonaSandbox(Sandbox):
     ) -> ExecutionResult:
         """Run code; see :meth:`Sandbox.run_code`."""
         timeout = check_run_args(code, language, timeout)
-        if language not in LANGUAGES:
-            raise UnsupportedLanguageError(
-                f"unsupported language {language!r}: use one of {', '.join(LANGUAGES)}"
-            )
         seconds = self._code_timeout(timeout)
         deadline = deadline_in(seconds + CALL_MARGIN_S)
         started = time.monotonic()
