@@ -13,7 +13,7 @@ Subcommands:
 
 One module per concern: ``_exec.py`` (the ``exec`` command), ``_commands.py`` (the
 other commands' arguments and runs), ``_process.py`` (the console script as a process:
-its orphans, its exit).
+its orphans, its exit), ``_lazy.py`` (standard modules ``exec`` never uses, deferred).
 """
 
 from __future__ import annotations
@@ -63,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     if argv is not None:
         return _run(list(argv))
+    if sys.argv[1:2] == ["exec"]:
+        from langchain_daytona_exec.cli._lazy import DEFERRED, defer
+
+        defer(DEFERRED)
     become_subreaper()
     try:
         status = _run(sys.argv[1:])
