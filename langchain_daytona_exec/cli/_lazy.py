@@ -1,11 +1,10 @@
 """Standard modules that ``exec``'s imports name but its run never uses: loaded on first use.
 
-``dataclasses`` imports ``inspect`` at its top, and ``inspect`` brings ``ast``, ``dis``,
-``tokenize`` and ``linecache``: ~5 ms before the sandbox can start, for one call
-(``inspect.signature``, to write the docstring of a dataclass that has none; ours all
-have one). The console script puts a stand-in in ``sys.modules`` before its first
-import; the first attribute read imports the real module, and the stand-in becomes a
-view of it (same functions, same globals), so every user of it sees the real module.
+Modules imported at the top of others for a rarely used function cost ~8 ms before the
+sandbox can start (:data:`DEFERRED` says which and why). The console script puts a
+stand-in in ``sys.modules`` for each before its first import; the first attribute read
+imports the real module, and the stand-in becomes a view of it (same functions, same
+globals), so every user of it sees the real module.
 """
 
 from __future__ import annotations
@@ -16,8 +15,18 @@ from collections.abc import Iterable
 
 __all__ = ["DEFERRED", "defer"]
 
-DEFERRED = ("inspect",)
-"""What ``daytona-exec exec`` defers (see the module docstring)."""
+DEFERRED = {
+    "inspect": "dataclasses imports it (with ast, dis, tokenize, linecache: ~5 ms) only to "
+    "write the docstring of a dataclass that has none; ours all have one",
+    "copy": "dataclasses imports it for replace() and asdict()",
+    "bz2": "shutil imports it (and lzma, zlib) to know which archive formats it can "
+    "write; nothing here makes archives",
+    "lzma": "see bz2",
+    "zlib": "see bz2",
+    "locale": "subprocess imports it for text-mode pipes; the sandbox's pipes are bytes",
+    "contextvars": "the async twins use it (run_blocking); the command is synchronous",
+}
+"""What ``daytona-exec exec`` defers, and why its run does not need it (~8 ms together)."""
 
 
 class _Deferred(types.ModuleType):
