@@ -71,6 +71,8 @@ PHASES = r"""
 import time
 t0 = time.perf_counter()
 import langchain_daytona_exec.cli
+from langchain_daytona_exec.cli._lazy import DEFERRED, defer
+defer(DEFERRED)
 from langchain_daytona_exec.cli._process import become_subreaper
 become_subreaper()
 from langchain_daytona_exec.backends.local import LocalBackend
