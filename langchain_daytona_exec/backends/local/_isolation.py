@@ -27,7 +27,7 @@ import subprocess
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from langchain_daytona_exec.backends import cellrunner
 from langchain_daytona_exec.errors import IsolationUnavailableError
@@ -75,6 +75,8 @@ SANDBOX_PYTHON = f"{SANDBOX_KERNEL_DIR}/python"
 list then names a neutral path, not where the runtime lives on the host."""
 SANDBOX_MPL_CACHE = "/opt/ldx-mpl-cache"
 SANDBOX_WORKDIR = "/workspace"
+SANDBOX_HOSTNAME = "sandbox"
+"""The host name sandboxed code sees (its own UTS namespace)."""
 SANDBOX_HOME = "/tmp/home"
 SANDBOX_LAYER_DIR = "/opt/ldx-env"
 """Where a sandbox sees its environment's package layer (read-only)."""
@@ -408,6 +410,120 @@ def passwd_and_group(uid: int, gid: int) -> tuple[bytes, bytes]:
     return passwd.encode(), group.encode()
 
 
+MountOp = tuple[Any, ...]
+"""One step of a sandbox's root file system, in order (see :func:`mount_plan`):
+
+* ``("proc", dest)``: a new procfs (of the sandbox's pid namespace);
+* ``("dev", dest)``: a minimal /dev (null, zero, full, random, urandom, tty, a new pts);
+* ``("tmpfs", dest, perms, size)``: a size-capped tmpfs;
+* ``("dir", dest, perms)``: a folder;
+* ``("symlink", target, dest)``;
+* ``("ro-bind", src, dest)``, ``("ro-bind-try", src, dest)`` (skipped when ``src`` is
+  missing), ``("bind", src, dest)`` (read-write): binds of host paths, always nosuid and
+  nodev;
+* ``("ro-bind-data", fd, dest, perms)``: a read-only file holding what fd holds.
+
+``bwrap_argv`` renders the plan to bubblewrap's options; the fork-server's pid 1
+(``_zygote.py``) executes the same list, so the two launchers cannot diverge."""
+
+
+def mount_plan(
+    *,
+    paths: SandboxPaths,
+    limits: LocalLimits,
+    network: bool,
+    host_workspace: str | None,
+    passwd_fd: int,
+    group_fd: int,
+    workdir: str = SANDBOX_WORKDIR,
+    binds: Iterable[tuple[str, str]] = (),
+    egress_socket: str | None = None,
+    layer: str | None = None,
+    data_files: Mapping[str, int] | None = None,
+) -> list[MountOp]:
+    """The sandbox's root file system as an ordered list of :data:`MountOp` (pure).
+
+    The arguments are those of :func:`bwrap_argv`.
+    """
+    plan: list[MountOp] = []
+    # Mounts are applied in order: the tmpfs mounts come before any bind, so a runtime
+    # or virtualenv living under the host's /tmp is not hidden by the sandbox's /tmp.
+    plan += [("proc", "/proc"), ("dev", "/dev")]
+    plan.append(("tmpfs", "/tmp", 0o1777, limits.tmp_bytes))
+    plan.append(("tmpfs", "/dev/shm", 0o1777, limits.tmp_bytes))
+    plan.append(("ro-bind", "/usr", "/usr"))
+    for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        host = f"/{top}"
+        if os.path.islink(host):
+            plan.append(("symlink", os.readlink(host), host))
+        elif os.path.isdir(host):
+            plan.append(("ro-bind", host, host))
+    etc = _ETC_FILES + (_NETWORK_ETC_FILES if network else ())
+    plan.append(("dir", "/etc", 0o755))
+    plan += [("ro-bind-try", item, item) for item in etc]
+    plan.append(("ro-bind-data", passwd_fd, "/etc/passwd", 0o644))
+    plan.append(("ro-bind-data", group_fd, "/etc/group", 0o644))
+    made: set[str] = set()
+    for ro in (*paths.prefixes, *paths.site_packages, *paths.extra_ro):
+        plan += _traversable_parents(ro, made)
+        plan.append(("ro-bind", ro, ro))
+    plan += _traversable_parents(SANDBOX_KERNEL_DIR, made)
+    for folder in ("", "/__pycache__", "/cellrunner", "/cellrunner/__pycache__"):
+        plan.append(("dir", f"{SANDBOX_KERNEL_DIR}{folder}", 0o755))
+        made.add(f"{SANDBOX_KERNEL_DIR}{folder}")
+    plan.append(("symlink", paths.python, SANDBOX_PYTHON))
+    data = dict(data_files or {})
+    for host, name in KERNEL_FILES:  # only the kernel's own files, not the host-side engine
+        inside = f"{SANDBOX_KERNEL_DIR}/{name}"
+        if inside not in data:
+            plan.append(("ro-bind-try", host, inside))
+    if paths.mpl_cache:
+        plan.append(("ro-bind-try", paths.mpl_cache, SANDBOX_MPL_CACHE))
+    if layer is not None:
+        plan += _traversable_parents(SANDBOX_LAYER_DIR, made)
+        plan.append(("ro-bind", layer, SANDBOX_LAYER_DIR))
+    if egress_socket is not None:
+        plan.append(("dir", os.path.dirname(SANDBOX_PROXY_SOCKET), 0o755))
+        plan.append(("bind", egress_socket, SANDBOX_PROXY_SOCKET))
+    for inside, fd in sorted(data.items()):
+        if not inside.startswith("/proc/"):
+            plan += _traversable_parents(inside, made)
+        plan.append(("ro-bind-data", fd, inside, 0o444))
+    plan += _traversable_parents(workdir, made)
+    if host_workspace is not None:
+        plan.append(("bind", host_workspace, workdir))
+    else:
+        plan.append(("tmpfs", workdir, 0o777, limits.workspace_bytes))
+    if workdir != SANDBOX_WORKDIR:
+        plan.append(("symlink", workdir, SANDBOX_WORKDIR))
+    for host, inside in binds:
+        plan += _traversable_parents(inside, made)
+        plan.append(("bind", host, inside))
+    return plan
+
+
+def render_plan(plan: Iterable[MountOp]) -> list[str]:
+    """The bubblewrap options of a :func:`mount_plan`."""
+    argv: list[str] = []
+    for op in plan:
+        kind = op[0]
+        if kind in ("proc", "dev"):
+            argv += [f"--{kind}", op[1]]
+        elif kind == "tmpfs":
+            argv += ["--perms", f"{op[2]:04o}", "--size", str(op[3]), "--tmpfs", op[1]]
+        elif kind == "dir":
+            argv += ["--perms", f"{op[2]:04o}", "--dir", op[1]]
+        elif kind == "symlink":
+            argv += ["--symlink", op[1], op[2]]
+        elif kind in ("ro-bind", "ro-bind-try", "bind"):
+            argv += [f"--{kind}", op[1], op[2]]
+        elif kind == "ro-bind-data":
+            argv += ["--perms", f"{op[3]:04o}", "--ro-bind-data", str(op[1]), op[2]]
+        else:
+            raise ValueError(f"unknown mount step {kind!r}")
+    return argv
+
+
 def bwrap_argv(
     *,
     mode: Literal["root", "userns"],
@@ -427,6 +543,8 @@ def bwrap_argv(
     data_files: Mapping[str, int] | None = None,
 ) -> list[str]:
     """Build the bubblewrap command line of one sandbox (pure: no side effects).
+
+    The mounts come from :func:`mount_plan`, shared with the fork-server launcher.
 
     Args:
         mode: ``"root"`` or ``"userns"`` (see the module docstring).
@@ -463,62 +581,22 @@ def bwrap_argv(
         argv += ["--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
         if network:
             argv.append("--share-net")
-    argv += ["--hostname", "sandbox"]
-    # Mounts are applied in order: the tmpfs mounts come before any bind, so a runtime
-    # or virtualenv living under the host's /tmp is not hidden by the sandbox's /tmp.
-    argv += ["--proc", "/proc", "--dev", "/dev"]
-    argv += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
-    argv += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm"]
-    argv += ["--ro-bind", "/usr", "/usr"]
-    for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
-        host = f"/{top}"
-        if os.path.islink(host):
-            argv += ["--symlink", os.readlink(host), host]
-        elif os.path.isdir(host):
-            argv += ["--ro-bind", host, host]
-    etc = _ETC_FILES + (_NETWORK_ETC_FILES if network else ())
-    argv += ["--perms", "0755", "--dir", "/etc"]
-    for item in etc:
-        argv += ["--ro-bind-try", item, item]
-    argv += ["--perms", "0644", "--ro-bind-data", str(passwd_fd), "/etc/passwd"]
-    argv += ["--perms", "0644", "--ro-bind-data", str(group_fd), "/etc/group"]
-    made: set[str] = set()
-    for ro in (*paths.prefixes, *paths.site_packages, *paths.extra_ro):
-        argv += _traversable_parents(ro, made)
-        argv += ["--ro-bind", ro, ro]
-    argv += _traversable_parents(SANDBOX_KERNEL_DIR, made)
-    for folder in ("", "/__pycache__", "/cellrunner", "/cellrunner/__pycache__"):
-        argv += ["--perms", "0755", "--dir", f"{SANDBOX_KERNEL_DIR}{folder}"]
-        made.add(f"{SANDBOX_KERNEL_DIR}{folder}")
-    argv += ["--symlink", paths.python, SANDBOX_PYTHON]
-    data = dict(data_files or {})
-    for host, name in KERNEL_FILES:  # only the kernel's own files, not the host-side engine
-        inside = f"{SANDBOX_KERNEL_DIR}/{name}"
-        if inside not in data:
-            argv += ["--ro-bind-try", host, inside]
-    if paths.mpl_cache:
-        argv += ["--ro-bind-try", paths.mpl_cache, SANDBOX_MPL_CACHE]
-    if layer is not None:
-        argv += _traversable_parents(SANDBOX_LAYER_DIR, made)
-        argv += ["--ro-bind", layer, SANDBOX_LAYER_DIR]
-    if egress_socket is not None:
-        argv += ["--perms", "0755", "--dir", os.path.dirname(SANDBOX_PROXY_SOCKET)]
-        argv += ["--bind", egress_socket, SANDBOX_PROXY_SOCKET]
-    for inside, fd in sorted(data.items()):
-        if not inside.startswith("/proc/"):
-            argv += _traversable_parents(inside, made)
-        argv += ["--perms", "0444", "--ro-bind-data", str(fd), inside]
-    argv += _traversable_parents(workdir, made)
-    if host_workspace is not None:
-        argv += ["--bind", host_workspace, workdir]
-    else:
-        argv += ["--perms", "0777", "--size", str(limits.workspace_bytes)]
-        argv += ["--tmpfs", workdir]
-    if workdir != SANDBOX_WORKDIR:
-        argv += ["--symlink", workdir, SANDBOX_WORKDIR]
-    for host, inside in binds:
-        argv += _traversable_parents(inside, made)
-        argv += ["--bind", host, inside]
+    argv += ["--hostname", SANDBOX_HOSTNAME]
+    argv += render_plan(
+        mount_plan(
+            paths=paths,
+            limits=limits,
+            network=network,
+            host_workspace=host_workspace,
+            passwd_fd=passwd_fd,
+            group_fd=group_fd,
+            workdir=workdir,
+            binds=binds,
+            egress_socket=egress_socket,
+            layer=layer,
+            data_files=data_files,
+        )
+    )
     # No --chdir: bwrap still holds uid 0 without CAP_DAC_OVERRIDE here, and the workspace
     # is 0700 for the sandbox user; the kernel enters it after switching uid.
     # No --setenv: the environment travels in the kernel's configuration, read from an
@@ -577,21 +655,21 @@ def args_fd_argv(argv: list[str], args_fd: int) -> tuple[list[str], bytes]:
     return [argv[0], "--args", str(args_fd), "--", *command], payload
 
 
-def _traversable_parents(path: str, made: set[str]) -> list[str]:
-    """``--dir`` args making every ancestor of ``path`` traversable (0755).
+def _traversable_parents(path: str, made: set[str]) -> list[MountOp]:
+    """``dir`` steps making every ancestor of ``path`` traversable (0755).
 
     bwrap gives the folders it creates for a bind the host's modes, and a runtime under
     ``/root`` (pyenv) would sit behind a 0700 folder the sandbox user cannot enter.
     """
-    args: list[str] = []
+    steps: list[MountOp] = []
     parts = path.strip("/").split("/")[:-1]
     for i in range(1, len(parts) + 1):
         folder = "/" + "/".join(parts[:i])
         if folder in made or folder in ("/usr", "/etc", "/tmp", "/proc", "/dev", "/dev/shm"):
             continue
         made.add(folder)
-        args += ["--perms", "0755", "--dir", folder]
-    return args
+        steps.append(("dir", folder, 0o755))
+    return steps
 
 
 def data_fd(data: bytes) -> int:
