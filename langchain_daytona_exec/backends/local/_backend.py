@@ -22,7 +22,7 @@ import functools
 import os
 import threading
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from langchain_daytona_exec import _lifecycle
 from langchain_daytona_exec.backends.local import _cgroups as cgroups
@@ -45,6 +45,14 @@ if TYPE_CHECKING:  # the proxy pulls in asyncio: imported when an allow-list nee
     from langchain_daytona_exec.environment import Environment  # (and json) when given
 
 __all__ = ["LocalBackend", "LocalSandbox"]
+
+Launcher = Literal["auto", "forkserver", "bwrap"]
+LAUNCHERS: tuple[Launcher, ...] = ("auto", "forkserver", "bwrap")
+"""How root mode starts a sandbox: ``"forkserver"`` forks it from a pre-initialised
+zygote (``_zygote.py``: the same namespaces, mounts, capabilities, seccomp filter and
+uid as bwrap's, measured faster), ``"bwrap"`` execs bubblewrap, ``"auto"`` uses the
+fork-server in root mode and falls back to bwrap for good in this process if it fails.
+Outside root mode every sandbox uses bwrap."""
 
 # -- the backend -------------------------------------------------------------------------
 
@@ -81,6 +89,8 @@ class LocalBackend:
             stays a symlink to it otherwise). Ignored when unsafe.
         binds: ``{host folder: sandbox folder}`` bound read-write into every sandbox
             (folders shared between sandboxes). Ignored when unsafe.
+        launcher: Root mode only: ``"auto"`` (the fork-server, falling back to bwrap),
+            ``"forkserver"`` or ``"bwrap"``; see :data:`LAUNCHERS`.
 
     Example:
         >>> with LocalBackend().create() as sb:
@@ -105,6 +115,7 @@ class LocalBackend:
         build_log: Callable[[str], None] | None = None,
         layers_dir: str | None = None,
         network_limits: EgressLimits | None = None,
+        launcher: Launcher = "auto",
     ) -> None:
         self.policy = NetworkPolicy.parse(network)
         self.network = network
@@ -128,6 +139,13 @@ class LocalBackend:
         self.extra_ro_paths = tuple(extra_ro_paths)
         self.unsafe_no_isolation = unsafe_no_isolation
         self.base_dir = os.path.abspath(base_dir) if base_dir else default_base_dir()
+        if launcher not in LAUNCHERS:
+            raise ValueError(f"launcher must be one of {', '.join(LAUNCHERS)}, not {launcher!r}")
+        self.launcher: Launcher = launcher
+        if launcher != "bwrap" and os.geteuid() == 0 and not unsafe_no_isolation:
+            from langchain_daytona_exec.backends.local import _forkserver
+
+            _forkserver.prestart(self.limits.start_timeout_s)  # the first create rarely waits
         # Here, on the caller's thread: the first create() may run on a pool's thread,
         # where no signal handler can be installed.
         _lifecycle.install_sigterm_handler()
@@ -141,6 +159,25 @@ class LocalBackend:
             if self.unsafe_no_isolation:
                 return "unsafe"
             raise
+
+    def launcher_for(self, mode: Mode) -> Launcher:
+        """The launcher a new sandbox uses: ``"forkserver"`` or ``"bwrap"``.
+
+        Raises:
+            IsolationUnavailableError: ``launcher="forkserver"`` outside root mode.
+        """
+        if mode != "root":
+            if self.launcher == "forkserver":
+                raise IsolationUnavailableError(
+                    f"launcher='forkserver' needs root (this is {mode} mode): use "
+                    "launcher='auto' or 'bwrap'"
+                )
+            return "bwrap"
+        if self.launcher == "auto":
+            from langchain_daytona_exec.backends.local._forkserver import disabled
+
+            return "bwrap" if disabled() else "forkserver"
+        return self.launcher
 
     def create(self, *, labels: Mapping[str, str] | None = None) -> LocalSandbox:
         """Create a sandbox and wait until its interpreter is ready.

@@ -26,9 +26,29 @@ from langchain_daytona_exec.backends.local._prepare import (
 from langchain_daytona_exec.backends.local._spawner import enter_cgroup_v2
 
 if TYPE_CHECKING:
+    from typing import IO, Protocol
+
     from langchain_daytona_exec.backends.local._backend import LocalBackend
     from langchain_daytona_exec.backends.local._egress import EgressChannel
     from langchain_daytona_exec.backends.local._isolation import LocalLimits
+
+
+if TYPE_CHECKING:
+
+    class KernelProcess(Protocol):
+        """What a sandbox uses of its process: ``Popen`` (bwrap) or ``ForkedProcess``."""
+
+        pid: int
+        stderr: IO[bytes] | None
+
+        def poll(self) -> int | None: ...
+        def wait(self, timeout: float | None = None) -> int: ...
+        def kill(self) -> None: ...
+
+
+FORKED_KERNEL_FDS = (3, 4, 5)
+"""Where a forked kernel finds its request fd, reply fd and configuration fd
+(``_zygote.REQ_FD``, ``RESP_FD``, ``CFG_FD``; the zygote cannot import this module)."""
 
 
 class KernelLauncher:
@@ -45,15 +65,21 @@ class KernelLauncher:
     _egress: EgressChannel | None
     _layer: str | None
     _mntns: int | None
+    launcher: str
 
-    def _spawn(self) -> tuple[subprocess.Popen[bytes], int, int]:
-        """Runs on the spawner thread: fork bwrap (or the bare kernel when unsafe)."""
+    def _spawn(self) -> tuple[KernelProcess, int, int]:
+        """Runs on the spawner thread: start the kernel's process tree.
+
+        bwrap (or the bare kernel when unsafe), or a fork of the zygote when
+        ``self.launcher`` is ``"forkserver"``.
+        """
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         child_fds = [req_r, resp_w]
         unsafe = self.mode == "unsafe"
+        forked = self.launcher == "forkserver"
         cfg: dict[str, Any] = {
-            "fds": [req_r, resp_w],
+            "fds": list(FORKED_KERNEL_FDS[:2]) if forked else [req_r, resp_w],
             "workdir": self._host_work if unsafe else self._backend.workdir,
             "tmpdir": os.path.join(self._host_dir, "tmp") if unsafe else "/tmp",
             "output_budget": self._limits.output_bytes,
@@ -90,6 +116,13 @@ class KernelLauncher:
         # on purpose) goes through an fd, never argv: argv is visible to all (ps).
         cfg_fd = isolation.data_fd(marshal.dumps(cfg))
         child_fds.append(cfg_fd)
+        if forked:
+            try:
+                return self._spawn_forked(child_fds, req_w, resp_r)
+            except BaseException:
+                for fd in (req_w, resp_r):
+                    os.close(fd)
+                raise
         ensure_kernel_bytecode()
         launcher = f"import sys; sys.path.insert(0, {kernel_dir!r}); import kernel; kernel.main()"
         python = self._paths.python if unsafe else isolation.SANDBOX_PYTHON
@@ -98,42 +131,14 @@ class KernelLauncher:
         if unsafe:
             argv, cwd = kernel_argv, self._host_work
         else:
-            passwd, group = isolation.passwd_and_group(self._uid, self._uid)
-            data_fds = [
-                isolation.data_fd(
-                    seccomp_filter.seccomp_program(self._backend.policy.mode != "off")
-                ),
-                isolation.data_fd(passwd),
-                isolation.data_fd(group),
-            ]
+            data_fds, plan_args = self._plan_args()
             child_fds += data_fds
-            files = {**kernel_files(), **mpl_cache_files(), **isolation.proc_mask_contents()}
-            file_fds = {inside: isolation.data_fd(data) for inside, data in files.items()}
-            child_fds += file_fds.values()
-            paths = self._paths
-            paths = SandboxPaths(
-                python=paths.python,
-                prefixes=paths.prefixes,
-                site_packages=paths.site_packages,
-                mpl_cache=None,  # copied in data_files instead
-                extra_ro=paths.extra_ro,
-            )
             argv = isolation.bwrap_argv(
                 mode="root" if self.mode == "root" else "userns",
-                paths=paths,
-                limits=self._limits,
-                network=self._backend.policy.mode == "open",
-                host_workspace=self._host_work if self.mode == "root" else None,
                 seccomp_fd=data_fds[0],
-                passwd_fd=data_fds[1],
-                group_fd=data_fds[2],
                 kernel_argv=kernel_argv,
                 bwrap=shutil.which("bwrap") or "bwrap",
-                workdir=self._backend.workdir,
-                binds=tuple(self._backend.binds.items()),
-                egress_socket=self._egress_socket(),
-                layer=self._layer,
-                data_files=file_fds,
+                **plan_args,
             )
             # Options through an fd: /proc/1/cmdline in the sandbox is bwrap's argv.
             args_fd = os.memfd_create("ldx-args", 0)
@@ -164,6 +169,97 @@ class KernelLauncher:
                 os.close(fd)
         assert proc.stderr is not None
         os.set_blocking(proc.stderr.fileno(), False)
+        return proc, req_w, resp_r
+
+    def _plan_args(self) -> tuple[list[int], dict[str, Any]]:
+        """The data fds (seccomp program first) and the mount plan's arguments.
+
+        Shared by both launchers: bwrap renders them to options, the fork-server's
+        pid 1 executes the same :func:`isolation.mount_plan`.
+        """
+        passwd, group = isolation.passwd_and_group(self._uid, self._uid)
+        data_fds = [
+            isolation.data_fd(seccomp_filter.seccomp_program(self._backend.policy.mode != "off")),
+            isolation.data_fd(passwd),
+            isolation.data_fd(group),
+        ]
+        files = {**kernel_files(), **mpl_cache_files(), **isolation.proc_mask_contents()}
+        file_fds = {inside: isolation.data_fd(data) for inside, data in files.items()}
+        data_fds += file_fds.values()
+        paths = self._paths
+        paths = SandboxPaths(
+            python=paths.python,
+            prefixes=paths.prefixes,
+            site_packages=paths.site_packages,
+            mpl_cache=None,  # copied in data_files instead
+            extra_ro=paths.extra_ro,
+        )
+        return data_fds, {
+            "paths": paths,
+            "limits": self._limits,
+            "network": self._backend.policy.mode == "open",
+            "host_workspace": self._host_work if self.mode == "root" else None,
+            "passwd_fd": data_fds[1],
+            "group_fd": data_fds[2],
+            "workdir": self._backend.workdir,
+            "binds": tuple(self._backend.binds.items()),
+            "egress_socket": self._egress_socket(),
+            "layer": self._layer,
+            "data_files": file_fds,
+        }
+
+    def _spawn_forked(
+        self, child_fds: list[int], req_w: int, resp_r: int
+    ) -> tuple[KernelProcess, int, int]:
+        """A sandbox forked by the zygote (root mode): only fds go to it.
+
+        ``child_fds`` are the kernel's request read end, reply write end and config.
+        """
+        from langchain_daytona_exec.backends.local._forkserver import ForkedProcess, fork_server
+
+        status_r, status_w = os.pipe()
+        stderr_r, stderr_w = os.pipe()
+        data_fds, plan_args = self._plan_args()
+        # The plan names data fds by their index in what the zygote receives.
+        head = [-1, *child_fds, stderr_w, status_w]
+        index = {fd: len(head) + i for i, fd in enumerate(data_fds)}
+        plan = [
+            (op[0], index[op[1]], *op[2:]) if op[0] == "ro-bind-data" else op
+            for op in isolation.mount_plan(**plan_args)
+        ]
+        tail = list(data_fds)
+        mntns = None
+        if self._mntns is not None:
+            mntns = len(head) + len(tail)
+            tail.append(self._mntns)
+        cg = self._cg
+        launch = {
+            "plan": plan,
+            "cgroups": [
+                os.path.join(d, "tasks" if cg.version == 1 else "cgroup.procs") for d in cg.dirs
+            ]
+            if cg is not None
+            else [],
+            "mntns": mntns,
+            "network": plan_args["network"],
+            "hostname": isolation.SANDBOX_HOSTNAME,
+            "seccomp": index[data_fds[0]],
+        }
+        launch_fd = isolation.data_fd(marshal.dumps(launch))
+        head[0] = launch_fd
+        mine = [launch_fd, *child_fds, stderr_w, status_w, *data_fds]
+        try:
+            pid, pidfd = fork_server().spawn(head + tail, self._limits.start_timeout_s)
+        except BaseException:
+            for fd in (status_r, stderr_r):
+                os.close(fd)
+            raise
+        finally:
+            for fd in mine:
+                os.close(fd)
+        proc = ForkedProcess(pid, pidfd, status_r, stderr_r)
+        assert proc.stderr is not None
+        os.set_blocking(stderr_r, False)
         return proc, req_w, resp_r
 
     def _layer_path(self) -> str:

@@ -56,6 +56,7 @@ from langchain_daytona_exec.sandbox import (
 if TYPE_CHECKING:
     from langchain_daytona_exec.backends.local._backend import LocalBackend
     from langchain_daytona_exec.backends.local._egress import EgressChannel
+    from langchain_daytona_exec.backends.local._launch import KernelProcess
     from langchain_daytona_exec.types import CommandResult, EgressEvent, ExecutionResult, FileInfo
 
 __all__ = ["LocalSandbox"]
@@ -109,7 +110,9 @@ class LocalSandbox(KernelLauncher, Sandbox):
         self._limits = backend.limits
         self._paths = paths
         self._lock = threading.RLock()
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: KernelProcess | None = None
+        self.launcher = backend.launcher_for(mode)
+        """``"forkserver"`` or ``"bwrap"`` (always bwrap outside root mode)."""
         self._req_w = -1
         self._resp_r = -1
         self._closed = False
@@ -160,7 +163,7 @@ class LocalSandbox(KernelLauncher, Sandbox):
 
     @property
     def kernel_pid(self) -> int | None:
-        """Host pid of the outer bwrap (or of the kernel when unsafe); ``None`` if stopped."""
+        """Host pid of bwrap, of the fork-server's pid 1 or the unsafe kernel; else ``None``."""
         return self._proc.pid if self._proc else None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -254,7 +257,12 @@ class LocalSandbox(KernelLauncher, Sandbox):
         if self.mode == "root" and self._cg is None:
             self._cg = cgroups.create_cgroups(f"ldx-{os.getpid()}-{self.id}", self._limits)
             self._limit_events = self._cg.limit_events() if self._cg is not None else {}
-        proc, req_w, resp_r = spawner().call(self._spawn, self._limits.start_timeout_s)
+        try:
+            proc, req_w, resp_r = spawner().call(self._spawn, self._limits.start_timeout_s)
+        except IsolationUnavailableError as exc:  # the fork-server could not start or fork
+            if not self._fall_back_to_bwrap(exc):
+                raise
+            proc, req_w, resp_r = spawner().call(self._spawn, self._limits.start_timeout_s)
         self._launched_at = time.monotonic()
         self._proc, self._req_w, self._resp_r = proc, req_w, resp_r
         deadline = time.monotonic() + self._limits.start_timeout_s
@@ -277,6 +285,9 @@ class LocalSandbox(KernelLauncher, Sandbox):
                     f"the sandbox was not ready within {self._limits.start_timeout_s:g} s; "
                     "the machine may be overloaded (raise LocalLimits.start_timeout_s)"
                 ) from exc
+            if self._fall_back_to_bwrap(SandboxError(detail or str(exc))):
+                self._launch()
+                return
             self._recheck_isolation(exc)
             raise SandboxError(f"the sandbox failed to start: {detail or exc}") from exc
         if not msg.get("ready"):
@@ -284,6 +295,20 @@ class LocalSandbox(KernelLauncher, Sandbox):
             raise SandboxError(f"the sandbox failed to start: {msg}")
         if self._cg is not None:  # bwrap and its pid 1 too (the kernel set its own)
             cgroups.set_oom_score_adj(self._cg.pids())
+
+    def _fall_back_to_bwrap(self, exc: BaseException) -> bool:
+        """``launcher="auto"``: the fork-server failed, so this process uses bwrap from now.
+
+        Returns False (the caller raises) when the fork-server was asked for explicitly
+        or was not in use.
+        """
+        if self.launcher != "forkserver" or self._backend.launcher != "auto":
+            return False
+        from langchain_daytona_exec.backends.local._forkserver import disable
+
+        disable(f"{type(exc).__name__}: {exc}")
+        self.launcher = "bwrap"
+        return True
 
     def _startup_stderr(self) -> str:
         if self._proc is None or self._proc.stderr is None:

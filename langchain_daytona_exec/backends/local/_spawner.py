@@ -54,6 +54,10 @@ class Spawner:
             finally:
                 job.done.set()
 
+    def submit(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` on the spawner thread later, without waiting (it must not raise)."""
+        self._jobs.put(Job(fn))
+
     def call(self, fn: Callable[[], T], timeout: float) -> T:
         """Run ``fn`` on the spawner thread; its result, or what it raised.
 

@@ -789,9 +789,16 @@ def _exit(code: object = None) -> None:
     raise SystemExit(code)
 
 
-def main() -> None:
-    """Start the kernel with the configuration read from the fd in ``sys.argv[1]``."""
-    cfg_fd = int(sys.argv[1])
+def main(cfg_fd: int | None = None) -> None:
+    """Start the kernel with the configuration read from ``cfg_fd``.
+
+    Args:
+        cfg_fd: The fd holding the marshalled configuration; ``None``: the fd named by
+            ``sys.argv[1]`` (a kernel started by bwrap). The fork-server's sandbox
+            process passes it (``_zygote.py``), so both launchers share this function.
+    """
+    if cfg_fd is None:
+        cfg_fd = int(sys.argv[1])
     chunks = []
     while chunk := os.read(cfg_fd, 1 << 16):
         chunks.append(chunk)

@@ -1,0 +1,258 @@
+"""The host's side of root mode's fork-server (``_zygote.py`` is the other side).
+
+One zygote process per host process, started lazily (or in the background when a
+root-mode ``LocalBackend`` is made) from the spawner thread, so its death signal is
+tied to the host. A sandbox start sends it only fds; it answers with the pid of the
+sandbox's pid 1 and a pidfd to it. :class:`ForkedProcess` gives ``LocalSandbox`` the
+part of ``subprocess.Popen`` it uses (pid, poll, wait, kill, stderr).
+"""
+
+from __future__ import annotations
+
+import array
+import atexit
+import contextlib
+import functools
+import marshal
+import os
+import select
+import signal
+import socket
+import subprocess
+import threading
+from typing import IO
+
+from langchain_daytona_exec.backends.local import _isolation as isolation
+from langchain_daytona_exec.backends.local._prepare import ensure_kernel_bytecode, kernel_files
+from langchain_daytona_exec.backends.local._spawner import spawner
+from langchain_daytona_exec.errors import IsolationUnavailableError
+
+ZYGOTE_SOURCE = os.path.join(isolation.KERNEL_DIR, "_zygote.py")
+
+_BOOT = (
+    "import os,sys;f=int(sys.argv[1]);d=os.pread(f,1<<26,0);os.close(f);"
+    "s,_,b=d.partition(b'\\0');del d;g={'__name__':'forkserver'};"
+    f"exec(compile(s,'{isolation.SANDBOX_KERNEL_DIR}/forkserver.py','exec'),g);g['serve'](b)"
+)
+"""The zygote's whole command line after the interpreter: it reads this package's
+``_zygote.py`` and its boot data from the fd in argv[1]. It is the command line of every
+sandbox's pid 1 and kernel (forks do not exec), so it names no host path; the
+interpreter is named by its sandbox path (the real one is passed as the executable)."""
+
+_SEND_TIMEOUT_S = 5.0
+"""How long a request to the zygote may wait for its answer (a fork and two syscalls)."""
+
+
+class ForkServerError(IsolationUnavailableError):
+    """The fork-server could not be started or could not fork a sandbox."""
+
+
+class ForkedProcess:
+    """A sandbox's pid 1 forked by the zygote: what ``LocalSandbox`` uses of ``Popen``.
+
+    Not this process's child: liveness and kill go through a pidfd, the exit status
+    through a pipe pid 1 writes before it exits (bubblewrap's convention: the kernel's
+    exit code, or 128 + the signal that killed it); killed before it could write, it
+    reports ``-SIGKILL`` as ``Popen`` would.
+    """
+
+    def __init__(self, pid: int, pidfd: int, status_r: int, stderr_r: int) -> None:
+        self.pid = pid
+        self.args = ["forkserver"]
+        self.returncode: int | None = None
+        self._pidfd = pidfd
+        self._status_r = status_r
+        self.stderr: IO[bytes] | None = os.fdopen(stderr_r, "rb")
+
+    def _collect(self) -> int:
+        if self.returncode is None:
+            data = b""
+            with contextlib.suppress(OSError):
+                os.set_blocking(self._status_r, False)
+                data = os.read(self._status_r, 32)
+            try:
+                self.returncode = int(data)
+            except ValueError:
+                self.returncode = -signal.SIGKILL
+            for fd in (self._pidfd, self._status_r):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        return self.returncode
+
+    def poll(self) -> int | None:
+        """The exit status, or ``None`` while pid 1 runs."""
+        return self.wait(0) if self.returncode is None and self._exited(0) else self.returncode
+
+    def _exited(self, timeout: float) -> bool:
+        poller = select.poll()
+        poller.register(self._pidfd, select.POLLIN)
+        return bool(poller.poll(max(0, int(timeout * 1000))))
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait up to ``timeout`` seconds for pid 1 to end; its exit status.
+
+        Raises:
+            subprocess.TimeoutExpired: It still runs.
+        """
+        if self.returncode is None and not self._exited(10**9 if timeout is None else timeout):
+            raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        return self._collect()
+
+    def kill(self) -> None:
+        """SIGKILL pid 1: the kernel ends every process of its pid namespace with it."""
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError, OSError):
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+
+
+class ForkServer:
+    """The zygote process and the socket to it. Used on the spawner thread only."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        self.error: str | None = None
+        self.spawned = 0
+        self._lock = threading.Lock()
+
+    def _start(self, timeout: float) -> None:
+        """Exec a fresh interpreter as the zygote and wait for its ready byte."""
+        self.stop()
+        ensure_kernel_bytecode()
+        with open(ZYGOTE_SOURCE, "rb") as f:
+            source = f.read()
+        host, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        boot = marshal.dumps(
+            {"sock": child.fileno(), "host_pid": os.getpid(), "files": kernel_files()}
+        )
+        boot_fd = isolation.data_fd(source + b"\0" + boot)
+        python = isolation.host_python_paths().python
+        try:
+            proc = subprocess.Popen(
+                [isolation.SANDBOX_PYTHON, "-I", "-S", "-c", _BOOT, str(boot_fd)],
+                executable=python,
+                env={},
+                cwd="/",
+                pass_fds=[boot_fd, child.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # no Ctrl-C from the host's terminal
+            )
+        finally:
+            os.close(boot_fd)
+            child.close()
+        self._proc, self._sock = proc, host
+        ready = select.select([host], [], [], timeout)[0]
+        answer = host.recv(4096) if ready else b""
+        if answer != b"R":
+            detail = answer[1:].decode(errors="replace") or self._stderr() or "no answer"
+            self.stop()
+            raise ForkServerError(f"the fork-server did not start: {detail}")
+
+    def _stderr(self) -> str:
+        proc = self._proc
+        if proc is None or proc.stderr is None:
+            return ""
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait(1)
+            return proc.stderr.read().decode(errors="replace").strip()[-2000:]
+        return ""
+
+    def ensure(self, timeout: float) -> None:
+        """Start the zygote unless it runs (spawner thread)."""
+        if self._proc is None or self._proc.poll() is not None:
+            try:
+                self._start(timeout)
+            except (OSError, ForkServerError) as exc:
+                self.error = str(exc)
+                raise ForkServerError(str(exc)) from exc
+            self.error = None
+
+    def spawn(self, fds: list[int], timeout: float) -> tuple[int, int]:
+        """Fork a sandbox from ``fds`` (see ``_zygote.py``); its pid 1's (pid, pidfd).
+
+        Raises:
+            ForkServerError: The zygote could not be started or did not fork.
+        """
+        for attempt in range(2):
+            self.ensure(timeout)
+            sock = self._sock
+            assert sock is not None
+            try:
+                sock.sendmsg(
+                    [b"S"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+                )
+                if not select.select([sock], [], [], _SEND_TIMEOUT_S)[0]:
+                    raise TimeoutError("the fork-server did not answer")
+                msg, ancdata, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(4))
+            except OSError as exc:
+                self.stop()
+                if attempt:
+                    raise ForkServerError(f"the fork-server failed: {exc}") from exc
+                continue
+            received = [
+                fd
+                for level, kind, data in ancdata
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS
+                for fd in array.array("i", data[: len(data) - len(data) % 4])
+            ]
+            if msg[:1] == b"P" and len(received) == 1:
+                self.spawned += 1
+                return int.from_bytes(msg[1:9], "little"), received[0]
+            for fd in received:
+                os.close(fd)
+            if not msg:  # the zygote died: start a new one once
+                self.stop()
+                if attempt:
+                    raise ForkServerError("the fork-server exited")
+                continue
+            raise ForkServerError(f"the fork-server could not fork: {msg[1:].decode()}")
+        raise ForkServerError("the fork-server failed")  # not reached
+
+    def stop(self) -> None:
+        """Close the socket (the zygote exits at EOF) and reap it."""
+        sock, self._sock = self._sock, None
+        proc, self._proc = self._proc, None
+        if sock is not None:
+            sock.close()
+        if proc is not None:
+            try:
+                proc.wait(1)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(1)
+            if proc.stderr is not None:
+                proc.stderr.close()
+
+
+@functools.lru_cache(maxsize=1)
+def fork_server() -> ForkServer:
+    """This process's fork-server (started on first use, stopped at exit)."""
+    server = ForkServer()
+    atexit.register(server.stop)
+    return server
+
+
+def prestart(timeout: float) -> None:
+    """Start the zygote in the background on the spawner thread (errors are kept)."""
+
+    def start() -> None:
+        with contextlib.suppress(ForkServerError):
+            fork_server().ensure(timeout)
+
+    spawner().submit(start)
+
+
+_disabled: list[str] = []
+
+
+def disable(reason: str) -> None:
+    """Stop using the fork-server in this process (``launcher="auto"`` falls back)."""
+    _disabled.append(reason)
+
+
+def disabled() -> str | None:
+    """Why the fork-server is not used in this process, or ``None``."""
+    return _disabled[0] if _disabled else None

@@ -1,0 +1,234 @@
+"""The fork-server launcher gives sandboxed code the same world as bwrap, never a weaker one.
+
+One sandbox per launcher (root mode only) runs the same probe; everything it observes
+is compared: capabilities, no_new_privs, seccomp, uids, the mount table and its flags,
+hostname, network interfaces, the process list, namespaces, cgroup view, rlimits,
+environment, cwd, umask, open fds, oom_score_adj and the tmpfs caps. Then what holds
+between sandboxes: files and processes of one are invisible to another, closing kills
+every process, a restart keeps the files.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from langchain_daytona_exec import LocalBackend, LocalLimits, LocalSandbox
+from langchain_daytona_exec.backends.local import _isolation as isolation
+from langchain_daytona_exec.errors import IsolationUnavailableError
+
+
+def _root_mode() -> bool:
+    try:
+        return os.geteuid() == 0 and isolation.detect_mode() == "root"
+    except IsolationUnavailableError:
+        return False
+
+
+pytestmark = pytest.mark.skipif(not _root_mode(), reason="the fork-server is root mode only")
+
+SECRET = "LDX_FAKE_HOST_SECRET"
+MiB = 1024 * 1024
+LIMITS = LocalLimits(memory_bytes=256 * MiB, workspace_bytes=64 * MiB, tmp_bytes=16 * MiB)
+
+PROBE = r"""
+import os, resource
+NAMESPACES = ("ipc", "cgroup", "net", "uts", "pid", "mnt")
+def status(pid):
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+me = status("self")
+procs = []
+for name in sorted(os.listdir("/proc"), key=lambda n: int(n) if n.isdigit() else -1):
+    if name.isdigit():
+        st = status(name)
+        procs.append((int(name), int(st["PPid"]), st["Uid"].split()[0] == "0"))
+pid1 = status(1)
+mounts = []
+with open("/proc/self/mountinfo") as f:
+    for line in f:
+        left, _, right = line.partition(" - ")
+        fields = left.split()
+        flags = sorted(set(fields[5].split(",")) & {"ro", "rw", "nosuid", "nodev", "noexec"})
+        fstype, _, options = right.split()
+        size = [o for o in options.split(",") if o.startswith("size=")]
+        mounts.append((fields[4], flags, fstype, size))
+limits = {
+    n: resource.getrlimit(getattr(resource, n)) for n in dir(resource) if n.startswith("RLIMIT_")
+}
+with open("/proc/net/dev") as f:
+    ifaces = sorted(line.split(":")[0].strip() for line in list(f)[2:])
+with open("/proc/self/cgroup") as f:
+    cgroup_view = f.read()
+with open("/proc/self/oom_score_adj") as f:
+    oom = f.read().strip()
+fds = []
+for fd in os.listdir("/proc/self/fd"):
+    try:
+        fds.append(os.readlink(f"/proc/self/fd/{fd}").split(":")[0])
+    except OSError:  # the listing's own fd
+        pass
+fds.sort()
+environs = []
+for name in os.listdir("/proc"):
+    try:
+        with open(f"/proc/{name}/environ", "rb") as f:
+            environs.append(f.read().decode(errors="replace"))
+    except OSError:
+        pass
+dict(
+    caps={k: me[k] for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")},
+    nnp=me["NoNewPrivs"], seccomp=(me["Seccomp"], me.get("Seccomp_filters")),
+    ids=(me["Uid"].split(), me["Gid"].split(), me["Groups"]), umask=me["Umask"],
+    pid=os.getpid(), procs=procs,
+    pid1={k: pid1[k] for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb",
+                               "NoNewPrivs", "Seccomp", "Uid")},
+    mounts=mounts, hostname=os.uname().nodename, ifaces=ifaces, limits=limits,
+    env=dict(os.environ), cwd=os.getcwd(), oom=oom, fds=fds, cgroup=cgroup_view,
+    ns={n: os.readlink(f"/proc/self/ns/{n}") for n in NAMESPACES},
+    environs=environs,
+)
+"""
+
+
+@pytest.fixture(scope="module")
+def sandboxes() -> Iterator[dict[str, LocalSandbox]]:
+    os.environ[SECRET] = "do-not-leak-4711"
+    made: dict[str, LocalSandbox] = {}
+    try:
+        for launcher in ("bwrap", "forkserver"):
+            made[launcher] = LocalBackend(launcher=launcher, limits=LIMITS).create()  # type: ignore[arg-type]
+        yield made
+    finally:
+        os.environ.pop(SECRET, None)
+        for sb in made.values():
+            sb.close()
+
+
+def _probe(sb: LocalSandbox) -> dict[str, Any]:
+    r = sb.run_code(PROBE, timeout=30)
+    assert r.error is None, r.error
+    assert r.result is not None
+    value: dict[str, Any] = ast.literal_eval(r.result)
+    return value
+
+
+def _caps_within(fork: dict[str, str], bwrap: dict[str, str]) -> None:
+    for name, value in fork.items():
+        if name.startswith("Cap"):
+            assert int(value, 16) & ~int(bwrap[name], 16) == 0, (name, value, bwrap[name])
+
+
+def test_the_launchers_are_the_ones_asked_for(sandboxes: dict[str, LocalSandbox]) -> None:
+    assert {k: sb.launcher for k, sb in sandboxes.items()} == {
+        "bwrap": "bwrap",
+        "forkserver": "forkserver",
+    }
+
+
+def test_sandboxed_code_observes_the_same_world(sandboxes: dict[str, LocalSandbox]) -> None:
+    bw, fk = _probe(sandboxes["bwrap"]), _probe(sandboxes["forkserver"])
+    # privileges: never more than bwrap's, the same filter and no_new_privs
+    _caps_within(fk["caps"], bw["caps"])
+    assert all(int(v, 16) == 0 for k, v in fk["caps"].items() if k in ("CapPrm", "CapEff"))
+    assert (fk["nnp"], fk["seccomp"]) == (bw["nnp"], bw["seccomp"]) == ("1", ("2", "1"))
+    for ids in (bw["ids"], fk["ids"]):
+        uids, gids, groups = ids
+        assert len(set(uids)) == 1 and uids == gids and int(uids[0]) >= isolation.UID_BASE
+        assert groups == ""
+    _caps_within(fk["pid1"], bw["pid1"])
+    assert {k: fk["pid1"][k] for k in ("NoNewPrivs", "Seccomp")} == {
+        k: bw["pid1"][k] for k in ("NoNewPrivs", "Seccomp")
+    }
+    assert fk["pid1"]["Uid"].split()[0] == bw["pid1"]["Uid"].split()[0] == "0"
+    # the same mounts, flags and tmpfs caps, in the same order
+    assert fk["mounts"] == bw["mounts"]
+    by_point = {m[0]: m for m in fk["mounts"]}
+    for point, size in (("/workspace", 64 * 1024), ("/tmp", 16 * 1024), ("/dev/shm", 16 * 1024)):
+        assert by_point[point][2] == "tmpfs" and by_point[point][3] == [f"size={size}k"], point
+        assert {"nosuid", "nodev"} <= set(by_point[point][1])
+    assert "ro" in by_point["/usr"][1] and "ro" in by_point["/etc/passwd"][1]
+    # the same process tree, names, limits, environment
+    assert fk["pid"] == bw["pid"] == 2
+    assert fk["procs"] == bw["procs"] == [(1, 0, True), (2, 1, False)]
+    for key in ("hostname", "ifaces", "limits", "env", "cwd", "oom", "umask", "fds", "cgroup"):
+        assert fk[key] == bw[key], key
+    assert fk["ifaces"] == ["lo"] and fk["hostname"] == "sandbox" and fk["oom"] == "1000"
+    assert fk["cgroup"].strip().endswith(":/")
+    for seen in (bw, fk):
+        assert SECRET not in seen["env"]
+        assert not any(SECRET in e for e in seen["environs"])
+    # every namespace its own: not the host's, not the other sandbox's
+    for name in ("ipc", "cgroup", "net", "uts", "pid", "mnt"):
+        host = os.readlink(f"/proc/self/ns/{name}")
+        assert len({host, bw["ns"][name], fk["ns"][name]}) == 3, name
+
+
+def test_shell_commands_see_the_same_fds_and_identity(sandboxes: dict[str, LocalSandbox]) -> None:
+    cmd = "ls /proc/self/fd | sort -n | tr '\\n' ' '; id -un; umask; ulimit -a | md5sum"
+    bw, fk = (sandboxes[k].exec(cmd, timeout=15) for k in ("bwrap", "forkserver"))
+    assert bw.exit_code == fk.exit_code == 0
+    assert fk.stdout == bw.stdout
+
+
+def test_a_sandbox_sees_nothing_of_another(sandboxes: dict[str, LocalSandbox]) -> None:
+    fk = sandboxes["forkserver"]
+    other = LocalBackend(launcher="forkserver", limits=LIMITS).create()
+    try:
+        for sb in (fk, other):
+            assert (
+                sb.exec(
+                    f"echo {sb.id} > /workspace/m-{sb.id} && echo x > /tmp/t-{sb.id} && "
+                    f"(sh -c 'sleep 60; :' marker-{sb.id} &) ; true",
+                    timeout=15,
+                ).exit_code
+                == 0
+            )
+        for sb, peers in ((fk, (other, sandboxes["bwrap"])), (other, (fk,))):
+            seen = sb.exec(
+                "ls /workspace /tmp; cat /proc/[0-9]*/cmdline | tr '\\0' ' '", timeout=15
+            ).stdout
+            assert f"marker-{sb.id}" in seen  # control: its own process and files show
+            for peer in peers:
+                assert f"m-{peer.id}" not in seen and f"t-{peer.id}" not in seen
+                assert f"marker-{peer.id}" not in seen
+    finally:
+        other.close()
+
+
+def test_close_kills_every_process_and_restart_keeps_files() -> None:
+    sb = LocalBackend(launcher="forkserver", limits=LIMITS).create()
+    try:
+        sb.write_file("kept.txt", "still here")
+        sb.run_code("x = 1")
+        r = sb.exec("for i in 1 2 3; do (sleep 300 &) ; done; echo started", timeout=15)
+        assert "started" in r.stdout
+        assert sb._cg is not None
+        pids = sb._cg.pids()
+        assert len(pids) >= 5  # pid 1, the kernel and three sleeps
+        sb.restart_interpreter()
+        assert sb.read_file("kept.txt") == b"still here"
+        assert sb.run_code("'x' in globals()").result == "False"
+        gone_after_restart = [p for p in pids if os.path.exists(f"/proc/{p}")]
+        assert sb._cg.pids().isdisjoint(pids)
+        assert gone_after_restart == [] or all(
+            not os.path.exists(f"/proc/{p}") for p in gone_after_restart
+        )
+        sb.exec("(sleep 300 &); true", timeout=15)
+        pids = sb._cg.pids()
+        assert pids
+    finally:
+        sb.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in pids):
+        time.sleep(0.05)
+    assert not [p for p in pids if os.path.exists(f"/proc/{p}")]
