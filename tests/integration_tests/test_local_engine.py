@@ -401,12 +401,27 @@ def _own_cgroups() -> set[str]:
 
 
 def _children() -> set[int]:
-    """Live child processes of this process (any of its threads)."""
-    pids: set[int] = set()
-    for task in os.listdir("/proc/self/task"):
-        with contextlib.suppress(OSError), open(f"/proc/self/task/{task}/children") as f:
-            pids |= {int(pid) for pid in f.read().split()}
-    return pids
+    """Live sandbox processes started by this process (any of its threads).
+
+    Its children (bwrap), and the children of its fork-server (each sandbox's pid 1),
+    not the fork-server itself, which lives as long as this process.
+    """
+
+    def children(pid: str) -> set[int]:
+        pids: set[int] = set()
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/children") as f:
+                    pids |= {int(p) for p in f.read().split()}
+        return pids
+
+    from langchain_daytona_exec.backends.local._forkserver import fork_server
+
+    zygote = fork_server()._proc
+    mine = children("self")
+    if zygote is not None and zygote.pid in mine:
+        mine = (mine - {zygote.pid}) | children(str(zygote.pid))
+    return mine
 
 
 def test_while_booting_runs_as_the_kernel_boots_and_what_it_raises_closes_it(
