@@ -7,8 +7,14 @@ Each step adds one thing to the one before, so the differences attribute the cos
 2. ``bwrap`` with the namespaces and read-only mounts of a sandbox, running ``true``;
 3. the same running ``python3 -I -S -c pass``;
 4. the same importing the kernel from cached bytecode (what the sandbox runs);
-5. ``LocalBackend().create()`` + the first ``run_code`` reply, measured in process (adds
-   cgroups, the workspace tmpfs, seccomp, the uid switch, the config fd, the pipes).
+5. ``LocalBackend(launcher="bwrap").create()`` + the first ``run_code`` reply, measured
+   in process (adds cgroups, the workspace tmpfs, seccomp, the uid switch, the config
+   fd, the pipes);
+6. the same with ``launcher="forkserver"`` (the root-mode default): the sandbox is forked
+   from a zygote with the kernel already imported, which then sets up the same
+   namespaces, mounts, capabilities, seccomp filter and uid itself;
+7. the zygote's own start (a fresh ``python -I -S`` importing the kernel), paid once per
+   host process, usually in the background while the backend is constructed.
 
 Steps 1-4 are whole processes (fork + exec + wait), interleaved round by round so a
 busy machine slows them alike. Run as root (the sandbox's root mode).
@@ -16,6 +22,7 @@ busy machine slows them alike. Run as root (the sandbox's root mode).
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import statistics
@@ -25,6 +32,8 @@ import time
 
 from langchain_daytona_exec import LocalBackend
 from langchain_daytona_exec.backends.local import _isolation as isolation
+from langchain_daytona_exec.backends.local._forkserver import fork_server
+from langchain_daytona_exec.backends.local._spawner import spawner
 
 ROUNDS = 30
 
@@ -70,19 +79,31 @@ def main() -> None:
         "bwrap + python + kernel import": [*bw, "--", python, "-I", "-S", "-c", kernel],
     }
     samples: dict[str, list[float]] = {name: [] for name in steps}
-    samples["LocalBackend create + first reply"] = []
-    backend = LocalBackend()
-    backend.create().close()  # detection, bytecode, font cache
+    backends = {
+        "LocalBackend create + first reply (bwrap)": LocalBackend(launcher="bwrap"),
+        "LocalBackend create + first reply (fork-server)": LocalBackend(launcher="forkserver"),
+    }
+    for name, backend in backends.items():
+        samples[name] = []
+        backend.create().close()  # detection, bytecode, font cache, the zygote
+    zygote = "fork-server start (once per process)"
+    samples[zygote] = []
     for argv in steps.values():
         timed(argv)
     for _ in range(ROUNDS):
         for name, argv in steps.items():
             samples[name].append(timed(argv))
+        for name, backend in backends.items():
+            start = time.perf_counter()
+            sb = backend.create()
+            sb.run_code("x = 1")
+            samples[name].append((time.perf_counter() - start) * 1000)
+            sb.close()
+        server = fork_server()
+        spawner().call(server.stop, 10)
         start = time.perf_counter()
-        sb = backend.create()
-        sb.run_code("x = 1")
-        samples["LocalBackend create + first reply"].append((time.perf_counter() - start) * 1000)
-        sb.close()
+        spawner().call(functools.partial(server.ensure, 30), 30)
+        samples[zygote].append((time.perf_counter() - start) * 1000)
     base = statistics.median(samples["python3 -c pass"])
     print(f"## Cold start, step by step (median of {ROUNDS} interleaved rounds, ms)\n")
     print("| step | median | p90 | vs `python3 -c pass` | added by this step |")
@@ -91,9 +112,10 @@ def main() -> None:
     for name, xs in samples.items():
         med = statistics.median(xs)
         p90 = sorted(xs)[int(len(xs) * 0.9) - 1]
-        added = (
-            "" if previous is None or name.startswith("python3 -I") else f"{med - previous:+.1f}"
+        alone = name.startswith(
+            ("python3 -I", "fork-server", "LocalBackend create + first reply (f")
         )
+        added = "" if previous is None or alone else f"{med - previous:+.1f}"
         print(f"| {name} | {med:.1f} | {p90:.1f} | {med / base:.2f}x | {added} |")
         if not name.startswith("python3 -c"):
             previous = med

@@ -232,3 +232,57 @@ def test_close_kills_every_process_and_restart_keeps_files() -> None:
     while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in pids):
         time.sleep(0.05)
     assert not [p for p in pids if os.path.exists(f"/proc/{p}")]
+
+
+SCAN = r"""
+import ctypes, re
+def scan(parts):
+    # the process is not dumpable (it switched uid), so /proc/self/mem is closed: read
+    # its anonymous mappings (heap, arenas, stack) directly
+    pattern = re.compile(b"(?:)".join(re.escape(p.encode()) for p in parts))
+    hits = 0
+    with open("/proc/self/maps") as f:
+        maps = f.read().splitlines()
+    for line in maps:
+        fields = line.split()
+        span, perms, inode = fields[0], fields[1], fields[4]
+        name = fields[5] if len(fields) > 5 else ""
+        if "r" not in perms or inode != "0" or name not in ("", "[heap]", "[stack]"):
+            continue
+        lo, hi = (int(x, 16) for x in span.split("-"))
+        if hi - lo <= (256 << 20):
+            hits += len(pattern.findall(ctypes.string_at(lo, hi - lo)))
+    return hits
+"""
+
+
+@pytest.mark.parametrize("launcher", ["bwrap", "forkserver"])
+def test_no_host_data_in_the_kernels_memory(launcher: str) -> None:
+    """Forked from the zygote, the kernel must not find the host's or its pid 1's data.
+
+    The sandbox's host folder and cgroup names (the host's pid and the sandbox's id) live
+    in the mount plan; the zygote never reads it and G leaves it to a short-lived child.
+    The host's environment never reaches the zygote. Needles are sent in two halves so
+    that the probe's own code does not contain them.
+    """
+    secret = "do-not-leak-4711"
+    os.environ[SECRET] = secret
+    try:
+        sb = LocalBackend(launcher=launcher, limits=LIMITS).create()  # type: ignore[arg-type]
+    finally:
+        os.environ.pop(SECRET, None)
+    with sb:  # fresh: no request so far named its id
+        assert sb.run_code(SCAN).error is None
+        sb.run_code("control = 'zq' + 'xv' * 3")
+        needles = {
+            "control": ["zqx", "vxvxv"],
+            "sandbox id": [sb.id[:6], sb.id[6:]],
+            "host secret": [secret[:5], secret[5:]],
+        }
+        counts = {}
+        for name, parts in needles.items():
+            r = sb.run_code(f"scan({parts!r})", timeout=60)
+            assert r.error is None and r.result is not None, r.error
+            counts[name] = int(r.result)
+        assert counts["control"] >= 1, (sb.launcher, counts)  # the scan reads memory
+        assert counts["sandbox id"] == counts["host secret"] == 0, (sb.launcher, counts)

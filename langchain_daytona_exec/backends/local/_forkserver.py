@@ -170,8 +170,14 @@ class ForkServer:
                 raise ForkServerError(str(exc)) from exc
             self.error = None
 
-    def spawn(self, fds: list[int], timeout: float) -> tuple[int, int]:
+    def spawn(self, header: bytes, fds: list[int], timeout: float) -> tuple[int, int]:
         """Fork a sandbox from ``fds`` (see ``_zygote.py``); its pid 1's (pid, pidfd).
+
+        Args:
+            header: 3 bytes: network shared, number of cgroup files, a workspace
+                namespace (``_zygote._sandbox_pid1``'s arguments).
+            fds: In ``_zygote.SECCOMP_INDEX``'s layout.
+            timeout: Seconds to start the zygote if it does not run.
 
         Raises:
             ForkServerError: The zygote could not be started or did not fork.
@@ -182,7 +188,8 @@ class ForkServer:
             assert sock is not None
             try:
                 sock.sendmsg(
-                    [b"S"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+                    [b"S" + header],
+                    [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))],
                 )
                 if not select.select([sock], [], [], _SEND_TIMEOUT_S)[0]:
                     raise TimeoutError("the fork-server did not answer")

@@ -213,43 +213,38 @@ class KernelLauncher:
     ) -> tuple[KernelProcess, int, int]:
         """A sandbox forked by the zygote (root mode): only fds go to it.
 
-        ``child_fds`` are the kernel's request read end, reply write end and config.
+        ``child_fds`` are the kernel's request read end, reply write end and config. The
+        fds follow the layout of ``_zygote.SECCOMP_INDEX``; the request's 3 header bytes
+        say whether the network is shared, how many cgroup files follow and whether a
+        workspace namespace does.
         """
         from langchain_daytona_exec.backends.local._forkserver import ForkedProcess, fork_server
 
         status_r, status_w = os.pipe()
         stderr_r, stderr_w = os.pipe()
         data_fds, plan_args = self._plan_args()
-        # The plan names data fds by their index in what the zygote receives.
-        head = [-1, *child_fds, stderr_w, status_w]
-        index = {fd: len(head) + i for i, fd in enumerate(data_fds)}
-        plan = [
-            (op[0], index[op[1]], *op[2:]) if op[0] == "ro-bind-data" else op
-            for op in isolation.mount_plan(**plan_args)
-        ]
-        tail = list(data_fds)
-        mntns = None
-        if self._mntns is not None:
-            mntns = len(head) + len(tail)
-            tail.append(self._mntns)
-        cg = self._cg
-        launch = {
-            "plan": plan,
-            "cgroups": [
-                os.path.join(d, "tasks" if cg.version == 1 else "cgroup.procs") for d in cg.dirs
-            ]
-            if cg is not None
-            else [],
-            "mntns": mntns,
-            "network": plan_args["network"],
-            "hostname": isolation.SANDBOX_HOSTNAME,
-            "seccomp": index[data_fds[0]],
-        }
-        launch_fd = isolation.data_fd(marshal.dumps(launch))
-        head[0] = launch_fd
-        mine = [launch_fd, *child_fds, stderr_w, status_w, *data_fds]
+        mine = [*child_fds, stderr_w, status_w, *data_fds]
         try:
-            pid, pidfd = fork_server().spawn(head + tail, self._limits.start_timeout_s)
+            cg = self._cg
+            for d in cg.dirs if cg is not None else []:
+                assert cg is not None
+                name = "tasks" if cg.version == 1 else "cgroup.procs"
+                mine.append(os.open(os.path.join(d, name), os.O_WRONLY | os.O_CLOEXEC))
+            cgroup_fds = mine[len(mine) - (len(cg.dirs) if cg is not None else 0) :]
+            head = [-1, *child_fds, stderr_w, status_w, data_fds[0], *cgroup_fds]
+            if self._mntns is not None:
+                head.append(self._mntns)
+            # The plan names its data files by their index in what the zygote receives.
+            index = {fd: len(head) + i for i, fd in enumerate(data_fds)}
+            plan = [
+                (op[0], index[op[1]], *op[2:]) if op[0] == "ro-bind-data" else op
+                for op in isolation.mount_plan(**plan_args)
+            ]
+            launch = {"plan": plan, "hostname": isolation.SANDBOX_HOSTNAME}
+            head[0] = launch_fd = isolation.data_fd(marshal.dumps(launch))
+            mine.append(launch_fd)
+            header = bytes([plan_args["network"], len(cgroup_fds), self._mntns is not None])
+            pid, pidfd = fork_server().spawn(header, head + data_fds, self._limits.start_timeout_s)
         except BaseException:
             for fd in (status_r, stderr_r):
                 os.close(fd)
@@ -258,7 +253,6 @@ class KernelLauncher:
             for fd in mine:
                 os.close(fd)
         proc = ForkedProcess(pid, pidfd, status_r, stderr_r)
-        assert proc.stderr is not None
         os.set_blocking(stderr_r, False)
         return proc, req_w, resp_r
 

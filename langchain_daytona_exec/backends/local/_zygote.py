@@ -394,33 +394,44 @@ def _move_fds(pairs: list[tuple[int, int]], keep_below: int) -> None:
                 os.close(fd)
 
 
-def _sandbox_pid1(fds: list[int]) -> None:
-    """G: build the sandbox around itself, fork K, reap; never returns."""
+SECCOMP_INDEX, CGROUPS_INDEX = 6, 7
+"""A request's fds: 0 the launch data (mount plan, host name: read by H only), 1 the
+kernel's request pipe, 2 its reply pipe, 3 its configuration, 4 stderr, 5 the status
+pipe, 6 the seccomp program, then the sandbox's cgroup files (``tasks`` or
+``cgroup.procs``, opened for writing), the workspace's mount namespace if any, and the
+data files the plan names by index."""
+
+
+def _sandbox_pid1(fds: list[int], network: bool, n_cgroups: int, has_mntns: bool) -> None:
+    """G: enter the sandbox's cgroups and new namespaces, have H build the root, fork K.
+
+    G never reads the launch data: the mount plan names host paths (the sandbox's host
+    folder, with the host's pid) that K, a fork of G, must not find in its memory. H, a
+    short-lived child in the same namespaces, executes the plan and exits. Never returns.
+    """
     status_w = -1
     try:
         os.dup2(fds[4], 2)  # errors from here on reach the host's start-up report
-        launch = marshal.loads(_read_all(fds[0]))
         status_w = fds[5]
         _prctl(_PR_SET_PDEATHSIG, _SIGKILL)
-        for path in launch["cgroups"]:  # born inside: its children are too
-            fd = os.open(path, os.O_WRONLY)
-            try:
-                os.write(fd, b"0")
-            finally:
-                os.close(fd)
-        if launch["mntns"] is not None:
-            _setns(fds[launch["mntns"]], _CLONE_NEWNS)
+        for fd in fds[CGROUPS_INDEX : CGROUPS_INDEX + n_cgroups]:  # children are born inside
+            os.write(fd, b"0")
+        if has_mntns:
+            _setns(fds[CGROUPS_INDEX + n_cgroups], _CLONE_NEWNS)
         flags = _CLONE_NEWNS | _CLONE_NEWIPC | _CLONE_NEWUTS | _CLONE_NEWCGROUP
-        if not launch["network"]:
+        if not network:
             flags |= _CLONE_NEWNET
         _unshare(flags)
-        os.umask(0)
-        _build_root(_resolved(launch["plan"]), fds)
-        os.umask(0o022)
-        _socket.sethostname(launch["hostname"])
-        if not launch["network"]:
-            _loopback_up()
-        program = _read_all(fds[launch["seccomp"]])
+        helper = os.fork()
+        if helper == 0:
+            _build_sandbox(fds, network)
+        _, status = os.waitpid(helper, 0)
+        if status != 0:
+            os._exit(1)  # H said why on stderr
+        os.chdir("/")  # H's pivots moved this process's root and cwd too
+        with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+            f.write("1")  # the kernel is pid 2, as under bwrap (H had it)
+        program = _read_all(fds[SECCOMP_INDEX])
         os.setsid()
         kernel_pid = os.fork()
         if kernel_pid == 0:
@@ -446,6 +457,24 @@ def _sandbox_pid1(fds: list[int]) -> None:
             os.write(2, f"sandbox set-up failed: {type(exc).__name__}: {exc}\n".encode())
         finally:
             os._exit(1)
+
+
+def _build_sandbox(fds: list[int], network: bool) -> None:
+    """H: the root file system, host name and loopback of G's namespaces; never returns."""
+    code = 1
+    try:
+        launch = marshal.loads(_read_all(fds[0]))
+        os.umask(0)
+        _build_root(_resolved(launch["plan"]), fds)
+        os.umask(0o022)
+        _socket.sethostname(launch["hostname"])
+        if not network:
+            _loopback_up()
+        code = 0
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.write(2, f"sandbox set-up failed: {type(exc).__name__}: {exc}\n".encode())
+    os._exit(code)
 
 
 def _sandbox_kernel(fds: list[int], program: bytes) -> None:
@@ -578,7 +607,7 @@ def serve(payload: bytes) -> None:
     sock.sendall(b"R")
     while True:
         msg, ancdata, _, _ = sock.recvmsg(16, _socket.CMSG_SPACE(256 * 4))
-        if not msg:
+        if len(msg) != 4 or msg[:1] != b"S":
             os._exit(0)  # the host closed its end
         fds: list[int] = []
         for level, kind, data in ancdata:
@@ -595,7 +624,7 @@ def serve(payload: bytes) -> None:
                 _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)  # G waits for K
                 sock.close()
                 os.close(own_pidns)
-                _sandbox_pid1(fds)
+                _sandbox_pid1(fds, bool(msg[1]), msg[2], bool(msg[3]))
             _setns(own_pidns, _CLONE_NEWPID)
             pidfd = os.pidfd_open(pid)
             try:
