@@ -286,3 +286,28 @@ def test_no_host_data_in_the_kernels_memory(launcher: str) -> None:
             counts[name] = int(r.result)
         assert counts["control"] >= 1, (sb.launcher, counts)  # the scan reads memory
         assert counts["sandbox id"] == counts["host secret"] == 0, (sb.launcher, counts)
+
+
+def test_a_retired_zygote_keeps_its_sandboxes_until_they_end() -> None:
+    """A fresh zygote replaces the old one (``ZYGOTE_MAX_FORKS``) without killing anyone."""
+    from langchain_daytona_exec.backends.local._forkserver import fork_server
+    from langchain_daytona_exec.backends.local._spawner import spawner
+
+    backend = LocalBackend(launcher="forkserver", limits=LIMITS)
+    server = fork_server()
+    spawner().call(server.retire, 10)  # a zygote of this test's own: it forks only `old`
+    old = backend.create()
+    zygote = server._proc
+    assert zygote is not None and old.run_code("x = 1").error is None
+    spawner().call(server.retire, 10)
+    new = backend.create()
+    try:
+        assert server._proc is not None and server._proc.pid != zygote.pid
+        assert old.run_code("x + 1").result == "2"  # alive, state kept
+        assert new.run_code("1 + 1").result == "2"
+        assert zygote.poll() is None  # the retired zygote waits for its sandbox
+    finally:
+        old.close()
+    assert zygote.wait(10) == 0  # and ends with it
+    assert new.run_code("2 + 2").result == "4"
+    new.close()

@@ -19,7 +19,6 @@ import select
 import signal
 import socket
 import subprocess
-import threading
 from typing import IO
 
 from langchain_daytona_exec.backends.local import _isolation as isolation
@@ -38,6 +37,13 @@ _BOOT = (
 ``_zygote.py`` and its boot data from the fd in argv[1]. It is the command line of every
 sandbox's pid 1 and kernel (forks do not exec), so it names no host path; the
 interpreter is named by its sandbox path (the real one is passed as the executable)."""
+
+ZYGOTE_MAX_FORKS = 500
+"""Sandboxes one zygote forks before a fresh one replaces it. Forks share the zygote's
+address-space layout (ASLR) and ``str`` hash secret; a fresh exec renews both, so at
+most this many sandboxes share them. The old zygote lingers, retired, until the last
+sandbox it forked has ended (their pid 1 dies with it). Costs one zygote start (about
+the time of one bwrap sandbox) per this many sandboxes."""
 
 _SEND_TIMEOUT_S = 5.0
 """How long a request to the zygote may wait for its answer (a fork and two syscalls)."""
@@ -113,11 +119,12 @@ class ForkServer:
         self._sock: socket.socket | None = None
         self.error: str | None = None
         self.spawned = 0
-        self._lock = threading.Lock()
+        """Sandboxes the current zygote forked."""
+        self._retired: list[subprocess.Popen[bytes]] = []
 
     def _start(self, timeout: float) -> None:
         """Exec a fresh interpreter as the zygote and wait for its ready byte."""
-        self.stop()
+        self.retire()  # a dead one; its sandboxes died with it
         ensure_kernel_bytecode()
         with open(ZYGOTE_SOURCE, "rb") as f:
             source = f.read()
@@ -147,7 +154,8 @@ class ForkServer:
         answer = host.recv(4096) if ready else b""
         if answer != b"R":
             detail = answer[1:].decode(errors="replace") or self._stderr() or "no answer"
-            self.stop()
+            proc.kill()  # it forked nothing yet
+            self.retire()
             raise ForkServerError(f"the fork-server did not start: {detail}")
 
     def _stderr(self) -> str:
@@ -182,6 +190,8 @@ class ForkServer:
         Raises:
             ForkServerError: The zygote could not be started or did not fork.
         """
+        if self.spawned >= ZYGOTE_MAX_FORKS:
+            self.retire()
         for attempt in range(2):
             self.ensure(timeout)
             sock = self._sock
@@ -195,7 +205,7 @@ class ForkServer:
                     raise TimeoutError("the fork-server did not answer")
                 msg, ancdata, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(4))
             except OSError as exc:
-                self.stop()
+                self.retire()
                 if attempt:
                     raise ForkServerError(f"the fork-server failed: {exc}") from exc
                 continue
@@ -211,27 +221,43 @@ class ForkServer:
             for fd in received:
                 os.close(fd)
             if not msg:  # the zygote died: start a new one once
-                self.stop()
+                self.retire()
                 if attempt:
                     raise ForkServerError("the fork-server exited")
                 continue
             raise ForkServerError(f"the fork-server could not fork: {msg[1:].decode()}")
         raise ForkServerError("the fork-server failed")  # not reached
 
-    def stop(self) -> None:
-        """Close the socket (the zygote exits at EOF) and reap it."""
+    def retire(self) -> None:
+        """Replace the zygote at the next spawn; the old one ends with its last sandbox."""
         sock, self._sock = self._sock, None
         proc, self._proc = self._proc, None
+        self.spawned = 0
         if sock is not None:
-            sock.close()
+            sock.close()  # EOF: the zygote stops forking and waits for its children
         if proc is not None:
+            self._retired.append(proc)
+        self._retired = [p for p in self._retired if p.poll() is None or _closed(p)]
+
+    def stop(self) -> None:
+        """End the zygote and every retired one (at exit: their sandboxes end too)."""
+        self.retire()
+        retired, self._retired = self._retired, []
+        for proc in retired:
             try:
                 proc.wait(1)
             except subprocess.TimeoutExpired:
                 proc.kill()
-                proc.wait(1)
-            if proc.stderr is not None:
-                proc.stderr.close()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(1)
+            _closed(proc)
+
+
+def _closed(proc: subprocess.Popen[bytes]) -> bool:
+    """Close an ended zygote's stderr pipe; False (drop it from the list)."""
+    if proc.stderr is not None:
+        proc.stderr.close()
+    return False
 
 
 @functools.lru_cache(maxsize=1)

@@ -607,8 +607,8 @@ def serve(payload: bytes) -> None:
     sock.sendall(b"R")
     while True:
         msg, ancdata, _, _ = sock.recvmsg(16, _socket.CMSG_SPACE(256 * 4))
-        if len(msg) != 4 or msg[:1] != b"S":
-            os._exit(0)  # the host closed its end
+        if len(msg) != 4 or msg[:1] != b"S":  # the host closed its end: retired
+            _retire(sock)
         fds: list[int] = []
         for level, kind, data in ancdata:
             if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
@@ -640,3 +640,16 @@ def serve(payload: bytes) -> None:
             for fd in fds:
                 with contextlib.suppress(OSError):
                     os.close(fd)
+
+
+def _retire(sock: Any) -> None:
+    """Outlive the sandboxes forked so far (their pid 1 dies with this process), exit."""
+    sock.close()
+    while True:  # SIGCHLD is ignored: this returns ECHILD once every child has exited
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+    os._exit(0)

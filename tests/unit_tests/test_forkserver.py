@@ -1,0 +1,143 @@
+"""The fork-server's host side and pure helpers, without a sandbox.
+
+What sandboxed code observes under the fork-server is compared with bwrap in
+``tests/integration_tests/test_launcher_equivalence.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from langchain_daytona_exec import LocalBackend
+from langchain_daytona_exec.backends.local import _isolation as isolation
+from langchain_daytona_exec.backends.local import _zygote as zygote
+from langchain_daytona_exec.backends.local._forkserver import ForkedProcess
+from langchain_daytona_exec.backends.local._launch import FORKED_KERNEL_FDS
+from langchain_daytona_exec.errors import IsolationUnavailableError
+
+
+def test_host_and_zygote_agree_on_the_kernel_fds() -> None:
+    assert FORKED_KERNEL_FDS == (zygote.REQ_FD, zygote.RESP_FD, zygote.CFG_FD)
+    assert zygote.SANDBOX_KERNEL_DIR == isolation.SANDBOX_KERNEL_DIR
+
+
+def _plan(**overrides: object) -> list[isolation.MountOp]:
+    kwargs: dict[str, object] = {
+        "paths": isolation.SandboxPaths(
+            python="/usr/bin/python3", prefixes=("/opt/py",), site_packages=("/opt/py/site",)
+        ),
+        "limits": isolation.LocalLimits(),
+        "network": False,
+        "host_workspace": "/host/work",
+        "passwd_fd": 11,
+        "group_fd": 12,
+        "data_files": {"/proc/cmdline": 13},
+    }
+    kwargs.update(overrides)
+    return isolation.mount_plan(**kwargs)  # type: ignore[arg-type]
+
+
+def test_bwrap_options_are_the_rendered_plan() -> None:
+    plan = _plan()
+    argv = isolation.bwrap_argv(
+        mode="root",
+        paths=isolation.SandboxPaths(
+            python="/usr/bin/python3", prefixes=("/opt/py",), site_packages=("/opt/py/site",)
+        ),
+        limits=isolation.LocalLimits(),
+        network=False,
+        host_workspace="/host/work",
+        seccomp_fd=10,
+        passwd_fd=11,
+        group_fd=12,
+        kernel_argv=["k"],
+        data_files={"/proc/cmdline": 13},
+    )
+    rendered = isolation.render_plan(plan)
+    start = argv.index("--proc")
+    assert argv[start : start + len(rendered)] == rendered
+    assert argv[start + len(rendered) :] == ["--seccomp", "10", "--", "k"]
+
+
+def test_plan_steps_are_known_and_ordered() -> None:
+    plan = _plan()
+    kinds = {op[0] for op in plan}
+    assert kinds <= {"proc", "dev", "tmpfs", "dir", "symlink", "ro-bind", "ro-bind-try", "bind"} | {
+        "ro-bind-data"
+    }
+    assert plan[:2] == [("proc", "/proc"), ("dev", "/dev")]  # before any bind, as bwrap
+    assert ("bind", "/host/work", isolation.SANDBOX_WORKDIR) in plan
+    assert ("ro-bind-data", 13, "/proc/cmdline", 0o444) in plan
+    with pytest.raises(ValueError, match="unknown mount step"):
+        isolation.render_plan([("mystery", "/x")])
+
+
+def test_zygote_resolves_bind_sources_and_unescapes_mountinfo(tmp_path: object) -> None:
+    link = os.path.join(str(tmp_path), "link")
+    os.symlink("/usr", link)
+    plan = [("ro-bind", link, "/x"), ("symlink", link, "/y"), ("dir", "/z", 0o755)]
+    assert zygote._resolved(plan) == [
+        ("ro-bind", os.path.realpath("/usr"), "/x"),
+        ("symlink", link, "/y"),
+        ("dir", "/z", 0o755),
+    ]
+    assert zygote._unescape(b"/a\\040b\\011c\\134d") == "/a b\tc\\d"
+
+
+def test_launcher_is_validated_and_root_only() -> None:
+    with pytest.raises(ValueError, match="launcher must be one of"):
+        LocalBackend(launcher="fast")  # type: ignore[arg-type]
+    explicit = LocalBackend(launcher="forkserver", unsafe_no_isolation=True)
+    with pytest.raises(IsolationUnavailableError, match="needs root"):
+        explicit.launcher_for("userns")
+    assert LocalBackend(launcher="auto", unsafe_no_isolation=True).launcher_for("userns") == (
+        "bwrap"
+    )
+    assert LocalBackend(launcher="bwrap", unsafe_no_isolation=True).launcher_for("root") == (
+        "bwrap"
+    )
+
+
+def _forked(argv: list[str]) -> tuple[subprocess.Popen[bytes], ForkedProcess, int]:
+    """A ForkedProcess around an ordinary child, with the status pipe's write end."""
+    status_r, status_w = os.pipe()
+    stderr_r, stderr_w = os.pipe()
+    child = subprocess.Popen(argv, stderr=stderr_w)
+    os.close(stderr_w)
+    return child, ForkedProcess(child.pid, os.pidfd_open(child.pid), status_r, stderr_r), status_w
+
+
+def test_forked_process_reports_the_status_pid_1_wrote() -> None:
+    child, proc, status_w = _forked([sys.executable, "-c", "import sys; sys.exit(3)"])
+    os.write(status_w, b"137")  # what pid 1 writes for a kernel killed by SIGKILL
+    os.close(status_w)
+    assert proc.wait(10) == 137
+    assert proc.poll() == 137 and proc.returncode == 137
+    child.wait()
+    assert proc.stderr is not None
+    proc.stderr.close()
+
+
+def test_forked_process_wait_times_out_then_kill_reports_sigkill() -> None:
+    child, proc, status_w = _forked([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert proc.poll() is None
+        start = time.monotonic()
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(0.05)
+        assert time.monotonic() - start < 5
+        proc.kill()
+        assert proc.wait(10) == -signal.SIGKILL  # killed before it could write a status
+        proc.kill()  # harmless once it has ended
+    finally:
+        os.close(status_w)
+        child.kill()
+        child.wait()
+        assert proc.stderr is not None
+        proc.stderr.close()
