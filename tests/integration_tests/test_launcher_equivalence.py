@@ -14,6 +14,7 @@ import ast
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -311,3 +312,39 @@ def test_a_retired_zygote_keeps_its_sandboxes_until_they_end() -> None:
     assert zygote.wait(10) == 0  # and ends with it
     assert new.run_code("2 + 2").result == "4"
     new.close()
+
+
+def test_mounts_below_a_read_only_bind_are_read_only_too(tmp_path: Path) -> None:
+    """A host mount under a read-only path comes along, read-only, under both launchers."""
+    from langchain_daytona_exec.backends.local import _mounts as mounts
+
+    shared = tmp_path / "shared"
+    inner = shared / "inner"
+    inner.mkdir(parents=True)
+    os.chmod(tmp_path, 0o755)
+    mounts.mount_workspace(str(inner), 1 << 20, 0, 0)  # a writable tmpfs on the host
+    try:
+        os.chmod(inner, 0o755)
+        (inner / "f.txt").write_text("below\n")
+        os.chmod(inner / "f.txt", 0o644)
+        seen = {}
+        for launcher in ("bwrap", "forkserver"):
+            backend = LocalBackend(
+                launcher=launcher,  # type: ignore[arg-type]
+                limits=LIMITS,
+                extra_ro_paths=(str(shared),),
+            )
+            with backend.create() as sb:
+                r = sb.exec(
+                    f"cat {inner}/f.txt; grep ' {shared}' /proc/self/mountinfo | cut -d' ' -f5,6;"
+                    f" touch {inner}/new 2>&1",
+                    timeout=15,
+                )
+                seen[launcher] = r.stdout
+        assert seen["forkserver"] == seen["bwrap"]
+        lines = seen["bwrap"].splitlines()
+        assert lines[0] == "below"
+        assert f"{inner} ro," in seen["bwrap"]  # the tmpfs below, read-only
+        assert "Read-only file system" in seen["bwrap"]
+    finally:
+        mounts.unmount(str(inner))

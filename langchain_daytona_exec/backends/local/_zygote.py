@@ -218,22 +218,21 @@ def _unescape(field: bytes) -> str:
     return out.decode(errors="surrogateescape")
 
 
-def _submounts(dest: str) -> list[str]:
-    """Mount points strictly below ``dest`` (a recursive bind brought them along)."""
-    found = []
-    with open("/oldroot/proc/self/mountinfo", "rb") as f:  # the host's procfs, during set-up
-        for line in f:
-            point = _unescape(line.split(b" ", 5)[4])
-            if point.startswith(dest + "/"):
-                found.append(point)
-    return found
+def _mount_points() -> list[str]:
+    """Every mount point of this mount namespace (read once, before the root moves)."""
+    with open("/proc/self/mountinfo", "rb") as f:
+        return [_unescape(line.split(b" ", 5)[4]) for line in f]
 
 
-def _bind(src: str, dest: str, *, readonly: bool, devices: bool, recursive: bool) -> None:
-    """Bubblewrap's bind: always nosuid, nodev unless a device, read-only if asked."""
-    _mount(src, dest, None, _MS_BIND | (_MS_REC if recursive else 0), None)
+def _bind(src: str, dest: str, *, readonly: bool, devices: bool, below: list[str]) -> None:
+    """Bubblewrap's bind: always nosuid, nodev unless a device, read-only if asked.
+
+    ``below``: where the mounts under ``src`` land under ``dest`` (a recursive bind
+    brings them along, and each gets the same flags); empty: not recursive.
+    """
+    _mount(src, dest, None, _MS_BIND | (_MS_REC if below else 0), None)
     add = _MS_NOSUID | (0 if devices else _MS_NODEV) | (_MS_RDONLY if readonly else 0)
-    for point in [dest, *(_submounts(dest) if recursive else [])]:
+    for point in [dest, *below]:
         current = _flags_of(point)
         if current | add != current:
             _mount("none", point, None, _MS_SILENT | _MS_BIND | _MS_REMOUNT | current | add, None)
@@ -255,7 +254,7 @@ def _mount_proc(dest: str) -> None:
                 continue
         except OSError:
             continue
-        _bind(sub, sub, readonly=True, devices=False, recursive=True)
+        _bind(sub, sub, readonly=True, devices=False, below=[])
 
 
 def _mount_dev(dest: str) -> None:
@@ -264,7 +263,7 @@ def _mount_dev(dest: str) -> None:
     for name in _DEV_NODES:
         _ensure_file(f"{dest}/{name}")
         node = f"{dest}/{name}"
-        _bind(f"/oldroot/dev/{name}", node, readonly=False, devices=True, recursive=True)
+        _bind(f"/oldroot/dev/{name}", node, readonly=False, devices=True, below=[])
     for i, name in enumerate(("stdin", "stdout", "stderr")):
         os.symlink(f"/proc/self/fd/{i}", f"{dest}/{name}")
     os.symlink("/proc/self/fd", f"{dest}/fd")
@@ -276,8 +275,12 @@ def _mount_dev(dest: str) -> None:
     os.symlink("pts/ptmx", f"{dest}/ptmx")
 
 
-def _run_step(op: tuple[Any, ...], fds: list[int]) -> None:
-    """One step of ``_isolation.mount_plan`` (paths as the sandbox sees them)."""
+def _run_step(op: tuple[Any, ...], fds: list[int], host_mounts: list[str]) -> None:
+    """One step of ``_isolation.mount_plan`` (paths as the sandbox sees them).
+
+    ``host_mounts``: the mount points before the root moved (binds bring those below
+    their source along).
+    """
     kind = op[0]
     if kind in ("ro-bind", "ro-bind-try", "bind"):
         src, dest = "/oldroot" + op[1], "/newroot" + op[2]
@@ -294,7 +297,9 @@ def _run_step(op: tuple[Any, ...], fds: list[int]) -> None:
             _ensure_dir(dest)
         else:
             _ensure_file(dest)
-        _bind(src, dest, readonly=kind != "bind", devices=False, recursive=True)
+        inner = op[1].rstrip("/") + "/"
+        below = [dest + p[len(inner) - 1 :] for p in host_mounts if p.startswith(inner)]
+        _bind(src, dest, readonly=kind != "bind", devices=False, below=below)
         return
     dest = "/newroot" + (op[2] if kind in ("symlink", "ro-bind-data") else op[1])
     if kind == "ro-bind-data":
@@ -309,7 +314,7 @@ def _run_step(op: tuple[Any, ...], fds: list[int]) -> None:
                 data = data[os.write(fd, data) :]
         finally:
             os.close(fd)
-        _bind(name, dest, readonly=True, devices=False, recursive=False)
+        _bind(name, dest, readonly=True, devices=False, below=[])
         os.unlink(name)
     elif kind == "proc":
         _mount_proc(dest)
@@ -350,6 +355,7 @@ def _resolved(plan: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 def _build_root(plan: list[tuple[Any, ...]], fds: list[int]) -> None:
     """Bubblewrap's sequence: a tmpfs base, the old root beside, the plan, two pivots."""
     _mount(None, "/", None, _MS_SILENT | _MS_SLAVE | _MS_REC, None)
+    host_mounts = _mount_points()
     _mount("tmpfs", "/tmp", "tmpfs", _MS_NODEV | _MS_NOSUID, None)
     os.chdir("/tmp")
     _ensure_dir("newroot")
@@ -358,7 +364,7 @@ def _build_root(plan: list[tuple[Any, ...]], fds: list[int]) -> None:
     _pivot_root("/tmp", "oldroot")
     os.chdir("/")
     for op in plan:
-        _run_step(op, fds)
+        _run_step(op, fds, host_mounts)
     _mount("oldroot", "/oldroot", None, _MS_SILENT | _MS_REC | _MS_PRIVATE, None)
     _check(_libc.umount2(b"/oldroot", _MNT_DETACH), "umount oldroot")
     os.chdir("/newroot")
