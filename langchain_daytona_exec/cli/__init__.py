@@ -71,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status = _run(sys.argv[1:])
     finally:
+        forkserver = sys.modules.get("langchain_daytona_exec.backends.local._forkserver")
+        if forkserver is not None:  # its zygote, a child, ends once told (reaped below)
+            forkserver.shutdown()
         reap_children()
     exit_now(status)
     return status

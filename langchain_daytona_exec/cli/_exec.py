@@ -11,7 +11,7 @@ import functools
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_daytona_exec.errors import SandboxError
 
@@ -245,11 +245,21 @@ def _cmd_exec(args: argparse.Namespace) -> int:
     environment = (
         Environment(packages=args.packages, index_url=args.index_url) if args.packages else None
     )
-    backend = LocalBackend(network=network, environment=environment, build_log=_build_progress)
+    backend = LocalBackend(
+        network=network,
+        environment=environment,
+        build_log=_build_progress,
+        launcher=ONE_SHOT_LAUNCHER,
+    )
     with backend.create() as sb:
         result = _run_script(sb, args, code)
     return _print_result(result, args.charts_dir)
 
+
+ONE_SHOT_LAUNCHER: Literal["bwrap"] = "bwrap"
+"""``exec`` makes one sandbox per process: starting the fork-server's zygote (a Python of
+its own, ~24 ms) and forking from it costs more than one bwrap sandbox (~29 ms vs
+~16 + 24 ms, ``benchmarks/coldstart.py``)."""
 
 _DEFAULT_SANDBOX_OPTIONS = frozenset(
     {"-c", "--code", "-l", "--language", "--file", "--charts-dir", "--timeout"}
@@ -304,7 +314,7 @@ def exec_command(argv: Sequence[str]) -> int:
         _import_run_modules()
 
     try:
-        sandbox = LocalBackend()._create(while_booting=while_booting)
+        sandbox = LocalBackend(launcher=ONE_SHOT_LAUNCHER)._create(while_booting=while_booting)
     except (SandboxError, OSError):
         if not parsed:  # a usage error comes first, as when the arguments are parsed first
             parse_exec(argv)

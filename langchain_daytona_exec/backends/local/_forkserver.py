@@ -262,10 +262,32 @@ def _closed(proc: subprocess.Popen[bytes]) -> bool:
 
 @functools.lru_cache(maxsize=1)
 def fork_server() -> ForkServer:
-    """This process's fork-server (started on first use, stopped at exit)."""
+    """This process's fork-server (started on first use, retired at exit)."""
     server = ForkServer()
-    atexit.register(server.stop)
+    atexit.register(_at_exit, server)
     return server
+
+
+def _at_exit(server: ForkServer) -> None:
+    """Close the sandboxes first (a zygote waits for those it forked), then the zygotes.
+
+    Registered after the package's own exit hook, so it runs before it: closing twice
+    is harmless.
+    """
+    from langchain_daytona_exec import _lifecycle
+
+    _lifecycle._at_exit()
+    server.stop()
+
+
+def shutdown() -> None:
+    """At exit: stop forking; a no-op when this process never started a fork-server.
+
+    Each zygote ends once the sandboxes it forked have ended (closed at exit too), or
+    with this process (its death signal); nothing waits here.
+    """
+    if fork_server.cache_info().currsize:
+        fork_server().retire()
 
 
 def prestart(timeout: float) -> None:
