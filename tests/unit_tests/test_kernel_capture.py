@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from langchain_daytona_exec.backends.local.kernel import Capture
+from langchain_daytona_exec.backends.local import _isolation as isolation
+from langchain_daytona_exec.backends.local import kernel
+from langchain_daytona_exec.backends.local.capture import Capture
 
 
 def test_capture_under_budget_keeps_everything() -> None:
@@ -34,3 +36,8 @@ def test_capture_survives_undecodable_bytes() -> None:
     cap.feed(b"ok \xff\xfe end")
     text, _ = cap.text()
     assert text == "ok \\xff\\xfe end"
+
+
+def test_the_kernel_drops_every_module_the_host_copies_in() -> None:
+    # kernel.MODULES leave sys.modules before user code runs; the host copies in KERNEL_MODULES
+    assert kernel.MODULES == isolation.KERNEL_MODULES

@@ -1,7 +1,8 @@
 """The local backend: isolated, stateful sandboxes on this machine (bubblewrap).
 
-``kernel.py``, ``protocol.py`` and ``forwarder.py`` run INSIDE the sandbox, which
-imports them as top-level modules; the ``_*.py`` modules run on the host.
+``kernel.py`` (with ``capture.py`` and ``fileops.py``), ``protocol.py`` and
+``forwarder.py`` run INSIDE the sandbox, which imports them as top-level modules; the
+``_*.py`` modules run on the host.
 """
 
 from __future__ import annotations

@@ -36,15 +36,16 @@ from langchain_daytona_exec.sandbox import check_seconds
 Mode = Literal["root", "userns", "unsafe"]
 
 KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
-"""Folder holding ``kernel.py`` and ``protocol.py``, mounted read-only in the sandbox."""
+"""Folder holding ``kernel.py`` and the other KERNEL_MODULES, copied into the sandbox."""
 
 RUNNER_DIR = os.path.join(os.path.dirname(KERNEL_DIR), "cellrunner")
 """The cell runner package (shared with the Daytona backend), mounted next to the kernel."""
 
 SANDBOX_KERNEL_DIR = "/opt/ldx-kernel"
-KERNEL_MODULES = ("kernel", "protocol", "forwarder")
+KERNEL_MODULES = ("kernel", "capture", "fileops", "protocol", "forwarder")
 """The stdlib-only modules of this folder that run inside the sandbox: the kernel, its
-framing, and the egress forwarder of network allow-lists."""
+output capture, its file requests, its framing, and the egress forwarder of network
+allow-lists (``kernel.MODULES`` names the same)."""
 KERNEL_SOURCES = (
     *((os.path.join(KERNEL_DIR, f"{name}.py"), f"{name}.py") for name in KERNEL_MODULES),
     *(

@@ -3,18 +3,20 @@
 It runs INSIDE the sandbox, started by the host as ``python -I -S -c "import kernel;
 kernel.main()" FD`` (imported, so its cached bytecode is used; FD holds the marshalled
 configuration, environment included: nothing secret goes through argv). It must not
-import anything from the package: the sandbox sees only this folder.
+import anything from the package: the sandbox sees only this folder (its
+``MODULES`` and the cell runner).
 
 What it does, in order:
 
 1. applies rlimits, then drops to the sandbox's unprivileged uid/gid when started as
    root (the user's code never runs as uid 0);
 2. points fd 1 and fd 2 at pipes drained by two threads, so output of the code *and*
-   of its child processes is captured, within a byte budget (head and tail kept);
+   of its child processes is captured, within a byte budget (head and tail kept;
+   ``capture.py``);
 3. answers request frames (see ``protocol.py``) on the channel fds until EOF:
    ``run`` (stateful Python, or node for JavaScript/TypeScript), ``exec`` (shell),
    ``read`` / ``write`` / ``list`` (files, resolved inside the sandbox, so a symlink
-   can only ever point at sandbox paths), and ``ping``.
+   can only ever point at sandbox paths; ``fileops.py``), and ``ping``.
 
 A per-call timeout first raises ``KeyboardInterrupt`` in the code (an interval
 timer's SIGALRM, no thread per call; state kept); the host kills the whole sandbox
@@ -28,7 +30,6 @@ rest is imported on first use.
 from __future__ import annotations
 
 import _signal
-import _thread
 import builtins
 import errno
 import fcntl
@@ -36,7 +37,6 @@ import marshal
 import os
 import resource
 import select
-import stat
 import sys
 import time
 
@@ -52,14 +52,17 @@ _RUNNER_PARENT = (
     _HERE if os.path.isdir(os.path.join(_HERE, "cellrunner")) else os.path.dirname(_HERE)
 )
 sys.path[:0] = [_HERE, _RUNNER_PARENT]
-import protocol  # noqa: E402  (loaded by path: the kernel is not a package)
+import fileops  # noqa: E402  (loaded by path: the kernel is not a package)
+import protocol  # noqa: E402
+from capture import Capture, FdCapture  # noqa: E402
 from cellrunner import run as cellrun  # noqa: E402  (the rules of a cell, shared with Daytona)
 
 del sys.path[:2]
 
-FINISH_DRAIN_S = 0.2
-"""How long the end of a call keeps draining output that is still arriving (a child
-that outlives the call and floods would otherwise hold the reply forever)."""
+MODULES = ("kernel", "capture", "fileops", "protocol", "forwarder")
+"""This folder's modules that run in the sandbox (the host copies the same list in,
+``_isolation.KERNEL_MODULES``): dropped from ``sys.modules`` before user code runs, so
+the user's own modules of those names import."""
 
 BACKGROUND_GRACE_S = 0.05
 """After a shell command exits, how long to keep reading output from children it left
@@ -81,180 +84,10 @@ _RLIMITS = {
 }
 
 
-def _decode(data: bytes) -> str:
-    return data.decode("utf-8", "backslashreplace")
-
-
 SAVED_CALLS_KEPT = 2
 """Calls whose saved output files are kept (older ones are deleted), so that saved
 output stays within a fixed share of ``/tmp``: 2 streams x this x the file limit
 (the host sets that limit to 1/8 of ``/tmp``: at most half of it in all)."""
-
-
-class Capture:
-    """Keeps the first half and the last half of a byte budget of one stream.
-
-    With a ``path``, a stream that outgrows the budget is also written, from its first
-    byte, to that file (opened only then: a call within budget writes nothing), up to
-    ``file_limit`` bytes, so that the complete output can be read afterwards.
-    """
-
-    def __init__(self, budget: int, path: str = "", file_limit: int = 0) -> None:
-        self.head_budget = budget // 2
-        self.tail_budget = budget - self.head_budget
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.dropped = 0
-        self.path = path
-        self.file_limit = file_limit
-        self.fd = -1
-        self.saved = 0
-        self.stopped = ""  # why saving stopped early: "" (it did not), or the reason
-
-    def feed(self, data: bytes) -> None:
-        if self.fd >= 0:
-            self._save(data)
-        room = self.head_budget - len(self.head)
-        if room > 0:
-            self.head += data[:room]
-            data = data[room:]
-        if data:
-            self.tail += data
-            extra = len(self.tail) - self.tail_budget
-            if extra > 0:
-                if not self.dropped and self.path:  # nothing lost yet: save it all
-                    self._open()
-                    self._save(bytes(self.head) + bytes(self.tail))
-                del self.tail[:extra]
-                self.dropped += extra
-
-    def _open(self) -> None:
-        try:
-            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
-            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        except OSError as exc:
-            self.stopped = f"it could not be saved: {exc.strerror}"
-
-    def _save(self, data: bytes) -> None:
-        room = self.file_limit - self.saved
-        if len(data) > room:
-            data = data[:room]
-            self.stopped = f"the limit for saved output is {self.file_limit} bytes"
-        try:
-            view = memoryview(data)
-            while view:
-                n = os.write(self.fd, view)
-                self.saved += n
-                view = view[n:]
-        except OSError as exc:  # ENOSPC: /tmp is full; EFBIG: RLIMIT_FSIZE
-            self.stopped = f"saving stopped: {exc.strerror}"
-        if self.stopped:
-            self._close()
-
-    def _close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-    def saved_file(self, stream: str) -> dict[str, Any] | None:
-        """What the reply says about this stream's saved file, if it has one."""
-        if not self.saved:
-            return None
-        return {
-            "stream": stream,
-            "path": self.path,
-            "bytes": self.saved,
-            "complete": not self.stopped,
-        }
-
-    def text(self) -> tuple[str, int]:
-        self._close()
-        if not self.dropped:
-            return _decode(bytes(self.head + self.tail)), 0
-        if not self.path:
-            where = ""
-        elif not self.stopped:
-            where = f"; the complete output is saved at {self.path}"
-        elif self.saved:
-            where = f"; the first {self.saved} bytes are saved at {self.path} ({self.stopped})"
-        else:
-            where = f"; {self.stopped}"
-        note = f"\n... [{self.dropped} bytes of output cut{where}] ...\n"
-        return _decode(bytes(self.head)) + note + _decode(bytes(self.tail)), self.dropped
-
-
-class FdCapture:
-    """fd 1 or 2 pointed at a pipe; a daemon thread drains it into the active Capture.
-
-    Every read happens under the lock, so ``finish`` (which drains what is left until
-    the pipe is empty) never misses a chunk that the thread had read but not stored.
-    """
-
-    def __init__(self, target_fd: int) -> None:
-        r, w = os.pipe()
-        os.dup2(w, target_fd)
-        os.close(w)
-        os.set_blocking(r, False)
-        os.set_inheritable(r, False)
-        self.fd = r
-        self.lock = _thread.allocate_lock()
-        self.capture: Capture | None = None
-        _thread.start_new_thread(self._drain, ())
-
-    def _read_available(self) -> bool:
-        try:
-            data = os.read(self.fd, 65536)
-        except BlockingIOError:
-            return False
-        if data and self.capture is not None:
-            self.capture.feed(data)
-        return bool(data)
-
-    def _drain(self) -> None:
-        poller = select.poll()
-        poller.register(self.fd, select.POLLIN)
-        while True:
-            poller.poll()
-            with self.lock:
-                self._read_available()
-
-    def start(self, capture: Capture) -> None:
-        with self.lock:
-            while self._read_available():  # output of daemons between calls: dropped
-                pass
-            self.capture = capture
-
-    def finish(self) -> tuple[str, int]:
-        deadline = time.monotonic() + FINISH_DRAIN_S
-        with self.lock:
-            while self._read_available() and time.monotonic() < deadline:
-                pass
-            cap, self.capture = self.capture, None
-        return cap.text() if cap else ("", 0)
-
-
-_ENOSPC = errno.ENOSPC
-_ENOSPC_TEXT = "No space left on device"
-_FULL_SLACK = 1 << 20
-"""A capped file system with less than this free counts as full (blocks are 4 KiB, and
-the write that failed may have left a partial block)."""
-
-
-def _errno_filename(value: str) -> str | None:
-    """The file named in an OSError's text (``[Errno 28] ...: '/workspace/x'``), if any."""
-    _, sep, tail = value.rpartition(": ")
-    if sep and len(tail) > 2 and tail[0] == tail[-1] and tail[0] in "'\"":
-        return tail[1:-1]
-    return None
-
-
-def _disk_usage(root: str) -> tuple[int, int]:
-    """(size, free) of the file system holding ``root``, in bytes; (0, 0) if unknown."""
-    try:
-        st = os.statvfs(root)
-    except OSError:
-        return 0, 0
-    return st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
 
 
 class Kernel:
@@ -273,6 +106,7 @@ class Kernel:
         self.saved_paths: list[list[str]] = []
         self.req_fd, self.resp_fd = cfg["fds"]
         self.pid = os.getpid()
+        self.files = fileops.Files(self.workdir, self.tmpdir, self.max_file, self.max_body)
         main_module = type(sys)("__main__")  # the cells' namespace *is* __main__, so
         main_module.__dict__["__builtins__"] = builtins  # pickle finds classes of cells
         sys.modules["__main__"] = main_module
@@ -296,9 +130,9 @@ class Kernel:
         handlers = {
             "run": self.op_run,
             "exec": self.op_exec,
-            "read": self.op_read,
-            "write": self.op_write,
-            "list": self.op_list,
+            "read": self.files.read,
+            "write": self.files.write,
+            "list": self.files.list,
             "ping": lambda req, blob: ({"ok": True}, b""),
         }
         while True:
@@ -363,8 +197,8 @@ class Kernel:
         error = record["error"]
         if self.timed_out and error is not None and error["name"] == "KeyboardInterrupt":
             error = None
-        if error is not None and error["value"].startswith(f"[Errno {_ENOSPC}]"):
-            note = self.disk_full_note(_errno_filename(error["value"]))
+        if error is not None and error["value"].startswith(f"[Errno {fileops.ENOSPC}]"):
+            note = self.files.disk_full_note(fileops.errno_filename(error["value"]))
             error = {**error, "value": f"{error['value']} ({note})"}
             error["traceback"] += f"[sandbox] {note}\n"
         return {
@@ -379,29 +213,6 @@ class Kernel:
             "charts": record["charts"],
             "timed_out": self.timed_out,
         }, b""
-
-    def full_roots(self) -> list[str]:
-        """The capped file systems (workspace, /tmp, /dev/shm) that are full."""
-        roots = [self.workdir, self.tmpdir, "/dev/shm"]
-        return [r for r in roots if _disk_usage(r)[0] > 0 and _disk_usage(r)[1] < _FULL_SLACK]
-
-    def disk_full_note(self, path: object = None) -> str:
-        """Which capped file system is full, in numbers, and what to do about it."""
-        roots = [self.workdir, self.tmpdir, "/dev/shm"]
-        chosen = []
-        if isinstance(path, str) and path:
-            full = os.path.abspath(path)
-            chosen = [r for r in roots if full == r or full.startswith(r.rstrip("/") + "/")]
-        if not chosen:
-            chosen = self.full_roots() or [self.workdir]
-        parts = []
-        for root in chosen:
-            total, free = _disk_usage(root)
-            parts.append(
-                f"disk full: {(total - free) // 1_000_000} MB used of "
-                f"{total // 1_000_000} MB in {root}"
-            )
-        return "; ".join(parts) + ": delete files you no longer need"
 
     def _captures(self, kind: str) -> tuple[Capture, Capture]:
         """The stdout and stderr captures of one call, each with its overflow file."""
@@ -480,14 +291,17 @@ class Kernel:
     # -- shell ------------------------------------------------------------------
 
     def op_exec(self, req: dict[str, Any], blob: bytes) -> tuple[dict[str, Any], bytes]:
-        cwd = self._resolve(req.get("cwd") or ".")
+        cwd = self.files.resolve(req.get("cwd") or ".")
         if not os.path.isdir(cwd):
-            return self._file_error("not_found", f"no such folder: {cwd}")
+            missing: tuple[dict[str, Any], bytes]  # fileops is loaded by path: untyped here
+            missing = self.files.error("not_found", f"no such folder: {cwd}")
+            return missing
         argv = ["/bin/sh", "-c", req["command"]]
         reply = self._spawn(argv, cwd, req.get("env"), req.get("timeout"))
-        failed = reply["exit_code"] != 0 or _ENOSPC_TEXT in reply["stdout"] + reply["stderr"]
-        if failed and self.full_roots():  # a full disk is the likely cause: say so
-            reply["stderr"] += f"\n[sandbox] {self.disk_full_note()}\n"
+        output = reply["stdout"] + reply["stderr"]
+        failed = reply["exit_code"] != 0 or fileops.ENOSPC_TEXT in output
+        if failed and self.files.full_roots():  # a full disk is the likely cause: say so
+            reply["stderr"] += f"\n[sandbox] {self.files.disk_full_note()}\n"
         return reply, b""
 
     def _spawn(
@@ -577,123 +391,6 @@ class Kernel:
             "saved": self._saved_files(out_cap, err_cap),
             "timed_out": timed_out,
         }
-
-    # -- files ------------------------------------------------------------------
-
-    def _resolve(self, path: str) -> str:
-        return os.path.normpath(os.path.join(self.workdir, path))
-
-    @staticmethod
-    def _file_error(kind: str, message: str) -> tuple[dict[str, Any], bytes]:
-        return {"file_error": kind, "message": message}, b""
-
-    def op_read(self, req: dict[str, Any], blob: bytes) -> tuple[dict[str, Any], bytes]:
-        path = self._resolve(req["path"])
-        limit = min(req.get("max_bytes") or self.max_file, self.max_file)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-        except FileNotFoundError:
-            return self._file_error("not_found", f"no such file: {path}")
-        except IsADirectoryError:
-            return self._file_error("is_dir", f"is a folder, not a file: {path}")
-        except OSError as exc:
-            return self._file_error("os", f"cannot open {path}: {exc.strerror}")
-        try:
-            st = os.fstat(fd)
-            if stat.S_ISDIR(st.st_mode):
-                return self._file_error("is_dir", f"is a folder, not a file: {path}")
-            if not stat.S_ISREG(st.st_mode):
-                return self._file_error("os", f"not a regular file: {path}")
-            if st.st_size > limit:
-                return self._file_error(
-                    "too_large", f"{path} is {st.st_size} bytes, over the {limit}-byte limit"
-                )
-            chunks = []
-            remaining = limit + 1
-            while remaining > 0:
-                chunk = os.read(fd, min(remaining, 1 << 20))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                remaining -= len(chunk)
-            data = b"".join(chunks)
-        finally:
-            os.close(fd)
-        if len(data) > limit:
-            return self._file_error("too_large", f"{path} grew over the {limit}-byte limit")
-        return {"ok": True, "size": len(data)}, data
-
-    def op_write(self, req: dict[str, Any], blob: bytes) -> tuple[dict[str, Any], bytes]:
-        path = self._resolve(req["path"])
-        if len(blob) > self.max_file:
-            return self._file_error(
-                "too_large", f"{len(blob)} bytes is over the {self.max_file}-byte file limit"
-            )
-        if os.path.isdir(path):
-            return self._file_error("is_dir", f"is a folder, not a file: {path}")
-        tmp = f"{path}.ldx-tmp-{self.pid}"
-        try:
-            os.makedirs(os.path.dirname(path) or "/", exist_ok=True)
-            with open(tmp, "wb") as f:
-                f.write(blob)
-            os.replace(tmp, path)
-        except (FileExistsError, NotADirectoryError):
-            return self._file_error("os", f"a parent of {path} is a file, not a folder")
-        except OSError as exc:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            kind = "too_large" if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else "os"
-            note = f" ({self.disk_full_note(path)})" if exc.errno == _ENOSPC else ""
-            return self._file_error(kind, f"cannot write {path}: {exc.strerror}{note}")
-        return {"ok": True, "path": path}, b""
-
-    def op_list(self, req: dict[str, Any], blob: bytes) -> tuple[dict[str, Any], bytes]:
-        given: str = req.get("path") or "."
-        root = self._resolve(given)
-        depth = max(1, int(req.get("depth", 1)))
-        limit = int(req.get("max_entries", 10_000))
-        if not os.path.exists(root):
-            return self._file_error("not_found", f"no such folder: {root}")
-        if not os.path.isdir(root):
-            return self._file_error("not_dir", f"not a folder: {root}")
-        entries: list[dict[str, Any]] = []
-        truncated = False
-        room = self.max_body // 2  # JSON of an entry: its texts plus ~80 bytes
-
-        def walk(folder: str, shown: str, level: int) -> None:
-            nonlocal truncated
-            try:
-                items = sorted(os.scandir(folder), key=lambda e: e.name)
-            except OSError:
-                return
-            nonlocal room
-            for entry in items:
-                if len(entries) >= limit or room <= 0:
-                    truncated = True
-                    return
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                is_dir = stat.S_ISDIR(st.st_mode)
-                rel = entry.name if shown in ("", ".") else f"{shown.rstrip('/')}/{entry.name}"
-                room -= 6 * (len(entry.name) + len(rel)) + 100
-                entries.append(
-                    {
-                        "name": entry.name,
-                        "path": rel,
-                        "is_dir": is_dir,
-                        "size": 0 if is_dir else st.st_size,
-                        "mtime": st.st_mtime,
-                    }
-                )
-                if is_dir and level < depth:
-                    walk(entry.path, rel, level + 1)
-
-        walk(root, given, 1)
-        return {"entries": entries, "truncated": truncated}, b""
 
 
 _REQUEST_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
@@ -827,7 +524,7 @@ def main(cfg_fd: int | None = None) -> None:
     _signal.signal(_SIGINT, _signal.SIG_IGN)
     kernel = Kernel(cfg)
     for name in list(sys.modules):  # keep the user's import namespace clean
-        if name in ("kernel", "protocol", "forwarder") or name.split(".")[0] == "cellrunner":
+        if name in MODULES or name.split(".")[0] == "cellrunner":
             sys.modules.pop(name, None)
     kernel.serve()
 
