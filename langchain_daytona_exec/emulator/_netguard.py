@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import threading
 
-from langchain_daytona_exec.backends.local._isolation import UID_BASE, UID_SPAN
+from langchain_daytona_exec.backends.local._limits import UID_BASE, UID_SPAN
 
 __all__ = ["GUARD", "GuardUnavailableError", "NetworkGuard"]
 

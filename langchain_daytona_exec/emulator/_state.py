@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from langchain_daytona_exec.backends.local import LocalBackend, LocalLimits, LocalSandbox
-from langchain_daytona_exec.backends.local._isolation import GiB
+from langchain_daytona_exec.backends.local._limits import GiB
 from langchain_daytona_exec.emulator._catalog import DEFAULT_SNAPSHOT, Catalog, Snapshot
 from langchain_daytona_exec.emulator._images import BuildError, Recipe, parse_dockerfile
 from langchain_daytona_exec.emulator._netguard import GUARD, GuardUnavailableError

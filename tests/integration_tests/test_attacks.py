@@ -37,6 +37,7 @@ from langchain_daytona_exec import (
     SandboxLostError,
 )
 from langchain_daytona_exec.backends.local import _cgroups as cgroups
+from langchain_daytona_exec.backends.local import _detect as detect
 from langchain_daytona_exec.backends.local import _isolation as isolation
 from langchain_daytona_exec.errors import IsolationUnavailableError
 
@@ -58,7 +59,7 @@ IS_ROOT = os.geteuid() == 0
 
 def _isolation_available() -> bool:
     try:
-        isolation.detect_mode()
+        detect.detect_mode()
     except IsolationUnavailableError:
         return False
     return True

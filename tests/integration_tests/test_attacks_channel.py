@@ -32,7 +32,7 @@ from langchain_daytona_exec import (
     SandboxLostError,
     SandboxPool,
 )
-from langchain_daytona_exec.backends.local import _isolation as isolation
+from langchain_daytona_exec.backends.local import _detect as detect
 from langchain_daytona_exec.backends.local import protocol
 from langchain_daytona_exec.emulator import Emulator
 from langchain_daytona_exec.errors import IsolationUnavailableError
@@ -46,7 +46,7 @@ MiB = 1024 * 1024
 
 def _isolation_available() -> bool:
     try:
-        isolation.detect_mode()
+        detect.detect_mode()
     except IsolationUnavailableError:
         return False
     return True

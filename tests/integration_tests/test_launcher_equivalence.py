@@ -20,13 +20,14 @@ from typing import Any
 import pytest
 
 from langchain_daytona_exec import LocalBackend, LocalLimits, LocalSandbox
-from langchain_daytona_exec.backends.local import _isolation as isolation
+from langchain_daytona_exec.backends.local import _detect as detect
+from langchain_daytona_exec.backends.local import _limits as limits
 from langchain_daytona_exec.errors import IsolationUnavailableError
 
 
 def _root_mode() -> bool:
     try:
-        return os.geteuid() == 0 and isolation.detect_mode() == "root"
+        return os.geteuid() == 0 and detect.detect_mode() == "root"
     except IsolationUnavailableError:
         return False
 
@@ -144,7 +145,7 @@ def test_sandboxed_code_observes_the_same_world(sandboxes: dict[str, LocalSandbo
     assert (fk["nnp"], fk["seccomp"]) == (bw["nnp"], bw["seccomp"]) == ("1", ("2", "1"))
     for ids in (bw["ids"], fk["ids"]):
         uids, gids, groups = ids
-        assert len(set(uids)) == 1 and uids == gids and int(uids[0]) >= isolation.UID_BASE
+        assert len(set(uids)) == 1 and uids == gids and int(uids[0]) >= limits.UID_BASE
         assert groups == ""
     _caps_within(fk["pid1"], bw["pid1"])
     assert {k: fk["pid1"][k] for k in ("NoNewPrivs", "Seccomp")} == {

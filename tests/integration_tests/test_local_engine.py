@@ -260,11 +260,12 @@ async def test_concurrent_async_calls_on_one_sandbox() -> None:
 
 
 def test_unsafe_mode_is_explicit_and_still_works(monkeypatch: pytest.MonkeyPatch) -> None:
+    from langchain_daytona_exec.backends.local import _detect as detect
     from langchain_daytona_exec.backends.local import _isolation as isolation
     from langchain_daytona_exec.backends.local._hostdirs import traversable_by_others
 
-    isolation.detect_mode.cache_clear()
-    monkeypatch.setattr(isolation.shutil, "which", lambda name: None)
+    detect.detect_mode.cache_clear()
+    monkeypatch.setattr(detect.shutil, "which", lambda name: None)
     try:
         with pytest.raises(IsolationUnavailableError):
             LocalBackend().create()
@@ -284,7 +285,7 @@ def test_unsafe_mode_is_explicit_and_still_works(monkeypatch: pytest.MonkeyPatch
             workdir = sb.workdir
         assert not os.path.exists(workdir)
     finally:
-        isolation.detect_mode.cache_clear()
+        detect.detect_mode.cache_clear()
 
 
 def test_cells_run_in_main_so_pickle_finds_their_classes(sb: LocalSandbox) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from langchain_daytona_exec import LocalBackend
 from langchain_daytona_exec.backends.local import _isolation as isolation
+from langchain_daytona_exec.backends.local import _limits as limits
 from langchain_daytona_exec.backends.local import _zygote as zygote
 from langchain_daytona_exec.backends.local._forkserver import ForkedProcess
 from langchain_daytona_exec.backends.local._launch import FORKED_KERNEL_FDS
@@ -32,7 +33,7 @@ def _plan(**overrides: object) -> list[isolation.MountOp]:
         "paths": isolation.SandboxPaths(
             python="/usr/bin/python3", prefixes=("/opt/py",), site_packages=("/opt/py/site",)
         ),
-        "limits": isolation.LocalLimits(),
+        "limits": limits.LocalLimits(),
         "network": False,
         "host_workspace": "/host/work",
         "passwd_fd": 11,
@@ -50,7 +51,7 @@ def test_bwrap_options_are_the_rendered_plan() -> None:
         paths=isolation.SandboxPaths(
             python="/usr/bin/python3", prefixes=("/opt/py",), site_packages=("/opt/py/site",)
         ),
-        limits=isolation.LocalLimits(),
+        limits=limits.LocalLimits(),
         network=False,
         host_workspace="/host/work",
         seccomp_fd=10,

@@ -5,9 +5,11 @@ from typing import Any
 
 import pytest
 
+from langchain_daytona_exec.backends.local import _detect as detect
 from langchain_daytona_exec.backends.local import _isolation as isolation
 from langchain_daytona_exec.backends.local import _seccomp as seccomp_filter
-from langchain_daytona_exec.backends.local._isolation import LocalLimits, SandboxPaths
+from langchain_daytona_exec.backends.local._isolation import SandboxPaths
+from langchain_daytona_exec.backends.local._limits import GiB, LocalLimits, MiB
 
 PATHS = SandboxPaths(
     python="/opt/py/bin/python3.11",
@@ -168,14 +170,14 @@ def test_tmp_is_mounted_before_binds_so_a_runtime_under_tmp_stays_visible() -> N
 def test_missing_bubblewrap_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     from langchain_daytona_exec.errors import IsolationUnavailableError
 
-    isolation.detect_mode.cache_clear()
-    monkeypatch.setattr(isolation.shutil, "which", lambda name: None)
+    detect.detect_mode.cache_clear()
+    monkeypatch.setattr(detect.shutil, "which", lambda name: None)
     try:
         with pytest.raises(IsolationUnavailableError, match="apt-get install bubblewrap") as info:
-            isolation.detect_mode()
+            detect.detect_mode()
         assert "unsafe_no_isolation=True" in str(info.value)
     finally:
-        isolation.detect_mode.cache_clear()
+        detect.detect_mode.cache_clear()
 
 
 def test_bwrap_that_cannot_create_namespaces_names_the_fix(
@@ -186,14 +188,14 @@ def test_bwrap_that_cannot_create_namespaces_names_the_fix(
     fake = tmp_path / "bwrap"  # type: ignore[operator]
     fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
     fake.chmod(0o755)
-    isolation.detect_mode.cache_clear()
-    monkeypatch.setattr(isolation.shutil, "which", lambda name: str(fake))
-    monkeypatch.setattr(isolation.os, "geteuid", lambda: 1000)
+    detect.detect_mode.cache_clear()
+    monkeypatch.setattr(detect.shutil, "which", lambda name: str(fake))
+    monkeypatch.setattr(detect.os, "geteuid", lambda: 1000)
     try:
         with pytest.raises(IsolationUnavailableError, match="unprivileged_userns_clone"):
-            isolation.detect_mode()
+            detect.detect_mode()
     finally:
-        isolation.detect_mode.cache_clear()
+        detect.detect_mode.cache_clear()
 
 
 def testtraversable_by_others(tmp_path: pytest.TempPathFactory) -> None:
@@ -262,11 +264,11 @@ def test_file_caps_stay_well_below_the_memory_limit() -> None:
     limits = LocalLimits()
     assert limits.files_bytes == limits.workspace_bytes + 2 * limits.tmp_bytes
     assert limits.files_bytes <= limits.memory_bytes // 2  # the default split: 3/8 + 2 x 1/16
-    small = LocalLimits(memory_bytes=256 * isolation.MiB)  # caps follow the memory limit
-    assert small.workspace_bytes == 96 * isolation.MiB and small.tmp_bytes == 16 * isolation.MiB
+    small = LocalLimits(memory_bytes=256 * MiB)  # caps follow the memory limit
+    assert small.workspace_bytes == 96 * MiB and small.tmp_bytes == 16 * MiB
     with pytest.raises(ValueError, match="over 75% of memory_bytes"):
-        LocalLimits(workspace_bytes=1 * isolation.GiB)  # the old default: a fill OOMs
-    LocalLimits(workspace_bytes=512 * isolation.MiB, tmp_bytes=64 * isolation.MiB)  # 62.5%
+        LocalLimits(workspace_bytes=1 * GiB)  # the old default: a fill OOMs
+    LocalLimits(workspace_bytes=512 * MiB, tmp_bytes=64 * MiB)  # 62.5%
 
 
 def _counting_bwrap(folder: Any, exit_status: int) -> tuple[str, Any]:
@@ -287,32 +289,32 @@ def test_detected_mode_is_remembered_until_its_key_changes(
 ) -> None:
     fake, calls = _counting_bwrap(tmp_path, 0)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(isolation.shutil, "which", lambda name: fake)
-    isolation.detect_mode.cache_clear()
+    monkeypatch.setattr(detect.shutil, "which", lambda name: fake)
+    detect.detect_mode.cache_clear()
     try:
-        first = isolation.detect_mode()
-        assert _probes(calls) == 1 and os.path.exists(isolation.mode_cache_path())
-        isolation.detect_mode.cache_clear()  # a new process: the file answers
-        assert isolation.detect_mode() == first
+        first = detect.detect_mode()
+        assert _probes(calls) == 1 and os.path.exists(detect.mode_cache_path())
+        detect.detect_mode.cache_clear()  # a new process: the file answers
+        assert detect.detect_mode() == first
         assert _probes(calls) == 1
         # bwrap replaced (size and mtime change): probed again
         os.utime(fake, ns=(1, 1))
-        isolation.detect_mode.cache_clear()
-        assert isolation.detect_mode() == first
+        detect.detect_mode.cache_clear()
+        assert detect.detect_mode() == first
         assert _probes(calls) == 2
         # another kernel release: probed again
         other = os.uname_result((*os.uname()[:2], "0.0-other", *os.uname()[3:]))
-        monkeypatch.setattr(isolation.os, "uname", lambda: other)
-        isolation.detect_mode.cache_clear()
-        isolation.detect_mode()
+        monkeypatch.setattr(detect.os, "uname", lambda: other)
+        detect.detect_mode.cache_clear()
+        detect.detect_mode()
         assert _probes(calls) == 3
         # a sandbox that failed to start forgets it: probed again
-        isolation.forget_mode()
-        assert not os.path.exists(isolation.mode_cache_path())
-        isolation.detect_mode()
+        detect.forget_mode()
+        assert not os.path.exists(detect.mode_cache_path())
+        detect.detect_mode()
         assert _probes(calls) == 4
     finally:
-        isolation.detect_mode.cache_clear()
+        detect.detect_mode.cache_clear()
 
 
 def test_a_failed_detection_is_not_remembered(
@@ -322,16 +324,16 @@ def test_a_failed_detection_is_not_remembered(
 
     fake, calls = _counting_bwrap(tmp_path, 1)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(isolation.shutil, "which", lambda name: fake)
-    isolation.detect_mode.cache_clear()
+    monkeypatch.setattr(detect.shutil, "which", lambda name: fake)
+    detect.detect_mode.cache_clear()
     try:
         for expected_probes in (1, 2):
             with pytest.raises(IsolationUnavailableError):
-                isolation.detect_mode()
+                detect.detect_mode()
             assert _probes(calls) == expected_probes
-            assert not os.path.exists(isolation.mode_cache_path())
+            assert not os.path.exists(detect.mode_cache_path())
     finally:
-        isolation.detect_mode.cache_clear()
+        detect.detect_mode.cache_clear()
 
 
 def test_a_start_failure_reprobes_and_reports_a_broken_bwrap(
@@ -342,8 +344,8 @@ def test_a_start_failure_reprobes_and_reports_a_broken_bwrap(
 
     fake, calls = _counting_bwrap(tmp_path, 1)  # bwrap broke since the mode was remembered
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(isolation.shutil, "which", lambda name: fake)
-    isolation.detect_mode.cache_clear()
+    monkeypatch.setattr(detect.shutil, "which", lambda name: fake)
+    detect.detect_mode.cache_clear()
     sandbox = LocalSandbox.__new__(LocalSandbox)
     sandbox.mode = "root"
     try:
@@ -352,7 +354,7 @@ def test_a_start_failure_reprobes_and_reports_a_broken_bwrap(
         assert _probes(calls) == 1
         assert isinstance(info.value.__cause__, OSError)
     finally:
-        isolation.detect_mode.cache_clear()
+        detect.detect_mode.cache_clear()
 
 
 def test_randbelow_is_in_range_and_reaches_every_value() -> None:

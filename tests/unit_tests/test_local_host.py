@@ -77,11 +77,11 @@ def test_folder_of_another_user_is_refused(tmp_path: Path) -> None:
 def test_memory_budget_warns_when_the_pool_cannot_fit(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from langchain_daytona_exec.backends.local import _isolation as isolation
+    from langchain_daytona_exec.backends.local import _limits as limits
 
     mib = 1024 * 1024
     monkeypatch.setattr(cgroups, "memory_available", lambda: (3000 * mib, "the test's cgroup"))
-    backend = LocalBackend(limits=isolation.LocalLimits(memory_bytes=1024 * mib))
+    backend = LocalBackend(limits=limits.LocalLimits(memory_bytes=1024 * mib))
     with caplog.at_level("WARNING", logger="langchain_daytona_exec"):
         assert backend.check_memory_budget(2) is None  # 2 GiB fits in ~2.9 GiB
         assert not caplog.records
@@ -101,12 +101,12 @@ def test_memory_available_is_bounded_by_the_machine() -> None:
 
 
 def test_the_pool_checks_its_memory_budget_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    from langchain_daytona_exec.backends.local import _isolation as isolation
+    from langchain_daytona_exec.backends.local import _limits as limits
     from langchain_daytona_exec.pool import SandboxPool
 
     mib = 1024 * 1024
     monkeypatch.setattr(cgroups, "memory_available", lambda: (1500 * mib, "the test"))
-    backend = LocalBackend(limits=isolation.LocalLimits(memory_bytes=512 * mib))
+    backend = LocalBackend(limits=limits.LocalLimits(memory_bytes=512 * mib))
     calls: list[str | None] = []
     check = backend.check_memory_budget
     monkeypatch.setattr(backend, "check_memory_budget", lambda n: calls.append(check(n)))

@@ -4,6 +4,7 @@ import pytest
 
 from langchain_daytona_exec import Environment, NetworkPolicyError
 from langchain_daytona_exec.backends.local import _isolation as isolation
+from langchain_daytona_exec.backends.local import _limits as limits
 from langchain_daytona_exec.netpolicy import HostPattern, NetworkPolicy
 
 
@@ -91,7 +92,7 @@ def test_bwrap_argv_binds_the_layer_read_only_and_the_proxy_socket() -> None:
     argv = isolation.bwrap_argv(
         mode="root",
         paths=paths,
-        limits=isolation.LocalLimits(),
+        limits=limits.LocalLimits(),
         network=False,
         host_workspace="/h/work",
         seccomp_fd=3,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from langchain_daytona_exec.backends.local._backend import LocalBackend
-from langchain_daytona_exec.backends.local._isolation import LocalLimits
+from langchain_daytona_exec.backends.local._limits import LocalLimits
 from langchain_daytona_exec.backends.local._sandbox import LocalSandbox
 
 if TYPE_CHECKING:

@@ -26,14 +26,17 @@ from typing import TYPE_CHECKING, Literal
 
 from langchain_daytona_exec import _lifecycle
 from langchain_daytona_exec.backends.local import _cgroups as cgroups
+from langchain_daytona_exec.backends.local import _detect as detect
 from langchain_daytona_exec.backends.local import _isolation as isolation
+from langchain_daytona_exec.backends.local._detect import Mode
 from langchain_daytona_exec.backends.local._hostdirs import (
     default_base_dir,
     ensure_private_dir,
     install_hygiene,
     protect_host,
 )
-from langchain_daytona_exec.backends.local._isolation import LocalLimits, Mode, SandboxPaths
+from langchain_daytona_exec.backends.local._isolation import SandboxPaths
+from langchain_daytona_exec.backends.local._limits import LocalLimits
 from langchain_daytona_exec.backends.local._prepare import mpl_cache_dir
 from langchain_daytona_exec.backends.local._sandbox import LocalSandbox
 from langchain_daytona_exec.errors import IsolationUnavailableError
@@ -154,7 +157,7 @@ class LocalBackend:
     def mode(self) -> Mode:
         """``"root"``, ``"userns"`` or ``"unsafe"``; detected on first use."""
         try:
-            return isolation.detect_mode()
+            return detect.detect_mode()
         except IsolationUnavailableError:
             if self.unsafe_no_isolation:
                 return "unsafe"

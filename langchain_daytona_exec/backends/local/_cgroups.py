@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from langchain_daytona_exec.backends.local._isolation import LocalLimits
+from langchain_daytona_exec.backends.local._limits import LocalLimits
 
 _CGROUP_FIRST_PAUSE_S = 0.0005
 _CGROUP_MAX_PAUSE_S = 0.005

@@ -1,39 +1,34 @@
-"""How a local sandbox is isolated: its limits, the mode detection and the bwrap argv.
+"""What a local sandbox sees, and the bwrap command line that builds it.
 
-Every limit and default is named once, in :class:`LocalLimits`, with its reason.
-The bwrap argv is built by a pure function (:func:`bwrap_argv`) so it can be unit
-tested; the side effects live beside it: ``_seccomp.py`` (the syscall filter),
+The sandbox's layout (the kernel's files, its paths), the host paths it needs
+read-only (:class:`SandboxPaths`), its environment, passwd and group, and its mounts:
+:func:`mount_plan` lists them as ordered steps, rendered as bwrap options by a pure
+function (:func:`bwrap_argv`, unit tested) and executed as they are by the fork-server
+(``_zygote.py``). Around it: ``_limits.py`` (every limit, with its reason),
+``_detect.py`` (which mode works here), ``_seccomp.py`` (the syscall filter),
 ``_cgroups.py`` (cgroups, OOM priorities, the memory budget) and ``_mounts.py`` (root
 mode's workspace tmpfs).
 
-Two modes, detected at runtime (:func:`detect_mode`):
-
-* ``root``: the host process is root. bwrap unshares ipc/pid/net/uts/cgroup, drops
-  every capability but CAP_SETUID/CAP_SETGID, and the kernel switches to a per-sandbox
-  unprivileged uid before any user code runs. The workspace is a size-capped tmpfs
-  mounted on the host, so it survives a restart of the interpreter. cgroup memory and
-  pids limits apply where the cgroup tree is writable.
-* ``userns``: an ordinary user. bwrap adds ``--unshare-user --disable-userns``; the
-  workspace is a size-capped tmpfs inside the sandbox (a hard restart empties it).
+In ``root`` mode bwrap unshares ipc/pid/net/uts/cgroup, drops every capability but
+CAP_SETUID/CAP_SETGID, and the kernel switches to a per-sandbox unprivileged uid before
+any user code runs; the workspace is a size-capped tmpfs mounted on the host, so it
+survives a restart of the interpreter. In ``userns`` mode bwrap adds ``--unshare-user
+--disable-userns``; the workspace is a size-capped tmpfs inside the sandbox (a hard
+restart empties it).
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import os
-import shutil
-import subprocess
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_daytona_exec.backends import cellrunner
-from langchain_daytona_exec.errors import IsolationUnavailableError
-from langchain_daytona_exec.sandbox import check_seconds
 
-Mode = Literal["root", "userns", "unsafe"]
+if TYPE_CHECKING:
+    from langchain_daytona_exec.backends.local._limits import LocalLimits
 
 KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
 """Folder holding ``kernel.py`` and the other KERNEL_MODULES, copied into the sandbox."""
@@ -89,123 +84,6 @@ SANDBOX_USER_BASE = f"{SANDBOX_WORKDIR}/.local"
 """``PYTHONUSERBASE`` when the sandbox may reach a package index: ``pip install`` puts
 packages here (writable, first on ``sys.path``, kept across interpreter restarts)."""
 
-UID_BASE = 1_800_000_000
-UID_SPAN = 100_000_000
-"""Root mode gives each sandbox its own uid in [UID_BASE, UID_BASE + UID_SPAN): far
-from real users and subuid ranges, so RLIMIT_NPROC counts one sandbox's processes only
-and one sandbox can never signal or read another's."""
-
-MiB = 1024 * 1024
-GiB = 1024 * MiB
-
-WORKSPACE_SHARE = 3 / 8
-"""Default workspace cap, as a share of the memory limit (384 MiB of 1 GiB): the files
-the model works with (datasets, outputs) get the biggest part of the file budget."""
-TMP_SHARE = 1 / 16
-"""Default cap of ``/tmp`` and, separately, of ``/dev/shm`` (64 MiB each of 1 GiB):
-scratch space (pip, tempfile, multiprocessing's shared memory) needs little."""
-MAX_FILES_SHARE = 3 / 4
-"""The workspace, ``/tmp`` and ``/dev/shm`` together may never exceed this share of the
-memory limit. Their tmpfs pages are charged to the sandbox's memory cgroup and belong to
-no process: with caps as large as the memory limit a disk fill OOM-kills the
-interpreter, and every restart dies again because the files stay (the model loops on
-"interpreter died"). Below the limit, a fill fails with ENOSPC and the interpreter
-keeps at least a quarter of the memory (half with the defaults: 3/8 + 2 x 1/16)."""
-
-
-@dataclass(frozen=True)
-class LocalLimits:
-    """Resource limits of one local sandbox. Sizes in **bytes**, times in **seconds**.
-
-    Attributes:
-        memory_bytes: cgroup memory limit (RAM + tmpfs pages the sandbox writes).
-        pids: cgroup pids limit: a fork bomb stops here.
-        cpu_cores: cgroup CPU quota in cores (1.0 = one core's worth of time); a busy
-            loop or a fork bomb cannot starve the host and the other sandboxes.
-            ``None``: no quota.
-        nproc: RLIMIT_NPROC for the sandbox's own uid (second line against fork bombs).
-        nofile: RLIMIT_NOFILE.
-        fsize_bytes: RLIMIT_FSIZE, the largest single file.
-        address_space_bytes: RLIMIT_AS; ``None`` leaves it unset because V8 (node) and
-            OpenBLAS reserve many GB of address space they never touch. The cgroup
-            memory limit is what bounds real use.
-        cpu_seconds: RLIMIT_CPU over the whole life of the interpreter; ``None``: off
-            (per-call timeouts bound wall time instead).
-        workspace_bytes: size cap of the writable workspace (a tmpfs); ``0``:
-            :data:`WORKSPACE_SHARE` of ``memory_bytes``.
-        tmp_bytes: size cap of ``/tmp`` and of ``/dev/shm`` (each a tmpfs); ``0``:
-            :data:`TMP_SHARE` of ``memory_bytes``. The three together must stay within
-            :data:`MAX_FILES_SHARE` of ``memory_bytes`` (``ValueError`` otherwise).
-        output_bytes: captured bytes kept per stream per call (head + tail).
-        max_file_bytes: largest file ``read_file``/``write_file`` move.
-        timeout_s: default per-call timeout.
-        grace_s: after a timeout's SIGINT, how long before the sandbox is killed.
-        start_timeout_s: how long a new sandbox may take to become ready.
-        file_op_timeout_s: how long a file operation may take.
-    """
-
-    memory_bytes: int = 1 * GiB
-    pids: int = 256
-    cpu_cores: float | None = 1.0
-    nproc: int = 256
-    nofile: int = 1024
-    fsize_bytes: int = 1 * GiB
-    address_space_bytes: int | None = None
-    cpu_seconds: int | None = None
-    workspace_bytes: int = 0
-    tmp_bytes: int = 0
-    output_bytes: int = 1 * MiB
-    max_file_bytes: int = 100 * MiB
-    timeout_s: float = 60.0
-    grace_s: float = 2.0
-    start_timeout_s: float = 30.0
-    file_op_timeout_s: float = 60.0
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.grace_s < float("inf"):  # NaN fails too
-            raise ValueError(f"LocalLimits.grace_s must be finite and >= 0, got {self.grace_s!r}")
-        for name in ("timeout_s", "start_timeout_s", "file_op_timeout_s"):
-            object.__setattr__(
-                self, name, check_seconds(getattr(self, name), f"LocalLimits.{name}")
-            )
-        if not self.workspace_bytes:
-            object.__setattr__(self, "workspace_bytes", int(self.memory_bytes * WORKSPACE_SHARE))
-        if not self.tmp_bytes:
-            object.__setattr__(self, "tmp_bytes", int(self.memory_bytes * TMP_SHARE))
-        files = self.files_bytes
-        if files > self.memory_bytes * MAX_FILES_SHARE:
-            raise ValueError(
-                f"workspace_bytes + 2 x tmp_bytes (/tmp and /dev/shm) = {files // MiB} MiB is "
-                f"over {MAX_FILES_SHARE:.0%} of memory_bytes ({self.memory_bytes // MiB} MiB): "
-                "files are held in the sandbox's memory, so a full disk would OOM-kill the "
-                "interpreter. Lower workspace_bytes/tmp_bytes or raise memory_bytes."
-            )
-
-    @property
-    def files_bytes(self) -> int:
-        """What the sandbox's files can hold at most: workspace + ``/tmp`` + ``/dev/shm``."""
-        return self.workspace_bytes + 2 * self.tmp_bytes
-
-    def rlimits(self, *, cgroup: bool = True) -> dict[str, int | None]:
-        """The rlimits the kernel applies to itself before running code.
-
-        Args:
-            cgroup: Whether a memory cgroup bounds the sandbox. Without one (non-root
-                mode, or a cgroup tree that is not writable) RLIMIT_DATA is set to
-                ``memory_bytes``: it bounds each process's heap and private writable
-                mappings (V8's and OpenBLAS's untouched reservations do not count), so a
-                large allocation fails with MemoryError instead of taking the machine.
-        """
-        return {
-            "as": self.address_space_bytes,
-            "data": None if cgroup else self.memory_bytes,
-            "cpu": self.cpu_seconds,
-            "fsize": self.fsize_bytes,
-            "nofile": self.nofile,
-            "nproc": self.nproc,
-            "core": 0,
-        }
-
 
 @dataclass(frozen=True)
 class SandboxPaths:
@@ -232,127 +110,6 @@ def host_python_paths() -> SandboxPaths:
         prefixes=tuple(sorted(p for p in prefixes if not p.startswith("/usr"))),
         site_packages=tuple(os.path.realpath(p) for p in sites),
     )
-
-
-# -- detection -----------------------------------------------------------------------
-
-_INSTALL_HINT = (
-    "install bubblewrap (`sudo apt-get install bubblewrap`, `dnf install bubblewrap`), "
-    "or run `make install` as root"
-)
-
-
-MODE_CACHE_VERSION = "1"
-"""Bumped when the probe or the cache's format changes, so older entries are re-probed."""
-
-
-def mode_cache_path() -> str:
-    """The per-user file remembering a successful probe (``$XDG_CACHE_HOME`` or ~/.cache)."""
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(cache, "langchain-daytona-exec", f"isolation-mode-{os.geteuid()}")
-
-
-def _mode_cache_key(bwrap: str, mode: Mode) -> str | None:
-    """What a probe's success depends on: bwrap's file, the kernel release, the euid.
-
-    ``None`` when bwrap cannot be stat'ed (then nothing is cached).
-    """
-    try:
-        st = os.stat(bwrap)
-    except OSError:
-        return None
-    real = os.path.realpath(bwrap)
-    release = os.uname().release
-    return (
-        f"v{MODE_CACHE_VERSION} {mode} euid={os.geteuid()} kernel={release} "
-        f"bwrap={real} mtime_ns={st.st_mtime_ns} size={st.st_size}"
-    )
-
-
-def _cached_mode_holds(key: str | None) -> bool:
-    if key is None:
-        return False
-    try:
-        with open(mode_cache_path(), encoding="utf-8") as f:
-            return f.read() == key
-    except (OSError, ValueError):
-        return False
-
-
-def _remember_mode(key: str | None) -> None:
-    """Write the key of a successful probe (atomically; a read-only home only costs speed)."""
-    if key is None:
-        return
-    path = mode_cache_path()
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with contextlib.suppress(OSError):
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(key)
-        os.replace(tmp, path)
-    with contextlib.suppress(OSError):
-        os.unlink(tmp)
-
-
-def forget_mode() -> None:
-    """Drop the remembered probe (file and in-process): the next detection probes again.
-
-    Called when a sandbox fails to start, in case the remembered mode no longer works.
-    """
-    detect_mode.cache_clear()
-    with contextlib.suppress(OSError):
-        os.unlink(mode_cache_path())
-
-
-@functools.lru_cache(maxsize=1)
-def detect_mode() -> Mode:
-    """Pick the isolation mode that works here, or raise naming the fix.
-
-    A successful probe (bwrap starting ``true`` in new namespaces, ~20 ms) is
-    remembered in :func:`mode_cache_path`, keyed by bwrap's path, mtime and size, the
-    kernel release and the euid; any change of these probes again, and so does a
-    sandbox that fails to start (:func:`forget_mode`). A failed probe is never
-    remembered.
-
-    Raises:
-        IsolationUnavailableError: bubblewrap is missing or cannot create namespaces.
-    """
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        raise IsolationUnavailableError(
-            f"bubblewrap (bwrap) is not installed: {_INSTALL_HINT}. To run code WITHOUT "
-            "isolation on a machine you do not mind losing, pass "
-            "LocalBackend(unsafe_no_isolation=True)."
-        )
-    mode: Mode = "root" if os.geteuid() == 0 else "userns"
-    key = _mode_cache_key(bwrap, mode)
-    if _cached_mode_holds(key):
-        return mode
-    probe = [bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr"]
-    if mode == "userns":
-        probe += ["--unshare-user", "--disable-userns"]
-    for top in ("bin", "lib", "lib64"):
-        if os.path.islink(f"/{top}"):
-            probe += ["--symlink", os.readlink(f"/{top}"), f"/{top}"]
-        elif os.path.isdir(f"/{top}"):
-            probe += ["--ro-bind", f"/{top}", f"/{top}"]
-    probe += ["--", "/usr/bin/true"]
-    proc = subprocess.run(probe, capture_output=True, text=True, env={}, timeout=30)
-    if proc.returncode != 0:
-        fix = (
-            "enable unprivileged user namespaces (`sudo sysctl -w "
-            "kernel.unprivileged_userns_clone=1`, and on Ubuntu 24.04+ `sudo sysctl -w "
-            "kernel.apparmor_restrict_unprivileged_userns=0`), or run as root"
-            if mode == "userns"
-            else "check that this container may create namespaces (docker: --privileged "
-            "or a seccomp profile allowing unshare)"
-        )
-        raise IsolationUnavailableError(
-            f"bubblewrap cannot create a sandbox here ({proc.stderr.strip()}): {fix}. "
-            "LocalBackend(unsafe_no_isolation=True) runs code without isolation."
-        )
-    _remember_mode(key)
-    return mode
 
 
 # -- the bwrap command line ----------------------------------------------------------

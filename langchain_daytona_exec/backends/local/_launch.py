@@ -17,7 +17,8 @@ from langchain_daytona_exec.backends.local import _cgroups as cgroups
 from langchain_daytona_exec.backends.local import _isolation as isolation
 from langchain_daytona_exec.backends.local import _mounts as mounts
 from langchain_daytona_exec.backends.local import _seccomp as seccomp_filter
-from langchain_daytona_exec.backends.local._isolation import Mode, SandboxPaths
+from langchain_daytona_exec.backends.local._detect import Mode
+from langchain_daytona_exec.backends.local._isolation import SandboxPaths
 from langchain_daytona_exec.backends.local._prepare import (
     ensure_kernel_bytecode,
     kernel_files,
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
     from langchain_daytona_exec.backends.local._backend import LocalBackend
     from langchain_daytona_exec.backends.local._egress import EgressChannel
-    from langchain_daytona_exec.backends.local._isolation import LocalLimits
+    from langchain_daytona_exec.backends.local._limits import LocalLimits
 
 
 if TYPE_CHECKING:

@@ -24,17 +24,19 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_daytona_exec import _lifecycle
 from langchain_daytona_exec.backends.local import _cgroups as cgroups
-from langchain_daytona_exec.backends.local import _isolation as isolation
+from langchain_daytona_exec.backends.local import _detect as detect
 from langchain_daytona_exec.backends.local import _mounts as mounts
 from langchain_daytona_exec.backends.local import protocol
 from langchain_daytona_exec.backends.local._channel import KernelFault, read_reply
+from langchain_daytona_exec.backends.local._detect import Mode
 from langchain_daytona_exec.backends.local._hostdirs import (
     listdir,
     remove_sandbox_dir,
     traversable_by_others,
 )
-from langchain_daytona_exec.backends.local._isolation import LocalLimits, Mode, SandboxPaths
+from langchain_daytona_exec.backends.local._isolation import SandboxPaths
 from langchain_daytona_exec.backends.local._launch import KernelLauncher
+from langchain_daytona_exec.backends.local._limits import UID_BASE, UID_SPAN, LocalLimits
 from langchain_daytona_exec.backends.local._spawner import spawner
 from langchain_daytona_exec.errors import (
     IsolationUnavailableError,
@@ -119,7 +121,7 @@ class LocalSandbox(KernelLauncher, Sandbox):
         self._state_lost_pending = False
         self._deaths_in_a_row = 0  # interpreter deaths with no reply in between
         self._request_ids = itertools.count(randbelow(1 << 30) + 1)
-        self._uid = isolation.UID_BASE + randbelow(isolation.UID_SPAN)
+        self._uid = UID_BASE + randbelow(UID_SPAN)
         self._host_dir = os.path.join(backend.base_dir, f"{os.getpid()}-{self.id}")
         self._host_work = os.path.join(self._host_dir, "work")
         self._cg: cgroups.CgroupSet | None = None
@@ -240,9 +242,9 @@ class LocalSandbox(KernelLauncher, Sandbox):
         """
         if self.mode == "unsafe":
             return
-        isolation.forget_mode()
+        detect.forget_mode()
         try:
-            isolation.detect_mode()
+            detect.detect_mode()
         except IsolationUnavailableError as probe_error:
             raise probe_error from exc
 
