@@ -336,8 +336,10 @@ def exec_command(argv: Sequence[str]) -> int:
 
 
 def _import_run_modules() -> None:
-    """Import what reading the sandbox's replies needs (the result types)."""
-    from langchain_daytona_exec.backends.local import _replies  # noqa: F401
+    """Import what reading the sandbox's replies needs (the result types, ``json``)."""
+    from langchain_daytona_exec.backends.local import _replies, protocol  # noqa: F401
+
+    protocol.prepare_decoder()
 
 
 def _source(args: argparse.Namespace) -> str:

@@ -96,3 +96,21 @@ def test_a_usage_error_comes_before_a_sandbox_that_cannot_start(
     assert "give a FILE to run" in capsys.readouterr().err
     assert main(["exec", "-c", "print(1)"]) == 3  # valid words: the sandbox's error
     assert capsys.readouterr().err == "error: bubblewrap is missing: apt-get install bubblewrap\n"
+
+
+def test_the_reply_decoder_is_built_while_the_sandbox_boots() -> None:
+    # The first reply (the ready frame) needs json and the bounded decoder class: built
+    # in while_booting, they are not on the command's path after the sandbox is ready.
+    code = (
+        "import sys\n"
+        "from langchain_daytona_exec.backends.local import protocol\n"
+        "from langchain_daytona_exec.cli import _exec\n"
+        "before = ('json' in sys.modules, protocol._decoder_class is not None)\n"
+        "_exec._import_run_modules()\n"
+        "after = ('json' in sys.modules, protocol._decoder_class is not None)\n"
+        "print(before, after)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.split("\n")[0] == "(False, False) (True, True)"

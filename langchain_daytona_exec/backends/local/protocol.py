@@ -363,6 +363,15 @@ def _bounded_decoder_class() -> type:
 _decoder_class: Any = None
 
 
+def prepare_decoder() -> None:
+    """Build the host's decoder now (importing ``json``), not at the first reply.
+
+    ``daytona-exec exec`` calls it while its sandbox boots: otherwise the import runs
+    after the ready frame has arrived, on the command's critical path.
+    """
+    _new_decoder()
+
+
 def _new_decoder() -> Any:
     """A fresh bounded decoder.
 
