@@ -3,10 +3,10 @@
 Each sandbox is one bubblewrap process tree running the kernel (``kernel.py``),
 started by :class:`KernelLauncher` (``_launch.py``) on the spawner thread, and talking
 to the host over two pipes (``protocol.py``, read by ``_channel.py``). This module owns
-its lifecycle (start, kill, revive, reset, close), the one rule of the request/reply
-channel (:meth:`LocalSandbox._call`) and the ``Sandbox`` operations. The result types
-and ``_replies`` are imported by the operations that build results, so starting a
-sandbox does not wait for them (``daytona-exec exec`` imports them while it starts).
+its lifecycle (start, kill, revive, reset, close) and the one rule of the request/reply
+channel (:meth:`LocalSandbox._call`), with what a death of the interpreter is told as;
+the ``Sandbox`` operations over that channel are :class:`SandboxOperations`
+(``_operations.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_daytona_exec import _lifecycle
@@ -37,29 +37,22 @@ from langchain_daytona_exec.backends.local._hostdirs import (
 from langchain_daytona_exec.backends.local._isolation import SandboxPaths
 from langchain_daytona_exec.backends.local._launch import KernelLauncher
 from langchain_daytona_exec.backends.local._limits import UID_BASE, UID_SPAN, LocalLimits
+from langchain_daytona_exec.backends.local._operations import Parse, SandboxOperations
 from langchain_daytona_exec.backends.local._spawner import spawner
 from langchain_daytona_exec.errors import (
     IsolationUnavailableError,
     SandboxClosedError,
     SandboxError,
-    SandboxFileTooLargeError,
     SandboxLostError,
     SandboxTimeoutError,
-    UnsupportedLanguageError,
 )
-from langchain_daytona_exec.sandbox import (
-    Sandbox,
-    check_command_args,
-    check_content,
-    check_path,
-    check_run_args,
-)
+from langchain_daytona_exec.sandbox import Sandbox
 
 if TYPE_CHECKING:
     from langchain_daytona_exec.backends.local._backend import LocalBackend
     from langchain_daytona_exec.backends.local._egress import EgressChannel
     from langchain_daytona_exec.backends.local._launch import KernelProcess
-    from langchain_daytona_exec.types import CommandResult, EgressEvent, ExecutionResult, FileInfo
+    from langchain_daytona_exec.types import EgressEvent
 
 __all__ = ["LocalSandbox"]
 
@@ -71,8 +64,6 @@ unhealthy: ``is_alive()`` turns False so a pool replaces it with a fresh one, an
 directly it revives with an empty workspace. Something that outlives a restart (files
 filling the memory, a setup that always crashes) would otherwise kill every new
 interpreter, and the model would loop on "re-run your setup code"."""
-
-LANGUAGES = ("python", "javascript", "typescript")
 
 _EXIT_STATUS_WAIT_S = 0.5
 """Seconds to wait for the sandbox process's exit status after its channel closed: it
@@ -92,7 +83,7 @@ def randbelow(n: int) -> int:
             return x
 
 
-class LocalSandbox(KernelLauncher, Sandbox):
+class LocalSandbox(KernelLauncher, SandboxOperations, Sandbox):
     """One bubblewrap sandbox with its kernel. Create it with :meth:`LocalBackend.create`."""
 
     backend_name = "local"
@@ -434,7 +425,7 @@ class LocalSandbox(KernelLauncher, Sandbox):
         msg: dict[str, Any],
         blob: bytes,
         wait_s: float,
-        parse: Callable[[dict[str, Any], bytearray], T],
+        parse: Parse[T],
     ) -> T:
         """Send one request, read its whole reply and parse it (under ``self._lock``).
 
@@ -548,144 +539,3 @@ class LocalSandbox(KernelLauncher, Sandbox):
     def _hard_restart(self) -> None:
         self._kill()
         self._launch()
-
-    # -- code ------------------------------------------------------------------------------------
-
-    def run_code(
-        self, code: str, language: str = "python", timeout: float | None = None
-    ) -> ExecutionResult:
-        """Run code; see :meth:`Sandbox.run_code`."""
-        from langchain_daytona_exec.backends.local import _replies as replies
-        from langchain_daytona_exec.types import ExecutionResult
-
-        timeout = check_run_args(code, language, timeout)
-        if language not in LANGUAGES:
-            raise UnsupportedLanguageError(
-                f"unsupported language {language!r}: use one of {', '.join(LANGUAGES)}"
-            )
-        seconds = timeout or self._limits.timeout_s
-        start = time.monotonic()
-        with self._lock:
-            req = {"op": "run", "code": code, "language": language, "timeout": seconds}
-
-            def parse(resp: dict[str, Any], _: bytearray) -> ExecutionResult:
-                lost = self._state_lost_pending
-                result = replies.execution_result(resp, lost, (time.monotonic() - start) * 1000)
-                self._state_lost_pending = False
-                return result
-
-            try:
-                return self._call(req, b"", seconds + self._limits.grace_s + 1.0, parse)
-            except TimeoutError:
-                self._hard_restart()
-                self._state_lost_pending = False
-                return ExecutionResult(
-                    stderr=(
-                        f"[sandbox] the code ignored the interrupt after {seconds:g} s and "
-                        "was killed; the interpreter was restarted (variables and imports "
-                        f"are gone, {self.files_after_restart})"
-                    ),
-                    timed_out=True,
-                    state_lost=True,
-                    duration_ms=(time.monotonic() - start) * 1000,
-                )
-
-    def exec(
-        self,
-        command: str,
-        cwd: str | None = None,
-        env: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-    ) -> CommandResult:
-        """Run a shell command; see :meth:`Sandbox.exec`."""
-        from langchain_daytona_exec.backends.local import _replies as replies
-        from langchain_daytona_exec.types import CommandResult
-
-        seconds = check_command_args(command, cwd, env, timeout) or self._limits.timeout_s
-        start = time.monotonic()
-        req = {
-            "op": "exec",
-            "command": command,
-            "cwd": cwd,
-            "env": dict(env or {}),
-            "timeout": seconds,
-        }
-
-        def parse(resp: dict[str, Any], _: bytearray) -> CommandResult:
-            return replies.command_result(resp, cwd or ".", (time.monotonic() - start) * 1000)
-
-        with self._lock:
-            try:
-                return self._call(req, b"", seconds + self._limits.grace_s + 1.0, parse)
-            except TimeoutError:
-                self._hard_restart()
-                self._state_lost_pending = True
-                return CommandResult(
-                    exit_code=124,
-                    stderr="[sandbox] the sandbox stopped answering and was restarted",
-                    timed_out=True,
-                    duration_ms=(time.monotonic() - start) * 1000,
-                )
-
-    # -- files -----------------------------------------------------------------------------------
-
-    def _file_call(
-        self,
-        msg: dict[str, Any],
-        parse: Callable[[dict[str, Any], bytearray], T],
-        blob: bytes = b"",
-    ) -> T:
-        with self._lock:
-            try:
-                return self._call(msg, blob, self._limits.file_op_timeout_s, parse)
-            except TimeoutError as exc:
-                self._hard_restart()
-                self._state_lost_pending = True
-                raise SandboxTimeoutError(
-                    f"file operation {msg['op']} on {msg.get('path')!r} took over "
-                    f"{self._limits.file_op_timeout_s:g} s; the sandbox was restarted"
-                ) from exc
-
-    def read_file(self, path: str, *, max_bytes: int | None = None) -> bytes:
-        """Read a file; see :meth:`Sandbox.read_file`."""
-        from langchain_daytona_exec.backends.local import _replies as replies
-
-        check_path(path)
-        if max_bytes is not None and (
-            isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0
-        ):
-            raise TypeError(f"max_bytes must be a non-negative int or None, not {max_bytes!r}")
-        return self._file_call(
-            {"op": "read", "path": path, "max_bytes": max_bytes},
-            lambda resp, blob: replies.read_blob(resp, blob, path),
-        )
-
-    def write_file(self, path: str, content: str | bytes) -> None:
-        """Write a file, creating parents; see :meth:`Sandbox.write_file`."""
-        from langchain_daytona_exec.backends.local import _replies as replies
-
-        check_path(path)
-        data = check_content(content)
-        if len(data) > self._limits.max_file_bytes:
-            raise SandboxFileTooLargeError(
-                f"{len(data)} bytes is over the {self._limits.max_file_bytes}-byte file "
-                "limit (LocalLimits.max_file_bytes)",
-                path,
-            )
-        self._file_call(
-            {"op": "write", "path": path},
-            lambda resp, _: replies.raise_file_error(resp, path),
-            data,
-        )
-
-    def list_files(self, path: str = ".", *, depth: int = 1) -> list[FileInfo]:
-        """List a folder; see :meth:`Sandbox.list_files`."""
-        from langchain_daytona_exec.backends.local import _replies as replies
-
-        check_path(path)
-        if isinstance(depth, bool) or not isinstance(depth, int):
-            raise TypeError(f"depth must be an int, not {type(depth).__name__}")
-        return self._file_call(
-            {"op": "list", "path": path, "depth": depth},
-            lambda resp, _: replies.file_infos(resp, path),
-        )
