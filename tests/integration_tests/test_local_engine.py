@@ -445,3 +445,64 @@ def test_while_booting_runs_as_the_kernel_boots_and_what_it_raises_closes_it(
     assert _children() <= before  # killed and reaped
     assert [p for p in tmp_path.iterdir() if p.is_dir()] == []  # its folder is gone
     assert _own_cgroups() == cgroups_before  # and its cgroups
+
+
+def test_bwrap_gets_its_seccomp_program_after_it_starts_and_a_failed_compile_kills_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from langchain_daytona_exec.backends.local import _seccomp
+
+    backend = LocalBackend(base_dir=str(tmp_path), launcher="bwrap")
+    before = _children()
+    started: list[set[int]] = []
+    real = _seccomp.seccomp_program
+
+    def compile_now(network: bool) -> bytes:
+        started.append(_children() - before)
+        return real(network)
+
+    monkeypatch.setattr(_seccomp, "seccomp_program", compile_now)
+    with backend.create() as sb:
+        status = "open('/proc/self/status').read().split('Seccomp:')[1].split()[0]"
+        assert sb.run_code(status).result == "'2'"  # filter mode: the program was loaded
+        denied = "import ctypes\nctypes.CDLL(None, use_errno=True).unshare(0x20000)"
+        assert sb.run_code(denied).result == "-1"
+    assert len(started) == 1 and started[0], "compiled before bwrap was started"
+    cgroups_before = _own_cgroups()
+
+    def broken(network: bool) -> bytes:
+        raise IsolationUnavailableError("seccomp is unavailable (test)")
+
+    monkeypatch.setattr(_seccomp, "seccomp_program", broken)
+    with pytest.raises(IsolationUnavailableError, match=r"unavailable \(test\)"):
+        backend.create()
+    assert _children() <= before  # bwrap, waiting for its program, was killed and reaped
+    assert [p for p in tmp_path.iterdir() if p.is_dir()] == []
+    assert _own_cgroups() == cgroups_before
+
+
+def test_bwrap_runs_nothing_when_its_seccomp_pipe_closes_empty() -> None:
+    # What a host that dies before writing the program leaves bwrap with.
+    import shutil
+    import subprocess
+
+    from langchain_daytona_exec.backends.local import _seccomp
+
+    bwrap = shutil.which("bwrap")
+    if bwrap is None or os.geteuid() != 0:
+        pytest.skip("needs bwrap as root (no user namespace options here)")
+
+    def run(program: bytes) -> subprocess.CompletedProcess[bytes]:
+        r, w = os.pipe()
+        os.write(w, program)
+        os.close(w)
+        try:
+            argv = [bwrap, "--ro-bind", "/", "/", "--seccomp", str(r), "--", "/bin/echo", "ran"]
+            return subprocess.run(argv, pass_fds=[r], capture_output=True, timeout=30)
+        finally:
+            os.close(r)
+
+    assert run(_seccomp.seccomp_program(True)).stdout == b"ran\n"  # the control
+    empty = run(b"")
+    assert empty.returncode != 0 and empty.stdout == b""
+    assert b"EINVAL" in empty.stderr

@@ -6,6 +6,7 @@ attributes it reads.
 
 from __future__ import annotations
 
+import contextlib
 import marshal
 import os
 import shutil
@@ -17,6 +18,7 @@ from langchain_daytona_exec.backends.local import _cgroups as cgroups
 from langchain_daytona_exec.backends.local import _isolation as isolation
 from langchain_daytona_exec.backends.local import _mounts as mounts
 from langchain_daytona_exec.backends.local import _seccomp as seccomp_filter
+from langchain_daytona_exec.backends.local import protocol
 from langchain_daytona_exec.backends.local._detect import Mode
 from langchain_daytona_exec.backends.local._isolation import SandboxPaths
 from langchain_daytona_exec.backends.local._prepare import (
@@ -132,7 +134,7 @@ class KernelLauncher:
         if unsafe:
             argv, cwd = kernel_argv, self._host_work
         else:
-            data_fds, plan_args = self._plan_args()
+            data_fds, plan_args = self._plan_args(seccomp_pipe=True)
             child_fds += data_fds
             argv = isolation.bwrap_argv(
                 mode="root" if self.mode == "root" else "userns",
@@ -172,15 +174,23 @@ class KernelLauncher:
         os.set_blocking(proc.stderr.fileno(), False)
         return proc, req_w, resp_r
 
-    def _plan_args(self) -> tuple[list[int], dict[str, Any]]:
+    def _plan_args(self, *, seccomp_pipe: bool = False) -> tuple[list[int], dict[str, Any]]:
         """The data fds (seccomp program first) and the mount plan's arguments.
 
         Shared by both launchers: bwrap renders them to options, the fork-server's
         pid 1 executes the same :func:`isolation.mount_plan`.
+
+        Args:
+            seccomp_pipe: The seccomp fd is the read end of a pipe that
+                :meth:`_send_seccomp` fills after the spawn (bwrap), not the program.
         """
         passwd, group = isolation.passwd_and_group(self._uid, self._uid)
+        if seccomp_pipe:
+            seccomp_fd, self._seccomp_w = os.pipe()
+        else:
+            seccomp_fd = isolation.data_fd(seccomp_filter.seccomp_program(self._inet_sockets()))
         data_fds = [
-            isolation.data_fd(seccomp_filter.seccomp_program(self._backend.policy.mode != "off")),
+            seccomp_fd,
             isolation.data_fd(passwd),
             isolation.data_fd(group),
         ]
@@ -208,6 +218,39 @@ class KernelLauncher:
             "layer": self._layer,
             "data_files": file_fds,
         }
+
+    def _inet_sockets(self) -> bool:
+        """Whether the seccomp filter lets code make non-unix sockets (network not off)."""
+        return self._backend.policy.mode != "off"
+
+    _seccomp_w: int | None = None
+    """The write end of a bwrap sandbox's seccomp pipe until :meth:`_send_seccomp`."""
+
+    def _send_seccomp(self) -> None:
+        """Compile the seccomp program and write it into bwrap's pipe (caller's thread).
+
+        bwrap reads its ``--seccomp`` fd to the end after its namespaces and mounts, just
+        before it runs the kernel, so the program (compiled once per process, ~2 ms) is
+        made while bwrap starts instead of before. bwrap waits until the pipe is closed;
+        closed empty (the compile failed) it refuses to go on (the kernel rejects a filter
+        of length 0): nothing runs without the filter. The program is at most 32 KiB
+        (BPF_MAXINSNS instructions), less than a pipe holds, so the write never blocks.
+
+        Raises:
+            IsolationUnavailableError: libseccomp is missing (the caller kills bwrap,
+                then closes the pipe: see ``LocalSandbox._kill``).
+        """
+        fd = self._seccomp_w
+        if fd is None:
+            return
+        # If this raises, the pipe stays open until the caller has killed bwrap.
+        program = seccomp_filter.seccomp_program(self._inet_sockets())
+        self._seccomp_w = None
+        try:
+            with contextlib.suppress(BrokenPipeError):  # bwrap is gone: the ready read says why
+                protocol.write_all(fd, program)
+        finally:
+            os.close(fd)
 
     def _spawn_forked(
         self, child_fds: list[int], req_w: int, resp_r: int

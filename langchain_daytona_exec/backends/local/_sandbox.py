@@ -259,6 +259,11 @@ class LocalSandbox(KernelLauncher, SandboxOperations, Sandbox):
         self._launched_at = time.monotonic()
         self._proc, self._req_w, self._resp_r = proc, req_w, resp_r
         deadline = time.monotonic() + self._limits.start_timeout_s
+        try:
+            self._send_seccomp()  # bwrap reads it once its mounts are made
+        except BaseException:
+            self._kill()
+            raise
         if while_booting is not None:
             try:
                 while_booting()
@@ -329,6 +334,10 @@ class LocalSandbox(KernelLauncher, SandboxOperations, Sandbox):
                 proc.wait(5)
             if proc.stderr is not None:
                 proc.stderr.close()
+        seccomp_w, self._seccomp_w = self._seccomp_w, None
+        if seccomp_w is not None:  # never filled (the start failed): bwrap is dead by now
+            with contextlib.suppress(OSError):
+                os.close(seccomp_w)
 
     def _ensure_running(self) -> None:
         if self._closed:
