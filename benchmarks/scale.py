@@ -1,6 +1,7 @@
 """The engine and the pool with many live sandboxes (issue: flat creation cost at scale).
 
-Usage: ``python benchmarks/scale.py [--live N]`` (default 200; the issue's figure is 1000).
+Usage: ``python benchmarks/scale.py [--live N] [--launcher auto|forkserver|bwrap]``
+(default 200 live sandboxes, the issue's figure is 1000; the default launcher).
 
 Prints, each beside its baseline from the same run:
 
@@ -50,8 +51,12 @@ def probe(backend: LocalBackend) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--live", type=int, default=200, help="live sandboxes (1000 in the issue)")
-    n = parser.parse_args().live
-    backend = LocalBackend()
+    parser.add_argument(
+        "--launcher", default="auto", choices=["auto", "forkserver", "bwrap"], help="root mode"
+    )
+    args = parser.parse_args()
+    n = args.live
+    backend = LocalBackend(launcher=args.launcher)
     backend.create().close()
     empty = probe(backend)
     before_kb, mounts_before = mem_available_kb(), mounts()
@@ -82,7 +87,7 @@ def main() -> None:
     calls.sort()
     p50, p99 = statistics.median(calls), calls[int(len(calls) * 0.99) - 1]
 
-    print(f"## {n} live local sandboxes (medians of {PROBES} probes)\n")
+    print(f"## {n} live local sandboxes, launcher={args.launcher} (medians of {PROBES} probes)\n")
     print("| figure | ours | baseline | ratio | target |")
     print("|---|---|---|---|---|")
     print(

@@ -192,14 +192,24 @@ class ForkServer:
         """
         if self.spawned >= ZYGOTE_MAX_FORKS:
             self.retire()
+        msg, pidfd = self._request(b"S" + header, fds, b"P", timeout)
+        self.spawned += 1
+        return int.from_bytes(msg[1:9], "little"), pidfd
+
+    def _request(
+        self, request: bytes, fds: list[int], kind: bytes, timeout: float
+    ) -> tuple[bytes, int]:
+        """Send ``request`` with ``fds``; the answer of type ``kind`` and its one fd.
+
+        A zygote that died is replaced once (its sandboxes died with it).
+        """
         for attempt in range(2):
             self.ensure(timeout)
             sock = self._sock
             assert sock is not None
             try:
                 sock.sendmsg(
-                    [b"S" + header],
-                    [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))],
+                    [request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
                 )
                 if not select.select([sock], [], [], _SEND_TIMEOUT_S)[0]:
                     raise TimeoutError("the fork-server did not answer")
@@ -211,13 +221,12 @@ class ForkServer:
                 continue
             received = [
                 fd
-                for level, kind, data in ancdata
-                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS
+                for level, kind_, data in ancdata
+                if level == socket.SOL_SOCKET and kind_ == socket.SCM_RIGHTS
                 for fd in array.array("i", data[: len(data) - len(data) % 4])
             ]
-            if msg[:1] == b"P" and len(received) == 1:
-                self.spawned += 1
-                return int.from_bytes(msg[1:9], "little"), received[0]
+            if msg[:1] == kind and len(received) == 1:
+                return msg, received[0]
             for fd in received:
                 os.close(fd)
             if not msg:  # the zygote died: start a new one once
@@ -225,7 +234,7 @@ class ForkServer:
                 if attempt:
                     raise ForkServerError("the fork-server exited")
                 continue
-            raise ForkServerError(f"the fork-server could not fork: {msg[1:].decode()}")
+            raise ForkServerError(f"the fork-server failed: {msg[1:].decode(errors='replace')}")
         raise ForkServerError("the fork-server failed")  # not reached
 
     def retire(self) -> None:
@@ -238,6 +247,23 @@ class ForkServer:
         if proc is not None:
             self._retired.append(proc)
         self._retired = [p for p in self._retired if p.poll() is None or _closed(p)]
+
+    def workspace(self, target: str, options: str, timeout: float) -> int:
+        """An fd to a new mount namespace with a tmpfs mounted at ``target``.
+
+        Args:
+            target: The host folder (it exists).
+            options: The tmpfs's options (``size=...,mode=0700,uid=...,gid=...``).
+            timeout: Seconds to start the zygote if it does not run.
+
+        Raises:
+            ForkServerError: The zygote could not be started or did not answer.
+        """
+        params = isolation.data_fd(marshal.dumps((target, options)))
+        try:
+            return self._request(b"W\0\0\0", [params], b"N", timeout)[1]
+        finally:
+            os.close(params)
 
     def stop(self) -> None:
         """End the zygote and every retired one (at exit: their sandboxes end too)."""

@@ -36,7 +36,7 @@ def _libc() -> ctypes.CDLL:
 
 def mount_workspace(target: str, size: int, uid: int, gid: int) -> None:
     """Mount a size-capped tmpfs owned by the sandbox user at ``target`` (root only)."""
-    opts = f"size={size},mode=0700,uid={uid},gid={gid}".encode()
+    opts = workspace_options(size, uid, gid).encode()
     if _libc().mount(b"tmpfs", target.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, opts) != 0:
         import ctypes
 
@@ -67,7 +67,7 @@ def workspace_namespace(target: str, size: int, uid: int, gid: int) -> int | Non
     if shutil.which("nsenter") is None:
         return None
     libc = _libc()
-    opts = f"size={size},mode=0700,uid={uid},gid={gid}".encode()
+    opts = workspace_options(size, uid, gid).encode()
     path = target.encode()
     ready_r, ready_w = os.pipe()
     go_r, go_w = os.pipe()
@@ -98,6 +98,24 @@ def workspace_namespace(target: str, size: int, uid: int, gid: int) -> int | Non
         os.close(ready_r)
         os.waitpid(pid, 0)
     return fd
+
+
+def workspace_options(size: int, uid: int, gid: int) -> str:
+    """The workspace tmpfs's mount options."""
+    return f"size={size},mode=0700,uid={uid},gid={gid}"
+
+
+def workspace_namespace_from_zygote(
+    target: str, size: int, uid: int, gid: int, timeout: float
+) -> int:
+    """:func:`workspace_namespace`, made by the fork-server's zygote (root mode).
+
+    Raises:
+        ForkServerError: The zygote could not make it.
+    """
+    from langchain_daytona_exec.backends.local._forkserver import fork_server
+
+    return fork_server().workspace(target, workspace_options(size, uid, gid), timeout)
 
 
 def enter_argv(namespace_fd: int, argv: list[str]) -> list[str]:

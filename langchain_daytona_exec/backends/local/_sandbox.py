@@ -167,9 +167,18 @@ class LocalSandbox(KernelLauncher, SandboxOperations, Sandbox):
         Falls back to a mount on the host where that namespace cannot be made.
         """
         args = (self._host_work, self._limits.workspace_bytes, self._uid, self._uid)
-        self._mntns = spawner().call(
-            lambda: mounts.workspace_namespace(*args), self._limits.start_timeout_s
-        )
+        timeout = self._limits.start_timeout_s
+        if self.launcher == "forkserver":  # a fork of the zygote, not of this process
+            from langchain_daytona_exec.backends.local._forkserver import ForkServerError
+
+            try:
+                self._mntns = spawner().call(
+                    lambda: mounts.workspace_namespace_from_zygote(*args, timeout), timeout
+                )
+                return
+            except ForkServerError:
+                pass  # as before: the sandbox's start says whether to fall back
+        self._mntns = spawner().call(lambda: mounts.workspace_namespace(*args), timeout)
         if self._mntns is None:
             mounts.mount_workspace(*args)
 

@@ -613,7 +613,7 @@ def serve(payload: bytes) -> None:
     sock.sendall(b"R")
     while True:
         msg, ancdata, _, _ = sock.recvmsg(16, _socket.CMSG_SPACE(256 * 4))
-        if len(msg) != 4 or msg[:1] != b"S":  # the host closed its end: retired
+        if len(msg) != 4 or msg[:1] not in (b"S", b"W"):  # the host closed its end
             _retire(sock)
         fds: list[int] = []
         for level, kind, data in ancdata:
@@ -624,6 +624,9 @@ def serve(payload: bytes) -> None:
                     for i in range(0, usable, 4)
                 ]
         try:
+            if msg[:1] == b"W":
+                _send_fd(sock, b"N", _workspace_namespace(fds[0]))
+                continue
             _unshare(_CLONE_NEWPID)
             pid = os.fork()
             if pid == 0:
@@ -632,20 +635,63 @@ def serve(payload: bytes) -> None:
                 os.close(own_pidns)
                 _sandbox_pid1(fds, bool(msg[1]), msg[2], bool(msg[3]))
             _setns(own_pidns, _CLONE_NEWPID)
-            pidfd = os.pidfd_open(pid)
-            try:
-                sock.sendmsg(
-                    [b"P" + pid.to_bytes(8, "little")],
-                    [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, pidfd.to_bytes(4, sys.byteorder))],
-                )
-            finally:
-                os.close(pidfd)
+            _send_fd(sock, b"P" + pid.to_bytes(8, "little"), os.pidfd_open(pid))
         except OSError as exc:
             sock.sendall(b"E" + f"{type(exc).__name__}: {exc}".encode()[:4000])
         finally:
             for fd in fds:
                 with contextlib.suppress(OSError):
                     os.close(fd)
+
+
+def _send_fd(sock: Any, msg: bytes, fd: int) -> None:
+    """Send ``msg`` and ``fd`` to the host, then close this process's copy of ``fd``."""
+    try:
+        sock.sendmsg(
+            [msg], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fd.to_bytes(4, sys.byteorder))]
+        )
+    finally:
+        os.close(fd)
+
+
+def _workspace_namespace(params_fd: int) -> int:
+    """A new mount namespace holding a workspace tmpfs; an fd to it.
+
+    A child W reads the request (the host folder, the tmpfs's options: the zygote does
+    not), unshares a mount namespace from this one (the host's), mounts the tmpfs and
+    says so; the zygote opens W's namespace, which the fd then keeps alive, and kills W.
+    What the host did with a fork of its own (``_mounts.workspace_namespace``), from a
+    process a few MB big instead of the host.
+    """
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        ok = b"0"
+        try:
+            _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
+            target, options = marshal.loads(_read_all(params_fd))
+            _unshare(_CLONE_NEWNS)
+            _mount(None, "/", None, _MS_REC | _MS_PRIVATE, None)
+            _mount("tmpfs", target, "tmpfs", _MS_NOSUID | _MS_NODEV, options)
+            ok = b"1"
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                os.write(ready_w, b"0" + f"{type(exc).__name__}: {exc}".encode()[:2000])
+        finally:
+            with contextlib.suppress(OSError):
+                if ok == b"1":
+                    os.write(ready_w, ok)
+                _signal.pause()  # until the zygote has opened the namespace and kills it
+            os._exit(0)
+    os.close(ready_w)
+    try:
+        answer = os.read(ready_r, 4096)
+        if answer[:1] != b"1":
+            raise OSError(errno.EIO, answer[1:].decode(errors="replace") or "no answer")
+        return os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY)
+    finally:
+        os.close(ready_r)
+        os.kill(pid, _SIGKILL)
 
 
 def _retire(sock: Any) -> None:
