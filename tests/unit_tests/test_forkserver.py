@@ -69,9 +69,8 @@ def test_bwrap_options_are_the_rendered_plan() -> None:
 def test_plan_steps_are_known_and_ordered() -> None:
     plan = _plan()
     kinds = {op[0] for op in plan}
-    assert kinds <= {"proc", "dev", "tmpfs", "dir", "symlink", "ro-bind", "ro-bind-try", "bind"} | {
-        "ro-bind-data"
-    }
+    known = {"proc", "dev", "tmpfs", "dir", "symlink", "ro-bind", "ro-bind-try", "bind"}
+    assert kinds <= known | {"ro-bind-data", "file", "remount-ro"}
     assert plan[:2] == [("proc", "/proc"), ("dev", "/dev")]  # before any bind, as bwrap
     assert ("bind", "/host/work", isolation.SANDBOX_WORKDIR) in plan
     assert ("ro-bind-data", 13, "/proc/cmdline", 0o444) in plan

@@ -79,8 +79,8 @@ def test_tmp_and_shm_are_size_capped() -> None:
     args = argv(limits=limits)
     sizes = pairs(args, "--size")
     tmpfs = pairs(args, "--tmpfs")
-    assert tmpfs == ["/tmp", "/dev/shm"]
-    assert sizes == ["12345", "12345"]
+    assert tmpfs == ["/tmp", "/dev/shm", isolation.SANDBOX_KERNEL_DIR]
+    assert sizes == ["12345", "12345", str(isolation.KERNEL_DIR_BYTES)]
     ws = argv(mode="userns", host_workspace=None, limits=LocalLimits(workspace_bytes=999))
     assert "999" in pairs(ws, "--size")
 
@@ -243,7 +243,15 @@ def test_data_files_replace_binds_and_mask_proc() -> None:
     }
     args = argv(data_files=data)
     targets = [args[i + 2] for i, a in enumerate(args) if a == "--ro-bind-data"]
-    assert set(data) <= set(targets)
+    assert set(data) - {"/opt/ldx-kernel/kernel.py"} <= set(targets)
+    # the kernel's own files are written into its folder's tmpfs, then made read-only
+    copied = [args[i + 2] for i, a in enumerate(args) if a == "--file"]
+    assert copied == ["/opt/ldx-kernel/kernel.py"]
+    assert args[args.index("--file") - 2 : args.index("--file")] == ["--perms", "0444"]
+    kernel_dir = args.index(isolation.SANDBOX_KERNEL_DIR)
+    assert args[kernel_dir - 1] == "--tmpfs"
+    assert kernel_dir < args.index("--file") < args.index("--remount-ro")
+    assert args[args.index("--remount-ro") + 1] == isolation.SANDBOX_KERNEL_DIR
     tries = [args[i + 2] for i, a in enumerate(args) if a == "--ro-bind-try"]
     assert "/opt/ldx-kernel/kernel.py" not in tries  # the copy, not a bind of the package
     assert "/opt/ldx-kernel/protocol.py" in tries  # not given: still bound

@@ -66,6 +66,9 @@ KERNEL_FILES = tuple(
 """What the sandbox sees of this package: those sources and their bytecode, as
 (host path, path under SANDBOX_KERNEL_DIR)."""
 
+KERNEL_DIR_BYTES = 4 * 1024 * 1024
+"""Size cap of the kernel's folder (a tmpfs holding its ~0.3 MB of sources and
+bytecode; read-only once filled)."""
 SANDBOX_PYTHON = f"{SANDBOX_KERNEL_DIR}/python"
 """A symlink to the host's Python runtime, run as the kernel: the sandbox's process
 list then names a neutral path, not where the runtime lives on the host."""
@@ -179,7 +182,10 @@ MountOp = tuple[Any, ...]
 * ``("ro-bind", src, dest)``, ``("ro-bind-try", src, dest)`` (skipped when ``src`` is
   missing), ``("bind", src, dest)`` (read-write): binds of host paths, always nosuid and
   nodev;
-* ``("ro-bind-data", fd, dest, perms)``: a read-only file holding what fd holds.
+* ``("ro-bind-data", fd, dest, perms)``: a read-only file holding what fd holds (a bind
+  mount of its own);
+* ``("file", fd, dest, perms)``: a file holding what fd holds, written into the folder
+  (no mount); ``("remount-ro", dest)``: the mount at ``dest`` made read-only.
 
 ``bwrap_argv`` renders the plan to bubblewrap's options; the fork-server's pid 1
 (``_zygote.py``) executes the same list, so the two launchers cannot diverge."""
@@ -226,15 +232,22 @@ def mount_plan(
         plan += _traversable_parents(ro, made)
         plan.append(("ro-bind", ro, ro))
     plan += _traversable_parents(SANDBOX_KERNEL_DIR, made)
-    for folder in ("", "/__pycache__", "/cellrunner", "/cellrunner/__pycache__"):
+    # The kernel's folder is a tmpfs of its own: its files are copied in (one mount for
+    # all of them, not one bind each), then it is made read-only.
+    plan.append(("tmpfs", SANDBOX_KERNEL_DIR, 0o755, KERNEL_DIR_BYTES))
+    made.add(SANDBOX_KERNEL_DIR)
+    for folder in ("/__pycache__", "/cellrunner", "/cellrunner/__pycache__"):
         plan.append(("dir", f"{SANDBOX_KERNEL_DIR}{folder}", 0o755))
         made.add(f"{SANDBOX_KERNEL_DIR}{folder}")
     plan.append(("symlink", paths.python, SANDBOX_PYTHON))
     data = dict(data_files or {})
     for host, name in KERNEL_FILES:  # only the kernel's own files, not the host-side engine
         inside = f"{SANDBOX_KERNEL_DIR}/{name}"
-        if inside not in data:
+        if inside in data:
+            plan.append(("file", data.pop(inside), inside, 0o444))
+        else:
             plan.append(("ro-bind-try", host, inside))
+    plan.append(("remount-ro", SANDBOX_KERNEL_DIR))
     if paths.mpl_cache:
         plan.append(("ro-bind-try", paths.mpl_cache, SANDBOX_MPL_CACHE))
     if layer is not None:
@@ -277,6 +290,10 @@ def render_plan(plan: Iterable[MountOp]) -> list[str]:
             argv += [f"--{kind}", op[1], op[2]]
         elif kind == "ro-bind-data":
             argv += ["--perms", f"{op[3]:04o}", "--ro-bind-data", str(op[1]), op[2]]
+        elif kind == "file":
+            argv += ["--perms", f"{op[3]:04o}", "--file", str(op[1]), op[2]]
+        elif kind == "remount-ro":
+            argv += ["--remount-ro", op[1]]
         else:
             raise ValueError(f"unknown mount step {kind!r}")
     return argv

@@ -281,7 +281,7 @@ class KernelLauncher:
             # The plan names its data files by their index in what the zygote receives.
             index = {fd: len(head) + i for i, fd in enumerate(data_fds)}
             plan = [
-                (op[0], index[op[1]], *op[2:]) if op[0] == "ro-bind-data" else op
+                (op[0], index[op[1]], *op[2:]) if op[0] in ("ro-bind-data", "file") else op
                 for op in isolation.mount_plan(**plan_args)
             ]
             launch = {"plan": plan, "hostname": isolation.SANDBOX_HOSTNAME}

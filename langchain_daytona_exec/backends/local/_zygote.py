@@ -233,9 +233,14 @@ def _bind(src: str, dest: str, *, readonly: bool, devices: bool, below: list[str
     _mount(src, dest, None, _MS_BIND | (_MS_REC if below else 0), None)
     add = _MS_NOSUID | (0 if devices else _MS_NODEV) | (_MS_RDONLY if readonly else 0)
     for point in [dest, *below]:
-        current = _flags_of(point)
-        if current | add != current:
-            _mount("none", point, None, _MS_SILENT | _MS_BIND | _MS_REMOUNT | current | add, None)
+        _remount(point, add)
+
+
+def _remount(point: str, add: int) -> None:
+    """Add the ``add`` flags to the mount at ``point``, keeping the ones it has."""
+    current = _flags_of(point)
+    if current | add != current:
+        _mount("none", point, None, _MS_SILENT | _MS_BIND | _MS_REMOUNT | current | add, None)
 
 
 def _tmpfs(dest: str, mode: int, size: int | None) -> None:
@@ -301,8 +306,20 @@ def _run_step(op: tuple[Any, ...], fds: list[int], host_mounts: list[str]) -> No
         below = [dest + p[len(inner) - 1 :] for p in host_mounts if p.startswith(inner)]
         _bind(src, dest, readonly=kind != "bind", devices=False, below=below)
         return
-    dest = "/newroot" + (op[2] if kind in ("symlink", "ro-bind-data") else op[1])
-    if kind == "ro-bind-data":
+    dest = "/newroot" + (op[2] if kind in ("symlink", "ro-bind-data", "file") else op[1])
+    if kind == "file":
+        _parents(dest)
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, op[3])
+        try:
+            os.fchmod(fd, op[3])
+            data = _read_all(fds[op[1]])
+            while data:
+                data = data[os.write(fd, data) :]
+        finally:
+            os.close(fd)
+    elif kind == "remount-ro":
+        _remount(dest, _MS_NOSUID | _MS_NODEV | _MS_RDONLY)
+    elif kind == "ro-bind-data":
         _parents(dest)
         _ensure_file(dest)
         name = f"/bindfile{os.urandom(4).hex()}"
