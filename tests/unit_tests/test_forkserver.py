@@ -141,3 +141,12 @@ def test_forked_process_wait_times_out_then_kill_reports_sigkill() -> None:
         child.wait()
         assert proc.stderr is not None
         proc.stderr.close()
+
+
+@pytest.mark.parametrize(
+    ("launcher", "said"), [("forkserver", "fork-server"), ("bwrap", "(bwrap)")]
+)
+def test_describe_names_the_launcher(launcher: str, said: str) -> None:
+    backend = LocalBackend(launcher=launcher, unsafe_no_isolation=True)  # type: ignore[arg-type]
+    backend.__dict__["mode"] = "root"  # as detected on a root host
+    assert said in backend.describe()["mode"]

@@ -293,7 +293,13 @@ class LocalBackend:
         cg = f"cgroup v{layout[0]}" if layout else None
         info = {
             "mode": {
-                "root": "root: bubblewrap namespaces, seccomp, code runs as a per-sandbox uid",
+                "root": "root: bubblewrap's namespaces and mounts"
+                + (
+                    ", set up by a fork-server"
+                    if mode == "root" and self.launcher_for(mode) == "forkserver"
+                    else " (bwrap)"
+                )
+                + ", seccomp, code runs as a per-sandbox uid",
                 "userns": "userns (not root): bubblewrap in a user namespace, seccomp, code "
                 "runs as your own uid",
                 "unsafe": "unsafe: NO isolation (unsafe_no_isolation=True)",
