@@ -25,10 +25,10 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from langchain_daytona_exec._record import FrozenRecord
 from langchain_daytona_exec.errors import NetworkPolicyError
 
 if TYPE_CHECKING:  # imported on use: a sandbox without an allow-list needs neither
@@ -54,17 +54,20 @@ PYPI_URL = "https://pypi.org/simple"
 _PYPI_FILE_HOST = "files.pythonhosted.org"
 
 
-@dataclass(frozen=True)
-class HostPattern:
-    """One allow-list entry.
+class HostPattern(FrozenRecord):
+    """One allow-list entry (immutable, compared by value).
 
     Attributes:
         host: Lower-case name, ``*.suffix``, or an IP literal (IPv6 without brackets).
         port: The one allowed port, or ``None`` for any.
     """
 
+    __slots__ = ("host", "port")  # the fields, in order
     host: str
-    port: int | None = None
+    port: int | None
+
+    def __init__(self, host: str, port: int | None = None) -> None:
+        self._assign(host, port)
 
     @classmethod
     def parse(cls, text: str) -> HostPattern:
@@ -126,9 +129,8 @@ class HostPattern:
         return host if self.port is None else f"{host}:{self.port}"
 
 
-@dataclass(frozen=True)
-class NetworkPolicy:
-    """A sandbox's network setting, parsed once.
+class NetworkPolicy(FrozenRecord):
+    """A sandbox's network setting, parsed once (immutable, compared by value).
 
     Attributes:
         mode: ``"off"``, ``"open"`` or ``"allow"``.
@@ -136,9 +138,13 @@ class NetworkPolicy:
         label: How the setting was given, for messages (``"packages"``, ``"allow-list"``).
     """
 
+    __slots__ = ("mode", "allow", "label")  # noqa: RUF023 (the fields, in order)
     mode: str
-    allow: tuple[HostPattern, ...] = ()
-    label: str = ""
+    allow: tuple[HostPattern, ...]
+    label: str
+
+    def __init__(self, mode: str, allow: tuple[HostPattern, ...] = (), label: str = "") -> None:
+        self._assign(mode, allow, label)
 
     @classmethod
     def parse(cls, network: NetworkSetting | NetworkPolicy) -> NetworkPolicy:

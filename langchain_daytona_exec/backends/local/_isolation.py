@@ -22,9 +22,9 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from langchain_daytona_exec._record import FrozenRecord
 from langchain_daytona_exec.backends import cellrunner
 
 if TYPE_CHECKING:
@@ -88,15 +88,25 @@ SANDBOX_USER_BASE = f"{SANDBOX_WORKDIR}/.local"
 packages here (writable, first on ``sys.path``, kept across interpreter restarts)."""
 
 
-@dataclass(frozen=True)
-class SandboxPaths:
+class SandboxPaths(FrozenRecord):
     """Host paths a sandbox needs read-only: the Python runtime and its packages."""
 
+    __slots__ = ("python", "prefixes", "site_packages", "mpl_cache", "extra_ro")  # noqa: RUF023
     python: str
     prefixes: tuple[str, ...]
     site_packages: tuple[str, ...]
-    mpl_cache: str | None = None
-    extra_ro: tuple[str, ...] = field(default_factory=tuple)
+    mpl_cache: str | None
+    extra_ro: tuple[str, ...]
+
+    def __init__(
+        self,
+        python: str,
+        prefixes: tuple[str, ...],
+        site_packages: tuple[str, ...],
+        mpl_cache: str | None = None,
+        extra_ro: tuple[str, ...] = (),
+    ) -> None:
+        self._assign(python, prefixes, site_packages, mpl_cache, extra_ro)
 
 
 def host_python_paths() -> SandboxPaths:
