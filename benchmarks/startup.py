@@ -86,7 +86,7 @@ def while_booting():
     _exec._import_run_modules()
     marks["parsed"] = time.perf_counter()
 
-sb = LocalBackend()._create(while_booting=while_booting)
+sb = LocalBackend(launcher=_exec.ONE_SHOT_LAUNCHER)._create(while_booting=while_booting)
 t2 = time.perf_counter()
 sb.run_code(_exec._prelude(["-c"], None))
 sb.run_code("print(6*7)")
@@ -96,8 +96,10 @@ t4 = time.perf_counter()
 import json
 print(json.dumps({
     "imports before the sandbox starts": t1 - t0,
-    "start: folders, cgroups, workspace, seccomp, argv, spawn": marks["spawned"] - t1,
-    "boot: spawn to ready frame": t2 - marks["spawned"],
+    "start: folders, cgroups, workspace, argv, spawn; the seccomp program (as bwrap starts)": (
+        marks["spawned"] - t1
+    ),
+    "boot: to the ready frame": t2 - marks["spawned"],
     "  of which the parse and result imports, overlapped": marks["parsed"] - marks["spawned"],
     "the two run_code calls (sys.argv prelude, the code)": t3 - t2,
     "close: kill, cgroups, workspace, folder": t4 - t3,
