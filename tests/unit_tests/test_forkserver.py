@@ -150,3 +150,22 @@ def test_describe_names_the_launcher(launcher: str, said: str) -> None:
     backend = LocalBackend(launcher=launcher, unsafe_no_isolation=True)  # type: ignore[arg-type]
     backend.__dict__["mode"] = "root"  # as detected on a root host
     assert said in backend.describe()["mode"]
+
+
+def test_a_fork_of_the_host_forgets_the_fork_server() -> None:
+    """The zygote's socket belongs to the process that started it, never to a fork."""
+    import warnings
+
+    from langchain_daytona_exec.backends.local._forkserver import fork_server
+
+    server = fork_server()
+    with warnings.catch_warnings():  # 3.12+ warns about fork in threaded processes
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: syscalls only, then exit without Python's cleanup
+        forgotten = fork_server.cache_info().currsize == 0
+        closed = server._sock is None or server._sock.fileno() == -1
+        os._exit(0 if forgotten and closed else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert fork_server() is server  # the parent keeps its own

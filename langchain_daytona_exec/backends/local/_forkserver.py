@@ -306,6 +306,21 @@ def _at_exit(server: ForkServer) -> None:
     server.stop()
 
 
+def _forget_in_child() -> None:
+    """In a fork of the host: the zygote and its socket are the parent's; never use them.
+
+    (The child would answer the parent's requests or read its replies.)
+    """
+    if fork_server.cache_info().currsize:
+        server = fork_server()
+        if server._sock is not None:
+            server._sock.close()
+        fork_server.cache_clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
 def shutdown() -> None:
     """At exit: stop forking; a no-op when this process never started a fork-server.
 

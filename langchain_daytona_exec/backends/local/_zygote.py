@@ -407,7 +407,9 @@ def _loopback_up() -> None:
 
 def _move_fds(pairs: list[tuple[int, int]], keep_below: int) -> None:
     """Place each (fd, target) and close every other fd from 3 up to ``keep_below``."""
-    tmp = [(fcntl.fcntl(fd, fcntl.F_DUPFD, 1000), target) for fd, target in pairs]
+    # first out of the way (above every target), then into place: a source may sit
+    # on another's target
+    tmp = [(fcntl.fcntl(fd, fcntl.F_DUPFD, keep_below), target) for fd, target in pairs]
     for fd, target in tmp:
         os.dup2(fd, target)
     os.closerange(keep_below, 1 << 20)
@@ -654,6 +656,8 @@ def serve(payload: bytes) -> None:
             _setns(own_pidns, _CLONE_NEWPID)
             _send_fd(sock, b"P" + pid.to_bytes(8, "little"), os.pidfd_open(pid))
         except OSError as exc:
+            with contextlib.suppress(OSError):  # the next fork must not land in that one
+                _setns(own_pidns, _CLONE_NEWPID)
             sock.sendall(b"E" + f"{type(exc).__name__}: {exc}".encode()[:4000])
         finally:
             for fd in fds:
