@@ -506,3 +506,32 @@ def test_bwrap_runs_nothing_when_its_seccomp_pipe_closes_empty() -> None:
     empty = run(b"")
     assert empty.returncode != 0 and empty.stdout == b""
     assert b"EINVAL" in empty.stderr
+
+
+def test_bwrap_starts_inside_the_workspace_namespace_and_the_spawner_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from langchain_daytona_exec.backends.local import _mounts
+    from langchain_daytona_exec.backends.local._spawner import spawner
+
+    def no_nsenter(namespace_fd: int, argv: list[str]) -> list[str]:
+        raise AssertionError("bwrap was started through nsenter")
+
+    monkeypatch.setattr(_mounts, "enter_argv", no_nsenter)
+    backend = LocalBackend(base_dir=str(tmp_path), launcher="bwrap")
+    if backend.mode != "root":
+        pytest.skip("root mode only: the workspace's own mount namespace")
+    cwd = os.getcwd()
+    with backend.create() as sb:
+        if sb._mntns is None:
+            pytest.skip("no mount namespaces here (the workspace is mounted on the host)")
+        bwrap = sb.kernel_pid
+        assert bwrap is not None
+        assert os.stat(f"/proc/{bwrap}/ns/mnt").st_ino == os.fstat(sb._mntns).st_ino
+        sb.write_file("kept.txt", "x")
+        sb.restart_interpreter()  # a new bwrap, in the same namespace: the file is there
+        assert sb.read_file("kept.txt") == b"x"
+        host = os.stat("/proc/self/ns/mnt").st_ino
+        on_spawner = spawner().call(lambda: os.stat("/proc/thread-self/ns/mnt").st_ino, 10)
+        assert on_spawner == host  # the spawner thread left the namespace again
+    assert os.getcwd() == cwd  # this thread's working folder is its own

@@ -131,6 +131,7 @@ class KernelLauncher:
         python = self._paths.python if unsafe else isolation.SANDBOX_PYTHON
         kernel_argv = [python, "-I", "-S", "-c", launcher, str(cfg_fd)]
         launch_env = {"PATH": "/usr/bin:/bin"}
+        namespace: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
         if unsafe:
             argv, cwd = kernel_argv, self._host_work
         else:
@@ -150,27 +151,37 @@ class KernelLauncher:
             os.write(args_fd, payload)
             os.lseek(args_fd, 0, os.SEEK_SET)
             if self._mntns is not None:  # bwrap starts inside the workspace's namespace
-                argv = mounts.enter_argv(self._mntns, argv)
+                if mounts.thread_can_enter():
+                    namespace = mounts.entered(self._mntns)
+                else:
+                    argv = mounts.enter_argv(self._mntns, argv)
             cwd = "/"
         cg = self._cg
         old = cg.attach_self_thread() if cg is not None and cg.version == 1 else None
+        proc: subprocess.Popen[bytes] | None = None
         try:
-            proc = subprocess.Popen(
-                argv,
-                env=launch_env,
-                cwd=cwd,
-                pass_fds=child_fds,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                preexec_fn=enter_cgroup_v2(cg) if cg is not None and cg.version == 2 else None,
-            )
+            with namespace:
+                proc = subprocess.Popen(
+                    argv,
+                    env=launch_env,
+                    cwd=cwd,
+                    pass_fds=child_fds,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    preexec_fn=enter_cgroup_v2(cg) if cg is not None and cg.version == 2 else None,
+                )
+        except BaseException:
+            if proc is not None:  # started, but this thread could not leave the namespace
+                proc.kill()
+                proc.wait()
+            raise
         finally:
             if old is not None:
                 cgroups.CgroupSet.detach_self_thread(old)
             for fd in child_fds:
                 os.close(fd)
-        assert proc.stderr is not None
+        assert proc is not None and proc.stderr is not None
         os.set_blocking(proc.stderr.fileno(), False)
         return proc, req_w, resp_r
 
