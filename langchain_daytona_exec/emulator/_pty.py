@@ -107,11 +107,17 @@ os.rename(d + "/exit.tmp", d + "/exit")
 
 _DRAIN = r"""
 cd {d} || exit 3
+e=; [ -f exit ] && e="EXIT $(cat exit)"
 for f in $(ls o-* 2>/dev/null | sort -t- -k2 -n); do base64 -w0 "$f"; echo; rm -f "$f"; done
-[ -f exit ] && echo "EXIT $(cat exit)"
+[ -n "$e" ] && echo "$e"
 exit 0
 """
-"""One poll: every pending output chunk (base64, in order) and the exit code if any."""
+"""One poll: every pending output chunk (base64, in order) and the exit code if any.
+
+The exit file is looked at *before* the chunks are listed: the host writes it after its
+last chunk, so once it is seen every chunk is already there. (Looking after the listing
+lost the chunks written in between, such as a shell's last line before ``exit``.)
+"""
 
 
 @dataclass
