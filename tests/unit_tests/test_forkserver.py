@@ -6,6 +6,7 @@ What sandboxed code observes under the fork-server is compared with bwrap in
 
 from __future__ import annotations
 
+import marshal
 import os
 import signal
 import subprocess
@@ -18,7 +19,12 @@ from langchain_daytona_exec import LocalBackend
 from langchain_daytona_exec.backends.local import _isolation as isolation
 from langchain_daytona_exec.backends.local import _limits as limits
 from langchain_daytona_exec.backends.local import _zygote as zygote
-from langchain_daytona_exec.backends.local._forkserver import ForkedProcess
+from langchain_daytona_exec.backends.local import _zygote_root as zygote_root
+from langchain_daytona_exec.backends.local._forkserver import (
+    _BOOT,
+    ForkedProcess,
+    _zygote_sources,
+)
 from langchain_daytona_exec.backends.local._launch import FORKED_KERNEL_FDS
 from langchain_daytona_exec.errors import IsolationUnavailableError
 
@@ -78,16 +84,54 @@ def test_plan_steps_are_known_and_ordered() -> None:
         isolation.render_plan([("mystery", "/x")])
 
 
+def test_boot_runs_the_sources_in_order_as_importable_modules_then_drops_their_names() -> None:
+    """``_BOOT`` on toy modules: the second imports the first by its full name although
+    no such package is on ``sys.path`` (``-I -S``, nothing read from disk); the last one
+    serves the payload, and ``sys.modules`` no longer lists either."""
+    first = ("toy.pkg.first", "/opt/ldx-kernel/first.py", b"VALUE = 6\n")
+    second = (
+        "toy.pkg.second",
+        "/opt/ldx-kernel/second.py",
+        b"import sys\nfrom toy.pkg.first import VALUE\n"
+        b"def serve(payload):\n"
+        b"    print(VALUE * int(payload), [n for n in sys.modules if n.startswith('toy')])\n",
+    )
+    fd = isolation.data_fd(marshal.dumps(([first, second], b"7")))
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _BOOT, str(fd)],
+            pass_fds=[fd],
+            env={},
+            capture_output=True,
+            timeout=60,
+        )
+    finally:
+        os.close(fd)
+    assert (done.returncode, done.stdout, done.stderr) == (0, b"42 []\n", b"")
+
+
+def test_the_zygote_sources_are_this_packages_modules_in_import_order() -> None:
+    sources = _zygote_sources()
+    assert [name for name, _, _ in sources] == [zygote_root.__name__, zygote.__name__]
+    assert [path for _, path, _ in sources] == [
+        f"{isolation.SANDBOX_KERNEL_DIR}/_zygote_root.py",
+        f"{isolation.SANDBOX_KERNEL_DIR}/_zygote.py",
+    ]
+    for (_, _, source), module in zip(sources, (zygote_root, zygote), strict=True):
+        with open(str(module.__file__), "rb") as f:
+            assert source == f.read()
+
+
 def test_zygote_resolves_bind_sources_and_unescapes_mountinfo(tmp_path: object) -> None:
     link = os.path.join(str(tmp_path), "link")
     os.symlink("/usr", link)
     plan = [("ro-bind", link, "/x"), ("symlink", link, "/y"), ("dir", "/z", 0o755)]
-    assert zygote._resolved(plan) == [
+    assert zygote_root.resolved(plan) == [
         ("ro-bind", os.path.realpath("/usr"), "/x"),
         ("symlink", link, "/y"),
         ("dir", "/z", 0o755),
     ]
-    assert zygote._unescape(b"/a\\040b\\011c\\134d") == "/a b\tc\\d"
+    assert zygote_root._unescape(b"/a\\040b\\011c\\134d") == "/a b\tc\\d"
 
 
 def test_launcher_is_validated_and_root_only() -> None:

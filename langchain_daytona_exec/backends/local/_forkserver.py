@@ -26,17 +26,38 @@ from langchain_daytona_exec.backends.local._prepare import ensure_kernel_bytecod
 from langchain_daytona_exec.backends.local._spawner import spawner
 from langchain_daytona_exec.errors import IsolationUnavailableError
 
-ZYGOTE_SOURCE = os.path.join(isolation.KERNEL_DIR, "_zygote.py")
+ZYGOTE_MODULES = ("_zygote_root", "_zygote")
+"""The zygote's sources (this package's modules), in the order it runs them: each may
+import the ones before it by their full name, the last one serves."""
 
 _BOOT = (
-    "import os,sys;f=int(sys.argv[1]);d=os.pread(f,1<<26,0);os.close(f);"
-    "s,_,b=d.partition(b'\\0');del d;g={'__name__':'forkserver'};"
-    f"exec(compile(s,'{isolation.SANDBOX_KERNEL_DIR}/forkserver.py','exec'),g);g['serve'](b)"
+    "import marshal,os,sys;f=int(sys.argv[1]);d=os.pread(f,1<<26,0);os.close(f);"
+    "m,b=marshal.loads(d);del d\n"
+    "for n,p,s in m:g=sys.modules[n]=type(sys)(n);exec(compile(s,p,'exec'),g.__dict__)\n"
+    "for n,p,s in m:del sys.modules[n]\n"
+    "del m;g.serve(b)"
 )
-"""The zygote's whole command line after the interpreter: it reads this package's
-``_zygote.py`` and its boot data from the fd in argv[1]. It is the command line of every
-sandbox's pid 1 and kernel (forks do not exec), so it names no host path; the
-interpreter is named by its sandbox path (the real one is passed as the executable)."""
+"""The zygote's whole command line after the interpreter: it reads its boot data from the
+fd in argv[1], ``marshal``'d: this package's ``ZYGOTE_MODULES`` as (module name, file name,
+source), and the payload of the last one's ``serve``. It runs each source as a module
+registered under its name in ``sys.modules`` (so ``_zygote.py`` imports
+``_zygote_root.py`` as it does in the host, and nothing is looked up on disk), and drops
+the names once all ran (forked kernels show the user no module of ours). It is the
+command line of every sandbox's pid 1 and kernel (forks do not exec), so it names no
+host path; file names are under the sandbox's kernel folder and the interpreter is named
+by its sandbox path (the real one is passed as the executable)."""
+
+
+def _zygote_sources() -> list[tuple[str, str, bytes]]:
+    """``ZYGOTE_MODULES`` as ``_BOOT`` reads them: (module name, file name, source)."""
+    package = __name__.rpartition(".")[0]
+    sources = []
+    for stem in ZYGOTE_MODULES:
+        with open(os.path.join(isolation.KERNEL_DIR, f"{stem}.py"), "rb") as f:
+            source = f.read()
+        sources.append((f"{package}.{stem}", f"{isolation.SANDBOX_KERNEL_DIR}/{stem}.py", source))
+    return sources
+
 
 ZYGOTE_MAX_FORKS = 500
 """Sandboxes one zygote forks before a fresh one replaces it. Forks share the zygote's
@@ -126,13 +147,11 @@ class ForkServer:
         """Exec a fresh interpreter as the zygote and wait for its ready byte."""
         self.retire()  # a dead one; its sandboxes died with it
         ensure_kernel_bytecode()
-        with open(ZYGOTE_SOURCE, "rb") as f:
-            source = f.read()
         host, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         boot = marshal.dumps(
             {"sock": child.fileno(), "host_pid": os.getpid(), "files": kernel_files()}
         )
-        boot_fd = isolation.data_fd(source + b"\0" + boot)
+        boot_fd = isolation.data_fd(marshal.dumps((_zygote_sources(), boot)))
         python = isolation.host_python_paths().python
         try:
             proc = subprocess.Popen(

@@ -4,7 +4,7 @@ The sandbox's layout (the kernel's files, its paths), the host paths it needs
 read-only (:class:`SandboxPaths`), its environment, passwd and group, and its mounts:
 :func:`mount_plan` lists them as ordered steps, rendered as bwrap options by a pure
 function (:func:`bwrap_argv`, unit tested) and executed as they are by the fork-server
-(``_zygote.py``). Around it: ``_limits.py`` (every limit, with its reason),
+(``_zygote_root.py``). Around it: ``_limits.py`` (every limit, with its reason),
 ``_detect.py`` (which mode works here), ``_seccomp.py`` (the syscall filter),
 ``_cgroups.py`` (cgroups, OOM priorities, the memory budget) and ``_mounts.py`` (root
 mode's workspace tmpfs).
@@ -197,8 +197,8 @@ MountOp = tuple[Any, ...]
 * ``("file", fd, dest, perms)``: a file holding what fd holds, written into the folder
   (no mount); ``("remount-ro", dest)``: the mount at ``dest`` made read-only.
 
-``bwrap_argv`` renders the plan to bubblewrap's options; the fork-server's pid 1
-(``_zygote.py``) executes the same list, so the two launchers cannot diverge."""
+``bwrap_argv`` renders the plan to bubblewrap's options; the fork-server's sandbox
+set-up (``_zygote_root.build_root``) executes the same list, so the two launchers cannot diverge."""
 
 
 def mount_plan(
