@@ -258,8 +258,10 @@ def _cmd_exec(args: argparse.Namespace) -> int:
 
 ONE_SHOT_LAUNCHER: Literal["bwrap"] = "bwrap"
 """``exec`` makes one sandbox per process: starting the fork-server's zygote (a Python of
-its own, ~24 ms) and forking from it costs more than one bwrap sandbox (~29 ms vs
-~16 + 24 ms, ``benchmarks/coldstart.py``)."""
+its own) and forking from it costs more than one bwrap sandbox, in wall time and more so
+in CPU (``benchmarks/startup.py`` runs the command both ways). Starting the zygote
+before the command's own imports, on the other core, was measured too: no faster than
+bwrap on a quiet machine, slower on a busy one (see ``benchmarks/README.md``)."""
 
 _DEFAULT_SANDBOX_OPTIONS = frozenset(
     {"-c", "--code", "-l", "--language", "--file", "--charts-dir", "--timeout"}
