@@ -349,3 +349,34 @@ def test_mounts_below_a_read_only_bind_are_read_only_too(tmp_path: Path) -> None
         assert "Read-only file system" in seen["bwrap"]
     finally:
         mounts.unmount(str(inner))
+
+
+def test_binds_from_the_hosts_tmp_come_from_the_host_not_the_base(tmp_path: Path) -> None:
+    """The fork-server mounts its base tmpfs over ``/tmp`` while it builds the root.
+
+    Bind sources under the host's ``/tmp`` must still be the host's files (they come
+    from a copy of the old root made before the base covered it), and nothing of the
+    base or the old root is left in the sandbox (no folder or mount point of them).
+    """
+    data = tmp_path / "data"
+    data.mkdir()
+    os.chmod(tmp_path, 0o755)
+    os.chmod(data, 0o755)
+    (data / "f.txt").write_text("from the host\n")
+    os.chmod(data / "f.txt", 0o644)
+    seen = {}
+    for launcher in ("bwrap", "forkserver"):
+        backend = LocalBackend(
+            launcher=launcher,  # type: ignore[arg-type]
+            limits=LIMITS,
+            extra_ro_paths=(str(data),),
+        )
+        with backend.create() as sb:
+            r = sb.exec(
+                f"cat {data}/f.txt; ls -A / /tmp | grep -c -e newroot -e oldroot -e bindfile;"
+                " cut -d' ' -f5 /proc/self/mountinfo | grep -c -e oldroot -e newroot",
+                timeout=15,
+            )
+            seen[launcher] = r.stdout
+    assert seen["forkserver"] == seen["bwrap"]
+    assert seen["bwrap"].splitlines() == ["from the host", "0", "0"]
