@@ -141,7 +141,7 @@ def _sandbox_pid1(fds: list[int], network: bool, n_cgroups: int, has_mntns: bool
         _, status = os.waitpid(helper, 0)
         if status != 0:
             os._exit(1)  # H said why on stderr
-        os.chdir("/")  # H's pivots moved this process's root and cwd too
+        os.chdir("/")  # H's pivot moved this process's root and cwd too
         with open("/proc/sys/kernel/ns_last_pid", "w") as f:
             f.write("1")  # the kernel is pid 2, as under bwrap (H had it)
         program = read_all(fds[SECCOMP_INDEX])

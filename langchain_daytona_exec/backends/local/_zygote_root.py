@@ -4,9 +4,10 @@ Half of root mode's fork-server (``_zygote.py`` is the other half, and the host 
 this source to the zygote before it, through the same fd: ``_forkserver._BOOT``). The
 syscall wrappers and constants (ctypes: glibc has no Python binding for ``mount``,
 ``unshare``, ``setns``, ``pivot_root``, ``capset`` or a seccomp filter), and the build of a
-sandbox's root from the mount plan (``_isolation.mount_plan``), in bubblewrap's steps: a
-tmpfs base, the old root beside it, the plan's binds, tmpfs, files, ``/proc`` and
-``/dev``, then two pivots. Runs in the zygote's process only. Standard library only.
+sandbox's root from the mount plan (``_isolation.mount_plan``), to bubblewrap's mount
+table: a tmpfs base holding the new root, the plan's binds (from a detached copy of the
+old root), tmpfs, files, ``/proc`` and ``/dev``, then one pivot into it (bubblewrap makes
+two). Runs in the zygote's process only. Standard library only.
 """
 
 from __future__ import annotations
