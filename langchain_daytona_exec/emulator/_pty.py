@@ -46,6 +46,10 @@ POLL_MIN_S = 0.01
 POLL_MAX_S = 0.1
 """The websocket polls for output, backing off between these delays while idle."""
 
+START_TIMEOUT_S = 30.0
+"""How long a connection to a PTY that is still starting waits for its host to run (the
+start itself gives the host 5 s to say so, after writing its script)."""
+
 ENVS_SUBPROTOCOL = "X-Daytona-Pty-Envs~"
 """Prefix of the subprotocol token carrying the session's variables (base64url JSON)."""
 
@@ -134,6 +138,9 @@ class Pty:
     exit_code: int | None = None
     #: Sequence number of the connection that reads the output (the newest one).
     reader: int = 0
+    #: Set once the start has ended, either way (``host_runs`` says which).
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    host_runs: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The ``PtySessionInfo`` body."""
@@ -179,6 +186,7 @@ async def _start(sb: EmuSandbox, body: dict[str, Any]) -> Pty | Response:
         await run_in_threadpool(sb.local.write_file, f"{pty.folder}/host.py", _HOST)
     except BaseException:
         _ptys(sb).pop(pty_id, None)
+        pty.started.set()
         raise
     d = shlex.quote(pty.folder)
     started = await sh(
@@ -188,10 +196,22 @@ async def _start(sb: EmuSandbox, body: dict[str, Any]) -> Pty | Response:
         f"for i in $(seq 500); do [ -f {d}/pid ] && exit 0; sleep 0.01; done; exit 1",
         env=envs,
     )
-    if started.exit_code != 0:
+    pty.host_runs = started.exit_code == 0
+    pty.started.set()
+    if not pty.host_runs:
         _ptys(sb).pop(pty_id, None)
         return error(500, f"could not start the PTY: {started.stderr}", None, SOURCE_DAEMON)
     return pty
+
+
+async def _host_runs(pty: Pty) -> bool:
+    """Wait (up to ``START_TIMEOUT_S``) for a PTY that is still starting; whether it runs.
+
+    Until then its folder may not exist yet, and a drain would take that for an exit.
+    """
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(pty.started.wait(), START_TIMEOUT_S)
+    return pty.host_runs
 
 
 def _write_fifo(folder: str, name: str, variable: str) -> str:
@@ -239,7 +259,7 @@ async def kill(request: Request, sb: EmuSandbox) -> Response:
     pty = _found(request, sb)
     if isinstance(pty, Response):
         return pty
-    if pty.exit_code is None:
+    if pty.exit_code is None and await _host_runs(pty):
         await _control(sb, pty, {"kill": True})
     _ptys(sb).pop(pty.id, None)
     return JSONResponse({"message": "PTY session deleted"})
@@ -251,6 +271,8 @@ async def resize(request: Request, sb: EmuSandbox) -> Response:
         return pty
     body = await json_body(request)
     pty.cols, pty.rows = _size(body.get("cols"), pty.cols), _size(body.get("rows"), pty.rows)
+    if not await _host_runs(pty):
+        return error(404, "PTY session not found", "NOT_FOUND", SOURCE_DAEMON)
     await _control(sb, pty, {"rows": pty.rows, "cols": pty.cols})
     return JSONResponse(pty.to_json())
 
@@ -325,6 +347,14 @@ class _Socket:
     ) -> None:
         if announce:
             await self._connected(ws)
+        if not await _host_runs(pty):  # connected while it started, and it did not
+            message = "the PTY session did not start"
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                await ws.send_text(
+                    json.dumps({"type": "control", "status": "error", "error": message})
+                )
+                await ws.close(code=1011, reason=json.dumps({"error": message}))
+            return
         pty.reader = max(pty.reader, number)
         pump = asyncio.create_task(self._input(ws, sb, pty))
         try:

@@ -140,6 +140,39 @@ def test_pty_connect_to_an_existing_session_and_kill_it(sdk_sandbox: Any) -> Non
         proc.connect_pty_session("no-such-pty")
 
 
+def test_pty_connect_while_the_session_still_starts_waits_for_it(
+    sdk_sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection that arrives before the PTY's host runs (its folder may not exist
+    yet) waits for it, instead of taking the missing folder for an exit."""
+    import asyncio
+    import threading
+
+    from langchain_daytona_exec.emulator import _pty
+
+    gate = threading.Event()
+    real = _pty.run_in_threadpool
+
+    async def held(func: Any, *args: Any) -> Any:  # only _start writes through it
+        await asyncio.to_thread(gate.wait, 30)
+        return await real(func, *args)
+
+    monkeypatch.setattr(_pty, "run_in_threadpool", held)
+    proc = sdk_sandbox.process
+    first = proc.create_pty_session("held")  # "connected" comes before the start
+    first.wait_for_connection()
+    first.disconnect()
+    again = proc.connect_pty_session("held")
+    try:
+        gate.set()
+        again.send_input("echo started-late\n")
+        assert b"started-late" in _read_until(again, b"started-late\r\n")
+    finally:
+        gate.set()
+        again.disconnect()
+    proc.kill_pty_session("held")
+
+
 # -- what Daytona's own e2e suite checks beside the above ------------------------------------
 
 
