@@ -293,6 +293,36 @@ def test_line_chart(any_sb: Sandbox) -> None:
     )
 
 
+def test_a_pandas_text_index_names_every_point(any_sb: Sandbox) -> None:
+    """pandas plots a text index at positions and labels only some ticks: every point that
+    a description names still gets its index name, including the unlabelled positions."""
+    months = [f"2026-{m:02d}" for m in range(1, 13)]
+    values = [5, 1, 4, 6, 3, 7, 2, 8, 6, 9, 7, 10]  # min at 2026-02, max at 2026-12
+    chart = one_chart(
+        any_sb,
+        "import pandas as pd\n"
+        f"s = pd.Series({values}, index=pd.Index({months}, name='month'))\n"
+        "ax = s.plot(title='Monthly'); ax.set_ylabel('units')",
+    )
+    r = run(any_sb, "[t.get_text() for t in ax.get_xticklabels()]")  # what pandas labels
+    assert "2026-02" not in str(r.result) and "2026-12" not in str(r.result), r.result
+    assert chart.description == (
+        'line chart "Monthly" (x: month, y: units): 5 -> 10 over 2026-01 to 2026-12 '
+        "(min 1 at 2026-02, max 10 at 2026-12)"
+    )
+    numbered = one_chart(any_sb, "ax = pd.Series([3, 1, 2], index=[10, 20, 30]).plot()")
+    assert (
+        numbered.description == "line chart: 3 -> 2 over x 10 to 30 (min 1 at x=20, max 3 at x=10)"
+    )
+    by_column = one_chart(
+        any_sb,
+        "df = pd.DataFrame({'m': ['a', 'b', 'c'], 'v': [1, 5, 2]})\nax = df.plot(x='m', y='v')",
+    )
+    assert by_column.description == (
+        "line chart (x: m): v: 1 -> 2 over a to c (min 1 at a, max 5 at b)"
+    )
+
+
 def test_scatter_chart(any_sb: Sandbox) -> None:
     chart = one_chart(
         any_sb, "plt.scatter([1, 2, 3, 4], [2, 4, 6, 8], label='pts')\nplt.title('Linear')"

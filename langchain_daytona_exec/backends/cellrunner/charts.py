@@ -61,6 +61,16 @@ HIST_TAG = "_ldx_hist"
 BOX_TAG = "_ldx_box"
 """Attribute ``hooks`` sets on an Axes (list of box stats) and on the boxes' artists."""
 
+X_NAMES_TAG = "_ldx_x_names"
+"""Attribute ``hooks`` sets on an Axes pandas drew a text index on: the name at each
+position 0..n-1 (pandas plots such an index at positions and labels only some ticks)."""
+
+MAX_X_NAMES = 10_000
+"""Index names kept per Axes (a position past them is described as ``x=N``)."""
+
+X_NAME_CHARS = 80
+"""Each kept index name is cut to this many characters."""
+
 
 def _label(artist: Any) -> str | None:
     label = artist.get_label()
@@ -158,6 +168,9 @@ def _x_name(ax: Any, value: float) -> str | None:
     """What the x axis shows at ``value`` (a category, a date, a period), if not a number."""
     import matplotlib.ticker as mticker
 
+    names = ax.__dict__.get(X_NAMES_TAG)
+    if names and float(value).is_integer() and 0 <= int(value) < len(names):
+        return str(names[int(value)]) or None
     fmt = ax.xaxis.get_major_formatter()
     if isinstance(fmt, (mticker.ScalarFormatter, mticker.LogFormatter)):
         return None

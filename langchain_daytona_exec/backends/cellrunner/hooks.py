@@ -6,6 +6,9 @@
   tell a histogram from bars and a box plot from lines.
 * ``IPython.display.display`` becomes our ``display`` (without a running IPython
   shell it would only ``print``).
+* ``DataFrame.plot``/``Series.plot`` (pandas' ``PlotAccessor``) keep the names of a
+  text index on the Axes: pandas draws such an index at positions 0..n-1 and labels
+  only some ticks, so :mod:`.charts` could not otherwise name every point's x.
 
 A module imported before :func:`install` is patched at once; a later import is
 patched right after it loads, by a finder at the front of ``sys.meta_path``. The
@@ -16,7 +19,15 @@ from __future__ import annotations
 
 import sys
 
-from .charts import BOX_TAG, HIST_TAG, MAX_POINTS, MAX_SERIES
+from .charts import (
+    BOX_TAG,
+    HIST_TAG,
+    MAX_POINTS,
+    MAX_SERIES,
+    MAX_X_NAMES,
+    X_NAME_CHARS,
+    X_NAMES_TAG,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -114,6 +125,48 @@ def _tag_box(ax: Any, stats: Any, artists: Any) -> None:
         )
 
 
+_POSITIONAL_INDEX_TYPES = ("string", "mixed", "categorical", "boolean", "mixed-integer")
+"""``Index.inferred_type`` values pandas plots at positions 0..n-1 (numbers, dates and
+periods are plotted at their values, which name themselves)."""
+
+
+def _patch_pandas(module: Any) -> None:
+    accessor = getattr(module, "PlotAccessor", None)
+    if accessor is None:
+        return
+
+    def make(original: Any) -> Any:
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            out = original(self, *args, **kwargs)
+            try:
+                _tag_x_names(self, out, args, kwargs)
+            except Exception:
+                pass
+            return out
+
+        return call
+
+    _replace(accessor, "__call__", make)
+
+
+def _tag_x_names(accessor: Any, out: Any, args: Any, kwargs: Any) -> None:
+    """Keep the x names of a pandas plot drawn at positions (index or ``x=`` column)."""
+    if args or kwargs.get("use_index") is False:  # positional forms: not worth guessing
+        return
+    parent: Any = getattr(accessor, "_parent", None)
+    if parent is None:
+        return
+    x = kwargs.get("x")
+    values = parent.index if x is None else parent[x]
+    index = sys.modules["pandas"].Index(values[:MAX_X_NAMES])
+    if index.inferred_type not in _POSITIONAL_INDEX_TYPES:
+        return
+    names = [str(v)[:X_NAME_CHARS] for v in index]
+    for ax in getattr(out, "flat", [out]):
+        if hasattr(ax, "xaxis"):
+            ax.__dict__[X_NAMES_TAG] = names
+
+
 class Hooks:
     """Installs the patches, calling back into the runner that installed them.
 
@@ -130,6 +183,7 @@ class Hooks:
             "matplotlib.axes._axes": _patch_axes,
             "IPython.core.display_functions": self._patch_ipython,
             "IPython.display": self._patch_ipython,
+            "pandas.plotting._core": _patch_pandas,
         }
         self._busy = False
 
@@ -150,10 +204,12 @@ class Hooks:
             "matplotlib.axes._axes": ["hist", "bxp"],
             "IPython.core.display_functions": ["display"],
             "IPython.display": ["display"],
+            "pandas.plotting._core": ["__call__"],
         }
+        owners = {"matplotlib.axes._axes": "Axes", "pandas.plotting._core": "PlotAccessor"}
         for name, attrs in targets.items():
             module = sys.modules.get(name)
-            owner = getattr(module, "Axes", None) if name.endswith("_axes") else module
+            owner = getattr(module, owners[name], None) if name in owners else module
             for attr in attrs if owner is not None else []:
                 original = getattr(getattr(owner, attr, None), ORIGINAL, None)
                 if original is not None:
