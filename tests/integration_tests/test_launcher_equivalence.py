@@ -315,6 +315,16 @@ def test_a_retired_zygote_keeps_its_sandboxes_until_they_end() -> None:
     new.close()
 
 
+def _stdout_per_launcher(command: str, **backend_kwargs: Any) -> dict[str, str]:
+    """``command``'s stdout in a new sandbox of each launcher (same limits and options)."""
+    seen = {}
+    for launcher in ("bwrap", "forkserver"):
+        backend = LocalBackend(launcher=launcher, limits=LIMITS, **backend_kwargs)
+        with backend.create() as sb:
+            seen[launcher] = sb.exec(command, timeout=15).stdout
+    return seen
+
+
 def test_mounts_below_a_read_only_bind_are_read_only_too(tmp_path: Path) -> None:
     """A host mount under a read-only path comes along, read-only, under both launchers."""
     from langchain_daytona_exec.backends.local import _mounts as mounts
@@ -328,20 +338,11 @@ def test_mounts_below_a_read_only_bind_are_read_only_too(tmp_path: Path) -> None
         os.chmod(inner, 0o755)
         (inner / "f.txt").write_text("below\n")
         os.chmod(inner / "f.txt", 0o644)
-        seen = {}
-        for launcher in ("bwrap", "forkserver"):
-            backend = LocalBackend(
-                launcher=launcher,  # type: ignore[arg-type]
-                limits=LIMITS,
-                extra_ro_paths=(str(shared),),
-            )
-            with backend.create() as sb:
-                r = sb.exec(
-                    f"cat {inner}/f.txt; grep ' {shared}' /proc/self/mountinfo | cut -d' ' -f5,6;"
-                    f" touch {inner}/new 2>&1",
-                    timeout=15,
-                )
-                seen[launcher] = r.stdout
+        seen = _stdout_per_launcher(
+            f"cat {inner}/f.txt; grep ' {shared}' /proc/self/mountinfo | cut -d' ' -f5,6;"
+            f" touch {inner}/new 2>&1",
+            extra_ro_paths=(str(shared),),
+        )
         assert seen["forkserver"] == seen["bwrap"]
         lines = seen["bwrap"].splitlines()
         assert lines[0] == "below"
@@ -364,19 +365,10 @@ def test_binds_from_the_hosts_tmp_come_from_the_host_not_the_base(tmp_path: Path
     os.chmod(data, 0o755)
     (data / "f.txt").write_text("from the host\n")
     os.chmod(data / "f.txt", 0o644)
-    seen = {}
-    for launcher in ("bwrap", "forkserver"):
-        backend = LocalBackend(
-            launcher=launcher,  # type: ignore[arg-type]
-            limits=LIMITS,
-            extra_ro_paths=(str(data),),
-        )
-        with backend.create() as sb:
-            r = sb.exec(
-                f"cat {data}/f.txt; ls -A / /tmp | grep -c -e newroot -e oldroot -e bindfile;"
-                " cut -d' ' -f5 /proc/self/mountinfo | grep -c -e oldroot -e newroot",
-                timeout=15,
-            )
-            seen[launcher] = r.stdout
+    seen = _stdout_per_launcher(
+        f"cat {data}/f.txt; ls -A / /tmp | grep -c -e newroot -e oldroot -e bindfile;"
+        " cut -d' ' -f5 /proc/self/mountinfo | grep -c -e oldroot -e newroot",
+        extra_ro_paths=(str(data),),
+    )
     assert seen["forkserver"] == seen["bwrap"]
     assert seen["bwrap"].splitlines() == ["from the host", "0", "0"]
