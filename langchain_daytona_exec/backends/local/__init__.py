@@ -1,4 +1,7 @@
-"""The local backend: isolated, stateful sandboxes on this machine (bubblewrap).
+"""The local backend: isolated, stateful sandboxes on this machine.
+
+They start through bubblewrap or, as root, from a fork-server that builds the same
+namespaces and mounts (``_forkserver.py``).
 
 ``kernel.py`` (with ``capture.py`` and ``fileops.py``), ``protocol.py`` and
 ``forwarder.py`` run INSIDE the sandbox, which imports them as top-level modules; the
