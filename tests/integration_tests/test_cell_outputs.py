@@ -323,6 +323,88 @@ def test_a_pandas_text_index_names_every_point(any_sb: Sandbox) -> None:
     )
 
 
+TWELVE = [5, 1, 4, 6, 3, 7, 2, 8, 6, 9, 7, 10]
+"""Twelve values: the min is the 2nd, the max the 12th."""
+
+
+@pytest.mark.parametrize(
+    ("index", "first", "low", "last"),
+    [
+        ("pd.period_range('2026-01', periods=12, freq='M')", "2026-01", "2026-02", "2026-12"),
+        ("pd.period_range('2026Q1', periods=12, freq='Q')", "2026Q1", "2026Q2", "2028Q4"),
+        (
+            "pd.period_range('2026-12-25', periods=12, freq='D')",
+            "2026-12-25",
+            "2026-12-26",
+            "2027-01-05",
+        ),
+        ("pd.date_range('2026-01-01', periods=12, freq='MS')", "2026-01", "2026-02", "2026-12"),
+        (
+            "pd.date_range('2026-01-01 18:00', periods=12, freq='h')",
+            "2026-01-01 18:00",
+            "2026-01-01 19:00",
+            "2026-01-02 05:00",
+        ),
+    ],
+)
+def test_a_pandas_time_index_is_named_not_numbered(
+    any_sb: Sandbox, index: str, first: str, low: str, last: str
+) -> None:
+    """pandas plots a period index (and a date index with a regular frequency) at period
+    ordinals: a description names the periods, never the ordinals."""
+    chart = one_chart(any_sb, f"ax = pd.Series({TWELVE}, index={index}).plot()")
+    drawn = run(any_sb, "float(ax.get_lines()[0].get_xydata()[0][0])").result
+    periods = f"i = {index}\np = i if isinstance(i, pd.PeriodIndex) else i.to_period()\n"
+    assert drawn == run(any_sb, f"{periods}float(p[0].ordinal)").result  # pandas draws ordinals
+    assert chart.description == (
+        f"line chart: 5 -> 10 over {first} to {last} (min 1 at {low}, max 10 at {last})"
+    )
+    element = chart.data["elements"][0]
+    assert element["x_names"] == {
+        "x_min": first,
+        "x_max": last,
+        "x_at_y_min": low,
+        "x_at_y_max": last,
+    }
+
+
+def test_bars_and_series_of_a_period_index_are_named_by_period(any_sb: Sandbox) -> None:
+    months = "pd.period_range('2026-01', periods=3, freq='M')"
+    bars = one_chart(any_sb, f"ax = pd.Series([5, 1, 4], index={months}).plot.bar()")
+    assert bars.description == "bar chart: 2026-01 5, 2026-02 1, 2026-03 4"
+    grouped = one_chart(
+        any_sb, f"ax = pd.DataFrame({{'a': [5, 1, 4], 'b': [2, 8, 3]}}, index={months}).plot.bar()"
+    )
+    assert grouped.description == (
+        "bar chart: 2026-01 [a] 5, 2026-02 [a] 1, 2026-03 [a] 4, "
+        "2026-01 [b] 2, 2026-02 [b] 8, 2026-03 [b] 3"
+    )
+    two = one_chart(
+        any_sb, f"ax = pd.DataFrame({{'a': [5, 1, 4], 'b': [2, 8, 3]}}, index={months}).plot()"
+    )
+    assert two.description == (
+        "line chart: 2 series over 2026-01 to 2026-03; a: 5 -> 4 (min 1 at 2026-02, max 5 at "
+        "2026-01); b: 2 -> 3 (min 2 at 2026-01, max 8 at 2026-02)"
+    )
+
+
+def test_a_period_pandas_cannot_name_stays_a_number(any_sb: Sandbox) -> None:
+    """Naming a period must never fail the cell or its chart: the plain ordinal remains."""
+    run(any_sb, "real_period = pd.Period\ndef no_period(*a, **k):\n    raise ValueError('x')")
+    try:
+        chart = one_chart(
+            any_sb,
+            "pd.Period = no_period\n"
+            "months = pd.period_range('2026-01', periods=3, freq='M')\n"
+            "ax = pd.Series([3, 1, 2], index=months).plot()",
+        )
+    finally:
+        run(any_sb, "pd.Period = real_period")
+    assert (
+        chart.description == "line chart: 3 -> 2 over x 672 to 674 (min 1 at x=673, max 3 at x=672)"
+    )
+
+
 def test_scatter_chart(any_sb: Sandbox) -> None:
     chart = one_chart(
         any_sb, "plt.scatter([1, 2, 3, 4], [2, 4, 6, 8], label='pts')\nplt.title('Linear')"

@@ -8,13 +8,17 @@ such as ``bar chart "Revenue by region": East 35065, North 31129``.
 
 Histograms and box plots cannot be told apart from bars and lines once drawn, so
 :mod:`.hooks` tags what ``Axes.hist`` and ``Axes.bxp`` draw; this module reads the
-tags. Series are capped at :data:`MAX_POINTS` points (evenly sampled, with a summary
+tags. An x value is named as the axis shows it: a text index by its name, a date as a
+date, and a period pandas plots as its ordinal (a ``PeriodIndex``, or a regular
+``DatetimeIndex``) as that period, ``2026-04``; what cannot be named stays a number.
+Series are capped at :data:`MAX_POINTS` points (evenly sampled, with a summary
 of all of them), charts at :data:`MAX_SERIES` series and :data:`MAX_ELEMENTS` bars.
 """
 
 from __future__ import annotations
 
 import sys
+import warnings
 
 from .text import cut_text, number
 
@@ -71,6 +75,15 @@ MAX_X_NAMES = 10_000
 X_NAME_CHARS = 80
 """Each kept index name is cut to this many characters."""
 
+PERIOD_FORMATTER = "TimeSeries_DateFormatter"
+"""Class name of the formatter pandas puts on an axis it plots as period ordinals (a
+``PeriodIndex``, or a ``DatetimeIndex`` with a regular frequency): ``x`` there is the
+ordinal of a period of the formatter's ``freq``, not a number a reader knows."""
+
+BAR_REACH = 0.5
+"""How far from a period's ordinal a bar's centre may sit and still be that period's
+(pandas offsets grouped bars by less than half a step)."""
+
 
 def _label(artist: Any) -> str | None:
     label = artist.get_label()
@@ -112,6 +125,38 @@ def _date_formatters(dates: Any) -> tuple[type, ...]:
         for name in ("DateFormatter", "AutoDateFormatter", "ConciseDateFormatter")
         if hasattr(dates, name)
     )
+
+
+def _period_formatter(axis: Any) -> Any:
+    """The axis's formatter when pandas plots periods on it (see :data:`PERIOD_FORMATTER`)."""
+    fmt = axis.get_major_formatter()
+    is_period = any(cls.__name__ == PERIOD_FORMATTER for cls in type(fmt).__mro__)
+    return fmt if is_period and getattr(fmt, "freq", None) is not None else None
+
+
+def _period_name(fmt: Any, position: float, reach: float) -> str | None:
+    """The period at ``position`` on an axis formatted by ``fmt``, e.g. ``2026-04``.
+
+    ``position`` counts when it lies within ``reach`` of a period's ordinal; otherwise,
+    or when pandas cannot name it, None (the caller falls back to the number).
+    """
+    pandas = sys.modules.get("pandas")
+    try:
+        ordinal = round(float(position))
+        if pandas is None or abs(float(position) - ordinal) > reach:
+            return None
+        with warnings.catch_warnings():  # pandas deprecates business-day periods
+            warnings.simplefilter("ignore")
+            return str(pandas.Period(ordinal=ordinal, freq=fmt.freq))[:X_NAME_CHARS] or None
+    except Exception:
+        return None
+
+
+def _bar_name(ax: Any, axis: str, position: float) -> str:
+    """What a bar centred at ``position`` on ``axis`` ("x"/"y") stands for."""
+    fmt = _period_formatter(ax.xaxis if axis == "x" else ax.yaxis)
+    name = _period_name(fmt, position, BAR_REACH) if fmt is not None else None
+    return name or _tick_name(ax, axis, position)
 
 
 def _tick_name(ax: Any, axis: str, position: float) -> str:
@@ -171,6 +216,9 @@ def _x_name(ax: Any, value: float) -> str | None:
     names = ax.__dict__.get(X_NAMES_TAG)
     if names and float(value).is_integer() and 0 <= int(value) < len(names):
         return str(names[int(value)]) or None
+    period = _period_formatter(ax.xaxis)
+    if period is not None:  # its own labels exist only at ticks (and calling it changes it)
+        return _period_name(period, value, 0.0)
     fmt = ax.xaxis.get_major_formatter()
     if isinstance(fmt, (mticker.ScalarFormatter, mticker.LogFormatter)):
         return None
@@ -260,10 +308,13 @@ def _axes_parts(np: Any, ax: Any) -> list[tuple[str, dict[str, Any]]]:
                 pos, value, axis = r.get_y() + r.get_height() / 2, r.get_width(), "y"
             else:
                 pos, value, axis = r.get_x() + r.get_width() / 2, r.get_height(), "x"
-            bars.append({"label": _tick_name(ax, axis, pos), "value": float(value), "group": group})
+            bars.append((pos, axis, {"value": float(value), "group": group}))
     if bars:
         data = {"title": title, **_axes_fields(ax)}
-        data["elements"] = _capped(bars, MAX_ELEMENTS, data, "elements_omitted")
+        data["elements"] = [  # only the kept bars are named
+            {"label": _bar_name(ax, axis, pos), **bar}
+            for pos, axis, bar in _capped(bars, MAX_ELEMENTS, data, "elements_omitted")
+        ]
         parts.append(("bar", data))
 
     scatters = [

@@ -126,8 +126,9 @@ def _tag_box(ax: Any, stats: Any, artists: Any) -> None:
 
 
 _POSITIONAL_INDEX_TYPES = ("string", "mixed", "categorical", "boolean", "mixed-integer")
-"""``Index.inferred_type`` values pandas plots at positions 0..n-1 (numbers, dates and
-periods are plotted at their values, which name themselves)."""
+"""``Index.inferred_type`` values pandas plots at positions 0..n-1 (numbers and dates are
+plotted at their values; periods at their ordinals, which :mod:`.charts` names through
+the axis's pandas formatter)."""
 
 
 def _patch_pandas(module: Any) -> None:
