@@ -405,6 +405,59 @@ def test_a_period_pandas_cannot_name_stays_a_number(any_sb: Sandbox) -> None:
     )
 
 
+def test_dates_are_named_in_full_not_at_the_ticks_resolution(any_sb: Sandbox) -> None:
+    """matplotlib's date ticks are coarser than the points (months, or hours without the
+    year): a point is named by its own date, and its time when it has one."""
+    stamps = one_chart(
+        any_sb,
+        "months = pd.period_range('2026-01', periods=12, freq='M')\n"
+        f"fig, ax = plt.subplots()\nax.plot(months.to_timestamp(), {TWELVE})",
+    )
+    assert stamps.description == (
+        "line chart: 5 -> 10 over 2026-01-01 to 2026-12-01 (min 1 at 2026-02-01, "
+        "max 10 at 2026-12-01)"
+    )
+    days = [f"2026-{m:02d}-{d:02d}" for m, d in [(1, 1), (1, 3), (1, 10), (2, 1), (2, 2)]]
+    days += [f"2026-{m:02d}-01" for m in range(3, 10)]
+    irregular = one_chart(
+        any_sb,
+        f"ax = pd.Series({TWELVE}, index=pd.to_datetime({days})).plot()\n"
+        "ax.figure.canvas.draw()\nticks = [t.get_text() for t in ax.get_xticklabels()]",
+    )
+    assert "2026-01-03" not in str(run(any_sb, "ticks").result)  # the ticks say 2026-01
+    assert irregular.description == (
+        "line chart: 5 -> 10 over 2026-01-01 to 2026-09-01 (min 1 at 2026-01-03, "
+        "max 10 at 2026-09-01)"
+    )
+    hours = one_chart(
+        any_sb,
+        "when = pd.to_datetime(['2026-01-01 10:00', '2026-01-01 13:30', '2026-01-05 08:00'])\n"
+        "ax = pd.Series([2, 5, 1], index=when.tz_localize('US/Eastern')).plot()",
+    )
+    assert hours.description == (  # in the index's time zone, as the ticks show it
+        "line chart: 2 -> 1 over 2026-01-01 10:00 to 2026-01-05 08:00 (min 1 at "
+        "2026-01-05 08:00, max 5 at 2026-01-01 13:30)"
+    )
+
+
+def test_bars_and_points_on_a_date_axis_are_named_by_date(any_sb: Sandbox) -> None:
+    """Bars between two date ticks were named after the nearer tick (a wrong day)."""
+    days = "pd.date_range('2026-01-01', periods=12, freq='D')"
+    bars = one_chart(
+        any_sb,
+        f"fig, ax = plt.subplots()\nax.bar({days}, {TWELVE})\n"
+        "fig.canvas.draw()\nticks = [t.get_text() for t in ax.get_xticklabels()]",
+    )
+    assert "2026-01-02" not in str(run(any_sb, "ticks").result)  # a tick every other day
+    assert bars.data["x_scale"] == "datetime"
+    named = ", ".join(f"2026-01-{d + 1:02d} {v}" for d, v in enumerate(TWELVE))
+    assert bars.description == f"bar chart: {named}"
+    points = one_chart(any_sb, f"fig, ax = plt.subplots()\nax.scatter({days}, {TWELVE})")
+    assert points.description == (
+        "scatter chart: 12 points, x 2026-01-01 to 2026-01-12, y 1 to 10, correlation 0.70"
+    )
+
+
 def test_scatter_chart(any_sb: Sandbox) -> None:
     chart = one_chart(
         any_sb, "plt.scatter([1, 2, 3, 4], [2, 4, 6, 8], label='pts')\nplt.title('Linear')"

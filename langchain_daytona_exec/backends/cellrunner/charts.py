@@ -8,15 +8,17 @@ such as ``bar chart "Revenue by region": East 35065, North 31129``.
 
 Histograms and box plots cannot be told apart from bars and lines once drawn, so
 :mod:`.hooks` tags what ``Axes.hist`` and ``Axes.bxp`` draw; this module reads the
-tags. An x value is named as the axis shows it: a text index by its name, a date as a
-date, and a period pandas plots as its ordinal (a ``PeriodIndex``, or a regular
-``DatetimeIndex``) as that period, ``2026-04``; what cannot be named stays a number.
+tags. An x value is named as the axis shows it: a text index by its name, a date by
+its date (and time, if any: the ticks' text is too coarse), and a period pandas plots
+as its ordinal (a ``PeriodIndex``, or a regular ``DatetimeIndex``) as that period,
+``2026-04``; what cannot be named stays a number.
 Series are capped at :data:`MAX_POINTS` points (evenly sampled, with a summary
 of all of them), charts at :data:`MAX_SERIES` series and :data:`MAX_ELEMENTS` bars.
 """
 
 from __future__ import annotations
 
+import datetime
 import sys
 import warnings
 
@@ -152,11 +154,57 @@ def _period_name(fmt: Any, position: float, reach: float) -> str | None:
         return None
 
 
+def _date_name(fmt: Any, value: float) -> str | None:
+    """The date at ``value`` on a date axis: ``2026-01-03``, ``2026-01-03 14:30``.
+
+    With its time (to the millisecond) when it has one, in the formatter's time zone.
+    Not the formatter's own text: that is cut to the tick spacing (``2026-01`` for a
+    point on January 3rd, ``01-03 14`` without the year).
+    """
+    dates = sys.modules.get("matplotlib.dates")
+    if dates is None:
+        return None
+    try:
+        tz = getattr(fmt, "tz", None) or getattr(fmt, "_tz", None)
+        when: datetime.datetime = dates.num2date(value, tz=tz)
+        millis = round(when.microsecond / 1000)
+        when = when.replace(microsecond=0) + datetime.timedelta(milliseconds=millis)
+    except Exception:  # out of the calendar's range, a broken formatter...
+        return None
+    if not (when.hour or when.minute or when.second or millis):
+        return when.strftime("%Y-%m-%d")
+    text = when.strftime("%Y-%m-%d %H:%M")
+    if when.second or millis:
+        text += f":{when.second:02d}" + (f".{millis:03d}" if millis else "")
+    return text
+
+
+def _time_name(axis: Any, position: float, reach: float) -> str | None:
+    """The period or date at ``position`` on a time axis (see :func:`_is_time_axis`).
+
+    None when it cannot be named: the number then stands.
+    """
+    period = _period_formatter(axis)
+    if period is not None:
+        return _period_name(period, position, reach)
+    return _date_name(axis.get_major_formatter(), position)
+
+
+def _is_time_axis(axis: Any) -> bool:
+    """True for pandas' period axes and matplotlib's date axes.
+
+    Their ticks are too few and too coarse to name a point by: a point is named by its
+    own value instead.
+    """
+    return _period_formatter(axis) is not None or _scale(axis, "") == "datetime"
+
+
 def _bar_name(ax: Any, axis: str, position: float) -> str:
     """What a bar centred at ``position`` on ``axis`` ("x"/"y") stands for."""
-    fmt = _period_formatter(ax.xaxis if axis == "x" else ax.yaxis)
-    name = _period_name(fmt, position, BAR_REACH) if fmt is not None else None
-    return name or _tick_name(ax, axis, position)
+    side = ax.xaxis if axis == "x" else ax.yaxis
+    if _is_time_axis(side):
+        return _time_name(side, position, BAR_REACH) or number(position)
+    return _tick_name(ax, axis, position)
 
 
 def _tick_name(ax: Any, axis: str, position: float) -> str:
@@ -216,9 +264,8 @@ def _x_name(ax: Any, value: float) -> str | None:
     names = ax.__dict__.get(X_NAMES_TAG)
     if names and float(value).is_integer() and 0 <= int(value) < len(names):
         return str(names[int(value)]) or None
-    period = _period_formatter(ax.xaxis)
-    if period is not None:  # its own labels exist only at ticks (and calling it changes it)
-        return _period_name(period, value, 0.0)
+    if _is_time_axis(ax.xaxis):
+        return _time_name(ax.xaxis, value, 0.0)
     fmt = ax.xaxis.get_major_formatter()
     if isinstance(fmt, (mticker.ScalarFormatter, mticker.LogFormatter)):
         return None
@@ -518,9 +565,10 @@ def _describe(kind: str, data: dict[str, Any]) -> str:
                 )
             else:
                 corr = f", correlation {e['correlation']:.2f}" if "correlation" in e else ""
+                low, high = (_x(e, k, data).removeprefix("x=") for k in ("x_min", "x_max"))
                 parts.append(
-                    f"{name}{e['n_points']} points, x {number(e['x_min'])} to "
-                    f"{number(e['x_max'])}, y {number(e['y_min'])} to {number(e['y_max'])}{corr}"
+                    f"{name}{e['n_points']} points, x {low} to {high}, "
+                    f"y {number(e['y_min'])} to {number(e['y_max'])}{corr}"
                 )
         series = ""
         if total > 1:
