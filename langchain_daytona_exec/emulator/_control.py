@@ -197,6 +197,8 @@ class ControlPlane:
         try:
             is_open = self.registry.network_policy(block_all, allow_text)
             allow = self.registry.allow_list(allow_text)
+            if is_open:  # before the restart below opens its network
+                await run_in_threadpool(self.registry.guard, sb.local)
             if allow or sb.network_allow_list:
                 await run_in_threadpool(self.registry.restrict, sb.local, allow)
         except CreateError as exc:

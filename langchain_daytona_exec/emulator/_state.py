@@ -106,7 +106,6 @@ class Registry:
         self._sandboxes: dict[str, EmuSandbox] = {}
         self._stop = threading.Event()
         self._reaper: threading.Thread | None = None
-        self._guarded = False
 
     # -- lookups ------------------------------------------------------------------------
 
@@ -152,7 +151,8 @@ class Registry:
     def network_policy(self, block_all: Any, allow: Any) -> bool:
         """Whether the sandbox's network namespace is the host's (Daytona's default: open).
 
-        An allow-list needs it too: its ranges are then enforced per sandbox uid.
+        An allow-list needs it too: its ranges are then enforced per sandbox uid. An
+        open sandbox must be guarded (:meth:`guard`) before its network opens.
 
         Raises:
             CreateError: An open network or allow-list that cannot be kept off the
@@ -164,11 +164,43 @@ class Registry:
             GUARD.ensure()
         except GuardUnavailableError as exc:
             raise CreateError(400, str(exc), "NETWORK_GUARD_UNAVAILABLE") from exc
-        with self._lock:
-            if not self._guarded:
-                self._guarded = True
-                GUARD.acquire()
         return True
+
+    @staticmethod
+    def guard(local: LocalSandbox) -> None:
+        """Keep a sandbox off the host's own addresses; call it before its network opens.
+
+        The rule names the sandbox's uid only, so local sandboxes made without the
+        emulator are never touched. It goes with :meth:`discard`.
+
+        Raises:
+            CreateError: The rule cannot be installed (the network must stay closed).
+        """
+        uid = local.uid
+        if uid is None:
+            raise CreateError(
+                400,
+                "an open network needs the emulator to run as root: a firewall rule for the "
+                "sandbox's own uid keeps it off the host's services",
+                "NETWORK_GUARD_UNAVAILABLE",
+            )
+        try:
+            GUARD.guard(uid, local)
+        except GuardUnavailableError as exc:
+            raise CreateError(400, str(exc), "NETWORK_GUARD_UNAVAILABLE") from exc
+
+    @staticmethod
+    def discard(local: LocalSandbox) -> None:
+        """Close a local sandbox, then remove its firewall rules.
+
+        In that order: its processes are gone before its network is unguarded. The
+        rules must go: its uid may be given to a later sandbox.
+        """
+        try:
+            local.close()
+        finally:
+            if local.uid is not None:
+                GUARD.release(local.uid)
 
     def recipe_for(self, body: Mapping[str, Any]) -> tuple[str, Recipe, Snapshot | None]:
         """The snapshot name and recipe a ``CreateSandbox`` body asks for.
@@ -263,12 +295,14 @@ class Registry:
         )
         labels = {str(k): str(v) for k, v in (body.get("labels") or {}).items()}
         local = engine.create(labels=labels)
-        try:
+        try:  # nothing of the request's has run yet: the setup steps come after the guard
+            if network:
+                self.guard(local)
             if allow:
                 self.restrict(local, allow)
             self._prepare(local, recipe)
         except BaseException:
-            local.close()
+            self.discard(local)
             raise
 
         def interval(key: str, default: int) -> int:
@@ -354,9 +388,7 @@ class Registry:
         with sandbox.lock:
             sandbox.state = "destroyed"
             sandbox.updated_at = time.time()
-        if sandbox.network_allow_list and sandbox.local.uid is not None:
-            GUARD.unrestrict(sandbox.local.uid)
-        sandbox.local.close()
+        self.discard(sandbox.local)
 
     def stop(self, sandbox: EmuSandbox, state: str = "stopped") -> None:
         """Stop (or archive) a sandbox: its processes are gone, its files stay."""
@@ -381,7 +413,7 @@ class Registry:
             sandbox.touch()
 
     def close(self) -> None:
-        """Stop the reaper, destroy every sandbox, release the network guard."""
+        """Stop the reaper, destroy every sandbox (their firewall rules go with them)."""
         self._stop.set()
         if self._reaper is not None:
             self._reaper.join(5)
@@ -395,12 +427,8 @@ class Registry:
             self.catalog.pools.clear()
         for sandbox in pooled:
             with contextlib.suppress(Exception):
-                sandbox.local.close()
+                self.discard(sandbox.local)
         self.catalog.close()
-        with self._lock:
-            guarded, self._guarded = self._guarded, False
-        if guarded:
-            GUARD.release()
 
     # -- the reaper ---------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 
 from langchain_daytona_exec.emulator._catalog import WarmPool
 from langchain_daytona_exec.emulator._http import Guard, error, json_body
-from langchain_daytona_exec.emulator._state import DEFAULT_TARGET, EmuSandbox, Registry
+from langchain_daytona_exec.emulator._state import DEFAULT_TARGET, CreateError, EmuSandbox, Registry
 
 __all__ = ["routes", "take"]
 
@@ -64,7 +64,7 @@ def _fill(registry: Registry, pool: WarmPool) -> None:
         with registry.catalog.lock:
             pool.extras_building -= 1
             if pool.deleted:
-                sb.local.close()
+                registry.discard(sb.local)
                 return
             pool.ready.append(sb)
             pool.error_reason = None
@@ -88,7 +88,7 @@ def _shrink(registry: Registry, pool: WarmPool) -> None:
         del pool.ready[len(pool.ready) - len(extra) :]
     for sb in extra:
         with contextlib.suppress(Exception):
-            sb.local.close()
+            registry.discard(sb.local)
 
 
 def take(registry: Registry, body: Mapping[str, Any]) -> EmuSandbox | None:
@@ -112,6 +112,12 @@ def take(registry: Registry, body: Mapping[str, Any]) -> EmuSandbox | None:
     refill(registry, pool)
     env = {str(k): str(v) for k, v in (body.get("env") or {}).items()}
     restart = bool(env) or is_open
+    if is_open:
+        try:
+            registry.guard(sb.local)  # before the restart below opens its network
+        except CreateError:
+            registry.discard(sb.local)
+            raise
     if env:
         sb.engine.env.update(env)
         sb.env.update(env)

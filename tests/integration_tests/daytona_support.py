@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -11,6 +12,15 @@ import pytest
 from langchain_daytona_exec.backends.daytona import DaytonaBackend, RetryPolicy
 from langchain_daytona_exec.backends.local import LocalLimits
 from langchain_daytona_exec.emulator import Emulator
+
+
+def guard_rules(uid: int) -> list[str]:
+    """The firewall rules of OUTPUT naming sandbox uid ``uid`` (the emulator's guard)."""
+    listing = subprocess.run(
+        ["iptables", "-w", "5", "-S", "OUTPUT"], capture_output=True, text=True, timeout=20
+    ).stdout
+    return [r for r in listing.splitlines() if f"--uid-owner {uid} " in f"{r} "]
+
 
 FAST_RETRY = RetryPolicy(attempts=6, base_s=0.02, max_s=0.5, jitter=0.5)
 

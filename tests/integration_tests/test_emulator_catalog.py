@@ -16,7 +16,7 @@ from daytona import (
 )
 from daytona_api_client.exceptions import ConflictException, NotFoundException
 
-from tests.integration_tests.daytona_support import emu, sdk  # noqa: F401
+from tests.integration_tests.daytona_support import emu, guard_rules, sdk  # noqa: F401
 from tests.integration_tests.package_index import serve_index
 
 
@@ -108,9 +108,12 @@ def test_warm_pool_hands_out_a_ready_sandbox_and_refills(sdk: Any, emu: Any) -> 
         try:
             assert sb.id == ready_id  # the pooled sandbox, not a new one
             assert sb.labels["who"] == "me" and sb.network_block_all is False
+            uid = emu.registry.get(sb.id).local.uid
+            assert len(guard_rules(uid)) == 1  # its network opened guarded
             assert sb.process.exec("echo $POOLED$MINE").result.strip() == "12"
         finally:
             sdk.delete(sb, timeout=60)
+        assert guard_rules(uid) == []
         deadline = time.monotonic() + 30
         while sdk.warm_pool.list()[0].current_size < 1:  # refilled
             assert time.monotonic() < deadline, "the pool never refilled"

@@ -151,8 +151,12 @@ class LocalSandbox(KernelLauncher, SandboxOperations, Sandbox):
 
     @property
     def uid(self) -> int | None:
-        """Host uid the sandbox's code runs as (root mode), or ``None``."""
-        return self._uid if self.mode == "root" else None
+        """Host uid the sandbox's code runs as, or ``None`` when it runs as yours.
+
+        As root (root mode, and unsafe mode started as root) the code drops to the
+        sandbox's own uid; otherwise it keeps the caller's.
+        """
+        return self._uid if os.geteuid() == 0 else None
 
     @property
     def kernel_pid(self) -> int | None:
