@@ -31,7 +31,8 @@ Socket.IO event stream (set ``DAYTONA_USE_DEPRECATED_POLLING=true``).
 
 An open network shares the host's network namespace and is firewalled off every address
 of the host (root and iptables needed), the sandbox's own servers on 127.0.0.1 included:
-reach those through a preview link.
+reach those through a preview link. The rule names that sandbox's uid only: local
+sandboxes made without the emulator keep the network their owner gave them.
 """
 
 from __future__ import annotations
