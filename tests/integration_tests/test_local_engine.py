@@ -7,6 +7,7 @@ import contextlib
 import os
 import time
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -535,3 +536,46 @@ def test_bwrap_starts_inside_the_workspace_namespace_and_the_spawner_returns(
         on_spawner = spawner().call(lambda: os.stat("/proc/thread-self/ns/mnt").st_ino, 10)
         assert on_spawner == host  # the spawner thread left the namespace again
     assert os.getcwd() == cwd  # this thread's working folder is its own
+
+
+def test_the_spawner_thread_makes_the_workspace_namespace_without_forking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The spawner thread enters a new mount namespace, mounts the workspace there and
+    goes back to its own: no child process, and a failed mount leaves it home too."""
+    from langchain_daytona_exec.backends.local import _mounts
+    from langchain_daytona_exec.backends.local._spawner import spawner
+
+    if os.geteuid() != 0 or not spawner().call(_mounts.thread_can_enter, 10):
+        pytest.skip("root, and a thread that can enter mount namespaces")
+
+    def no_fork() -> int:
+        raise AssertionError("the workspace namespace was made by a forked child")
+
+    monkeypatch.setattr(_mounts.os, "fork", no_fork)
+    host = os.stat("/proc/self/ns/mnt").st_ino
+
+    def spawner_ns() -> int:
+        return spawner().call(lambda: os.stat("/proc/thread-self/ns/mnt").st_ino, 10)
+
+    target = tmp_path / "work"
+    target.mkdir()
+    fd = spawner().call(lambda: _mounts.workspace_namespace(str(target), 1 << 20, 0, 0), 10)
+    assert fd is not None
+    try:
+        assert os.fstat(fd).st_ino != host
+        assert spawner_ns() == host
+        assert not os.path.ismount(target)  # the host's table is unchanged
+        # The tmpfs is in the namespace: a process started there sees it.
+        assert spawner().call(lambda: _entered_findmnt(_mounts, fd, str(target)), 10) == "tmpfs"
+    finally:
+        os.close(fd)
+    missing = str(tmp_path / "missing")  # the mount fails: no fd, and the thread is home
+    assert spawner().call(lambda: _mounts.workspace_namespace(missing, 1 << 20, 0, 0), 10) is None
+    assert spawner_ns() == host
+
+
+def _entered_findmnt(mounts: ModuleType, fd: int, target: str) -> str:
+    """The filesystem type at ``target`` in the namespace ``fd``, read from inside it."""
+    with mounts.entered(fd), open("/proc/thread-self/mountinfo") as fh:
+        return " ".join(line.split(" - ")[1].split()[0] for line in fh if f" {target} " in line)
