@@ -27,10 +27,11 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, runtime_checkable
 
+TYPE_CHECKING = False  # `typing` costs ~3 ms of a sandbox start (daytona-exec exec)
 if TYPE_CHECKING:  # imported on first async call: concurrent.futures loads logging
     from concurrent.futures import ThreadPoolExecutor
+    from typing import Any, Self, TypeVar
 
     # Annotations only: a backend imports the result types when it builds results, so
     # `daytona-exec exec` can import them while its sandbox starts.
@@ -51,7 +52,8 @@ __all__ = [
     "run_blocking",
 ]
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    T = TypeVar("T")
 
 MAX_TIMEOUT_S = 86_400.0
 """The longest per-call timeout in **seconds** (one day), on every backend, tool and
@@ -410,28 +412,14 @@ class Sandbox(ClosingContext, ABC):
         return await run_blocking(self.is_alive)
 
 
-@runtime_checkable
-class SandboxBackend(Protocol):
-    """Creates sandboxes of one kind (local bubblewrap, Daytona...)."""
+if TYPE_CHECKING:
+    from langchain_daytona_exec._backend_protocol import SandboxBackend
+else:
 
-    #: ``"local"`` or ``"daytona"``.
-    name: str
+    def __getattr__(name: str) -> object:
+        """``SandboxBackend``, imported on first use (see :mod:`._backend_protocol`)."""
+        if name == "SandboxBackend":
+            from langchain_daytona_exec._backend_protocol import SandboxBackend
 
-    def create(self, *, labels: Mapping[str, str] | None = None) -> Sandbox:
-        """Create and start a sandbox, ready for its first call.
-
-        Args:
-            labels: Labels to attach (ownership, thread key).
-        """
-        ...
-
-    async def acreate(self, *, labels: Mapping[str, str] | None = None) -> Sandbox:
-        """Async twin of :meth:`create`."""
-        ...
-
-    def find(self, labels: Mapping[str, str]) -> Sandbox | None:
-        """Return an existing sandbox carrying all ``labels``, or ``None``.
-
-        Backends whose sandboxes cannot outlive the process (local) return ``None``.
-        """
-        ...
+            return SandboxBackend
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -458,9 +458,9 @@ def test_bwrap_gets_its_seccomp_program_after_it_starts_and_a_failed_compile_kil
     started: list[set[int]] = []
     real = _seccomp.seccomp_program
 
-    def compile_now(network: bool) -> bytes:
+    def compile_now(network: bool, cached: bool = False) -> bytes:
         started.append(_children() - before)
-        return real(network)
+        return real(network)  # compiled here, not read from a cache
 
     monkeypatch.setattr(_seccomp, "seccomp_program", compile_now)
     with backend.create() as sb:
@@ -471,7 +471,7 @@ def test_bwrap_gets_its_seccomp_program_after_it_starts_and_a_failed_compile_kil
     assert len(started) == 1 and started[0], "compiled before bwrap was started"
     cgroups_before = _own_cgroups()
 
-    def broken(network: bool) -> bytes:
+    def broken(network: bool, cached: bool = False) -> bytes:
         raise IsolationUnavailableError("seccomp is unavailable (test)")
 
     monkeypatch.setattr(_seccomp, "seccomp_program", broken)
@@ -579,3 +579,42 @@ def _entered_findmnt(mounts: ModuleType, fd: int, target: str) -> str:
     """The filesystem type at ``target`` in the namespace ``fd``, read from inside it."""
     with mounts.entered(fd), open("/proc/thread-self/mountinfo") as fh:
         return " ".join(line.split(" - ")[1].split()[0] for line in fh if f" {target} " in line)
+
+
+def test_a_sandbox_of_a_later_process_loads_the_cached_seccomp_program(tmp_path: Path) -> None:
+    """The first process compiles the program and keeps it in the user's cache folder; the
+    next one reads it from there (no pyseccomp import) and its sandbox is just as filtered."""
+    import json
+    import subprocess
+    import sys
+
+    base = tmp_path / "base"
+    probes = [
+        "open('/proc/self/status').read().split('Seccomp:')[1].split()[0]",  # '2': a filter
+        "import ctypes\nctypes.CDLL(None, use_errno=True).unshare(0x20000)",  # -1: denied
+        "import socket\ndef f():\n    try:\n        socket.socket()\n"
+        "    except OSError as e:\n        return e.errno\nf()",  # EAFNOSUPPORT
+    ]
+    code = (
+        "import json, sys\n"
+        "from langchain_daytona_exec.backends.local import LocalBackend\n"
+        f"with LocalBackend(base_dir={str(base)!r}, launcher='bwrap').create() as sb:\n"
+        f"    seen = [sb.run_code(p).result for p in {probes!r}]\n"
+        "print(json.dumps([*seen, 'pyseccomp' in sys.modules]))\n"
+    )
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+    def run() -> list[object]:
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+        )
+        assert out.returncode == 0, out.stderr
+        result: list[object] = json.loads(out.stdout)
+        return result
+
+    first = run()
+    if not any((tmp_path / "cache" / "langchain-daytona-exec").glob("seccomp-*.bpf")):
+        pytest.skip("this host's mode does not use the seccomp program (not bwrap)")
+    assert first == ["'2'", "-1", "97", True]  # compiled; EAFNOSUPPORT for the socket
+    assert run() == ["'2'", "-1", "97", False]  # read from the cache: the same filter

@@ -63,6 +63,8 @@ def test_starting_a_sandbox_leaves_argparse_and_the_result_types_for_later() -> 
         "langchain_daytona_exec.backends.local._replies",
         "langchain_daytona_exec.environment",
         "langchain_daytona_exec.backends.local._layers",
+        "typing",  # ~3 ms: annotations only (TYPE_CHECKING = False), SandboxBackend on use
+        "langchain_daytona_exec._backend_protocol",
     }
     assert not loaded & later, sorted(loaded & later)
 

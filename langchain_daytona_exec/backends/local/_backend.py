@@ -22,13 +22,11 @@ import functools
 import os
 import threading
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Literal
 
 from langchain_daytona_exec import _lifecycle
 from langchain_daytona_exec.backends.local import _cgroups as cgroups
 from langchain_daytona_exec.backends.local import _detect as detect
 from langchain_daytona_exec.backends.local import _isolation as isolation
-from langchain_daytona_exec.backends.local._detect import Mode
 from langchain_daytona_exec.backends.local._hostdirs import (
     default_base_dir,
     ensure_private_dir,
@@ -43,13 +41,19 @@ from langchain_daytona_exec.errors import IsolationUnavailableError
 from langchain_daytona_exec.netpolicy import NetworkPolicy, NetworkSetting
 from langchain_daytona_exec.sandbox import Sandbox, run_blocking
 
+TYPE_CHECKING = False  # `typing` costs ~3 ms of a sandbox start (daytona-exec exec)
 if TYPE_CHECKING:  # the proxy pulls in asyncio: imported when an allow-list needs it
+    from typing import Literal
+
+    from langchain_daytona_exec.backends.local._detect import Mode
     from langchain_daytona_exec.backends.local._egress import EgressLimits
     from langchain_daytona_exec.environment import Environment  # (and json) when given
 
+    Launcher = Literal["auto", "forkserver", "bwrap"]
+
+
 __all__ = ["LocalBackend", "LocalSandbox"]
 
-Launcher = Literal["auto", "forkserver", "bwrap"]
 LAUNCHERS: tuple[Launcher, ...] = ("auto", "forkserver", "bwrap")
 """How root mode starts a sandbox: ``"forkserver"`` forks it from a pre-initialised
 zygote (``_zygote.py``: the same namespaces, mounts, capabilities, seccomp filter and

@@ -22,12 +22,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_daytona_exec._record import FrozenRecord
 from langchain_daytona_exec.backends import cellrunner
 
+TYPE_CHECKING = False  # `typing` costs ~3 ms of a sandbox start (daytona-exec exec)
 if TYPE_CHECKING:
+    from typing import Any, Literal
+
     from langchain_daytona_exec.backends.local._limits import LocalLimits
 
 KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -181,24 +183,26 @@ def passwd_and_group(uid: int, gid: int) -> tuple[bytes, bytes]:
     return passwd.encode(), group.encode()
 
 
-MountOp = tuple[Any, ...]
-"""One step of a sandbox's root file system, in order (see :func:`mount_plan`):
+if TYPE_CHECKING:
+    MountOp = tuple[Any, ...]
+    """One step of a sandbox's root file system, in order (see :func:`mount_plan`):
 
-* ``("proc", dest)``: a new procfs (of the sandbox's pid namespace);
-* ``("dev", dest)``: a minimal /dev (null, zero, full, random, urandom, tty, a new pts);
-* ``("tmpfs", dest, perms, size)``: a size-capped tmpfs;
-* ``("dir", dest, perms)``: a folder;
-* ``("symlink", target, dest)``;
-* ``("ro-bind", src, dest)``, ``("ro-bind-try", src, dest)`` (skipped when ``src`` is
-  missing), ``("bind", src, dest)`` (read-write): binds of host paths, always nosuid and
-  nodev;
-* ``("ro-bind-data", fd, dest, perms)``: a read-only file holding what fd holds (a bind
-  mount of its own);
-* ``("file", fd, dest, perms)``: a file holding what fd holds, written into the folder
-  (no mount); ``("remount-ro", dest)``: the mount at ``dest`` made read-only.
+    * ``("proc", dest)``: a new procfs (of the sandbox's pid namespace);
+    * ``("dev", dest)``: a minimal /dev (null, zero, full, random, urandom, tty, a new pts);
+    * ``("tmpfs", dest, perms, size)``: a size-capped tmpfs;
+    * ``("dir", dest, perms)``: a folder;
+    * ``("symlink", target, dest)``;
+    * ``("ro-bind", src, dest)``, ``("ro-bind-try", src, dest)`` (skipped when ``src`` is
+      missing), ``("bind", src, dest)`` (read-write): binds of host paths, always nosuid and
+      nodev;
+    * ``("ro-bind-data", fd, dest, perms)``: a read-only file holding what fd holds (a bind
+      mount of its own);
+    * ``("file", fd, dest, perms)``: a file holding what fd holds, written into the folder
+      (no mount); ``("remount-ro", dest)``: the mount at ``dest`` made read-only.
 
-``bwrap_argv`` renders the plan to bubblewrap's options; the fork-server's sandbox
-set-up (``_zygote_root.build_root``) executes the same list, so the two launchers cannot diverge."""
+    ``bwrap_argv`` renders the plan to bubblewrap's options; the fork-server's sandbox
+    set-up (``_zygote_root.build_root``) executes the same list, so the two launchers
+    cannot diverge."""
 
 
 def mount_plan(

@@ -12,14 +12,12 @@ import os
 import shutil
 import subprocess
 import sys
-from typing import TYPE_CHECKING, Any
 
 from langchain_daytona_exec.backends.local import _cgroups as cgroups
 from langchain_daytona_exec.backends.local import _isolation as isolation
 from langchain_daytona_exec.backends.local import _mounts as mounts
 from langchain_daytona_exec.backends.local import _seccomp as seccomp_filter
 from langchain_daytona_exec.backends.local import protocol
-from langchain_daytona_exec.backends.local._detect import Mode
 from langchain_daytona_exec.backends.local._isolation import SandboxPaths
 from langchain_daytona_exec.backends.local._prepare import (
     ensure_kernel_bytecode,
@@ -28,10 +26,12 @@ from langchain_daytona_exec.backends.local._prepare import (
 )
 from langchain_daytona_exec.backends.local._spawner import enter_cgroup_v2
 
+TYPE_CHECKING = False  # `typing` costs ~3 ms of a sandbox start (daytona-exec exec)
 if TYPE_CHECKING:
-    from typing import IO, Protocol
+    from typing import IO, Any, Protocol
 
     from langchain_daytona_exec.backends.local._backend import LocalBackend
+    from langchain_daytona_exec.backends.local._detect import Mode
     from langchain_daytona_exec.backends.local._egress import EgressChannel
     from langchain_daytona_exec.backends.local._limits import LocalLimits
 
@@ -199,7 +199,9 @@ class KernelLauncher:
         if seccomp_pipe:
             seccomp_fd, self._seccomp_w = os.pipe()
         else:
-            seccomp_fd = isolation.data_fd(seccomp_filter.seccomp_program(self._inet_sockets()))
+            seccomp_fd = isolation.data_fd(
+                seccomp_filter.seccomp_program(self._inet_sockets(), cached=True)
+            )
         data_fds = [
             seccomp_fd,
             isolation.data_fd(passwd),
@@ -241,11 +243,12 @@ class KernelLauncher:
         """Compile the seccomp program and write it into bwrap's pipe (caller's thread).
 
         bwrap reads its ``--seccomp`` fd to the end after its namespaces and mounts, just
-        before it runs the kernel, so the program (compiled once per process, ~2 ms) is
-        made while bwrap starts instead of before. bwrap waits until the pipe is closed;
-        closed empty (the compile failed) it refuses to go on (the kernel rejects a filter
-        of length 0): nothing runs without the filter. The program is at most 32 KiB
-        (BPF_MAXINSNS instructions), less than a pipe holds, so the write never blocks.
+        before it runs the kernel, so the program (compiled once per process, ~2 ms, or
+        read from the user's cache) is made while bwrap starts instead of before.
+        bwrap waits until the pipe is closed; closed empty (the compile failed) it refuses
+        to go on (the kernel rejects a filter of length 0): nothing runs without the
+        filter. The program is at most 32 KiB (BPF_MAXINSNS instructions), less than a
+        pipe holds, so the write never blocks.
 
         Raises:
             IsolationUnavailableError: libseccomp is missing (the caller kills bwrap,
@@ -255,7 +258,7 @@ class KernelLauncher:
         if fd is None:
             return
         # If this raises, the pipe stays open until the caller has killed bwrap.
-        program = seccomp_filter.seccomp_program(self._inet_sockets())
+        program = seccomp_filter.seccomp_program(self._inet_sockets(), cached=True)
         self._seccomp_w = None
         try:
             with contextlib.suppress(BrokenPipeError):  # bwrap is gone: the ready read says why

@@ -20,7 +20,6 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_daytona_exec import _lifecycle
 from langchain_daytona_exec.backends.local import _cgroups as cgroups
@@ -28,7 +27,6 @@ from langchain_daytona_exec.backends.local import _detect as detect
 from langchain_daytona_exec.backends.local import _mounts as mounts
 from langchain_daytona_exec.backends.local import protocol
 from langchain_daytona_exec.backends.local._channel import KernelFault, read_reply
-from langchain_daytona_exec.backends.local._detect import Mode
 from langchain_daytona_exec.backends.local._hostdirs import (
     listdir,
     remove_sandbox_dir,
@@ -37,7 +35,7 @@ from langchain_daytona_exec.backends.local._hostdirs import (
 from langchain_daytona_exec.backends.local._isolation import SandboxPaths
 from langchain_daytona_exec.backends.local._launch import KernelLauncher
 from langchain_daytona_exec.backends.local._limits import UID_BASE, UID_SPAN, LocalLimits
-from langchain_daytona_exec.backends.local._operations import Parse, SandboxOperations
+from langchain_daytona_exec.backends.local._operations import SandboxOperations
 from langchain_daytona_exec.backends.local._spawner import spawner
 from langchain_daytona_exec.errors import (
     IsolationUnavailableError,
@@ -48,15 +46,21 @@ from langchain_daytona_exec.errors import (
 )
 from langchain_daytona_exec.sandbox import Sandbox
 
+TYPE_CHECKING = False  # `typing` costs ~3 ms of a sandbox start (daytona-exec exec)
 if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
     from langchain_daytona_exec.backends.local._backend import LocalBackend
+    from langchain_daytona_exec.backends.local._detect import Mode
     from langchain_daytona_exec.backends.local._egress import EgressChannel
     from langchain_daytona_exec.backends.local._launch import KernelProcess
+    from langchain_daytona_exec.backends.local._operations import Parse
+
+    T = TypeVar("T")
     from langchain_daytona_exec.types import EgressEvent
 
 __all__ = ["LocalSandbox"]
 
-T = TypeVar("T")
 
 DEATHS_BEFORE_REPLACEMENT = 3
 """After this many interpreter deaths in a row (no reply in between) the sandbox is

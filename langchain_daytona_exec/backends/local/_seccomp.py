@@ -9,9 +9,12 @@ import contextlib
 import errno
 import functools
 import os
-from typing import Any
 
 from langchain_daytona_exec.errors import IsolationUnavailableError
+
+TYPE_CHECKING = False  # `typing` costs ~3 ms of a sandbox start (daytona-exec exec)
+if TYPE_CHECKING:
+    from typing import Any
 
 _DENIED_SYSCALLS = (
     "ptrace",
@@ -120,17 +123,39 @@ def _import_pyseccomp() -> Any:
     return pyseccomp
 
 
-@functools.lru_cache(maxsize=4)
-def seccomp_program(network: bool) -> bytes:
-    """Compile (once per setting) the seccomp BPF program passed to ``bwrap --seccomp``.
+@functools.lru_cache(maxsize=8)
+def seccomp_program(network: bool, cached: bool = False) -> bytes:
+    """The seccomp BPF program passed to ``bwrap --seccomp`` (once per setting).
 
     Args:
         network: When False, sockets other than AF_UNIX fail with EAFNOSUPPORT. True for
             an allow-list too: its TCP sockets reach only the sandbox's own loopback.
+        cached: Read a program compiled by an earlier process from the user's private
+            cache folder when nothing it depends on changed, and keep a newly compiled
+            one there (see :mod:`._seccomp_cache`). False: always compile.
 
     Raises:
         IsolationUnavailableError: libseccomp is missing.
     """
+    if not cached:
+        return _compile(network)
+    from langchain_daytona_exec.backends.local import _seccomp_cache as cache
+
+    key = cache.cache_key(network, __file__)
+    if key is None:
+        return _compile(network)
+    program = cache.load(key)
+    if program is None:
+        program = _compile(network)
+        library = cache.loaded_library("libseccomp")
+        module = getattr(_import_pyseccomp(), "__file__", None)
+        if library and isinstance(module, str):  # what made it, checked at every load
+            cache.store(key, program, [library, module])
+    return program
+
+
+def _compile(network: bool) -> bytes:
+    """Compile the program with libseccomp (see :func:`seccomp_program`)."""
     try:
         seccomp = _import_pyseccomp()
     except (ImportError, OSError) as exc:  # pyseccomp loads libseccomp.so.2 with ctypes
