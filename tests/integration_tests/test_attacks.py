@@ -40,6 +40,7 @@ from langchain_daytona_exec.backends.local import _cgroups as cgroups
 from langchain_daytona_exec.backends.local import _detect as detect
 from langchain_daytona_exec.backends.local import _isolation as isolation
 from langchain_daytona_exec.errors import IsolationUnavailableError
+from tests.integration_tests.loopback import PongServer
 
 MiB = 1024 * 1024
 
@@ -155,44 +156,12 @@ def status_field(name: str, pid: str = "self") -> int:
     raise KeyError(name)
 
 
-class _Server:
-    """A bounded accept loop (at most 16 connections) on a socket the test made."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.sock.listen(8)
-        self.sock.settimeout(0.1)
-        self.received: list[bytes] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set() and len(self.received) < 16:
-            try:
-                conn, _ = self.sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            with conn:
-                conn.settimeout(2)
-                try:
-                    self.received.append(conn.recv(64))
-                    conn.sendall(b"pong")
-                except OSError:
-                    self.received.append(b"")
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
-
-
 @pytest.fixture
-def tcp_server() -> Iterator[tuple[_Server, int]]:
+def tcp_server() -> Iterator[tuple[PongServer, int]]:
     """A TCP server on 127.0.0.1, random port (loopback only)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
-    server = _Server(sock)
+    server = PongServer(sock)
     try:
         yield server, sock.getsockname()[1]
     finally:
@@ -455,7 +424,7 @@ _CONNECT = (
 
 @pytest.mark.attack
 def test_no_network_not_even_loopback(
-    make_sandbox: Callable[..., LocalSandbox], tcp_server: tuple[_Server, int]
+    make_sandbox: Callable[..., LocalSandbox], tcp_server: tuple[PongServer, int]
 ) -> None:
     server, port = tcp_server
     sb = make_sandbox()
@@ -509,7 +478,7 @@ def test_host_unix_sockets_are_unreachable(
         for address in (path, abstract):
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.bind(address)
-            servers.append(_Server(sock))
+            servers.append(PongServer(sock))
         os.chmod(path, 0o777)  # permissions are not what keeps the sandbox out
         # Control: both servers answer a host client.
         for address in (path, abstract):

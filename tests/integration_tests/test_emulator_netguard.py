@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from langchain_daytona_exec.backends.local._limits import UID_BASE
 from langchain_daytona_exec.emulator import Emulator
 from langchain_daytona_exec.emulator._netguard import GUARD, TAG_PREFIX
 from tests.integration_tests.daytona_support import emu, guard_rules, sdk  # noqa: F401
+from tests.integration_tests.loopback import PongServer
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,41 +44,9 @@ except OSError as exc:
 """
 
 
-class _Pong:
-    """A loopback server answering ``pong`` to at most 16 connections."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.port = int(self.sock.getsockname()[1])
-        self.received: list[bytes] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set() and len(self.received) < 16:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.settimeout(2)
-                try:
-                    self.received.append(conn.recv(4))
-                    conn.sendall(b"pong")
-                except OSError:
-                    self.received.append(b"")
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
-
-
 @pytest.fixture
-def pong() -> Iterator[_Pong]:
-    server = _Pong()
+def pong() -> Iterator[PongServer]:
+    server = PongServer(socket.create_server(("127.0.0.1", 0)))
     yield server
     server.close()
 
@@ -93,7 +61,7 @@ def output_rules() -> str:
 def test_an_open_emulator_sandbox_leaves_plain_local_sandboxes_alone(
     sdk: Any,
     emu: Emulator,
-    pong: _Pong,
+    pong: PongServer,
 ) -> None:
     guarded = sdk.create(CreateSandboxFromSnapshotParams(network_block_all=False), timeout=60)
     plain = LocalBackend(network=True, limits=LocalLimits(timeout_s=20)).create()
@@ -115,7 +83,7 @@ def mine() -> list[str]:
 
 
 def test_the_rule_names_the_sandbox_uid_and_goes_with_the_sandbox(
-    sdk: Any, emu: Emulator, pong: _Pong
+    sdk: Any, emu: Emulator, pong: PongServer
 ) -> None:
     sb = sdk.create(CreateSandboxFromSnapshotParams(network_block_all=False), timeout=60)
     try:
@@ -132,7 +100,7 @@ def test_the_rule_names_the_sandbox_uid_and_goes_with_the_sandbox(
 
 
 def test_opening_the_network_later_installs_the_rule_first(
-    sdk: Any, emu: Emulator, pong: _Pong
+    sdk: Any, emu: Emulator, pong: PongServer
 ) -> None:
     sb = sdk.create(CreateSandboxFromSnapshotParams(network_block_all=True), timeout=60)
     try:
