@@ -342,15 +342,37 @@ def serve(payload: bytes) -> None:
                 os.close(own_pidns)
                 _sandbox_pid1(fds, bool(msg[1]), msg[2], bool(msg[3]))
             setns(own_pidns, CLONE_NEWPID)
-            _send_fd(sock, b"P" + pid.to_bytes(8, "little"), os.pidfd_open(pid))
-        except OSError as exc:
+            _send_pid1(sock, pid)
+        except Exception as exc:  # a malformed request too: the zygote keeps serving
             with contextlib.suppress(OSError):  # the next fork must not land in that one
                 setns(own_pidns, CLONE_NEWPID)
-            sock.sendall(b"E" + f"{type(exc).__name__}: {exc}".encode()[:4000])
+            try:
+                sock.sendall(b"E" + f"{type(exc).__name__}: {exc}".encode()[:4000])
+            except OSError:  # the host closed its end while this request ran: retired
+                _retire(sock)
         finally:
             for fd in fds:
                 with contextlib.suppress(OSError):
                     os.close(fd)
+
+
+def _send_pid1(sock: Any, pid: int) -> None:
+    """Send G's pid and a pidfd to it; kill G if the host cannot get them.
+
+    A host that gave up waiting (and retired this zygote) would never own G: it must
+    not live on, unseen, until this zygote's last sandbox ends.
+    """
+    pidfd = os.pidfd_open(pid)
+    try:
+        sock.sendmsg(
+            [b"P" + pid.to_bytes(8, "little")],
+            [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, pidfd.to_bytes(4, sys.byteorder))],
+        )
+    except BaseException:
+        _signal.pidfd_send_signal(pidfd, SIGKILL)
+        raise
+    finally:
+        os.close(pidfd)
 
 
 def _send_fd(sock: Any, msg: bytes, fd: int) -> None:

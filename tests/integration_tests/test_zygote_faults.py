@@ -1,0 +1,150 @@
+"""The fork-server's zygote under faults and hostile sandboxes (root mode only).
+
+What ``test_launcher_equivalence.py`` cannot see, because it compares what sandboxed
+code observes: the zygote's own fds and those of each sandbox's pid 1, a zygote that
+is slow or sent a malformed request (it must keep the sandboxes it forked).
+Every wait is bounded; nothing touches the network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from langchain_daytona_exec import LocalBackend, LocalLimits
+from langchain_daytona_exec.backends.local import _detect as detect
+from langchain_daytona_exec.backends.local import _forkserver as forkserver
+from langchain_daytona_exec.backends.local._spawner import spawner
+from langchain_daytona_exec.errors import IsolationUnavailableError
+
+
+def _root_mode() -> bool:
+    try:
+        return os.geteuid() == 0 and detect.detect_mode() == "root"
+    except IsolationUnavailableError:
+        return False
+
+
+pytestmark = pytest.mark.skipif(not _root_mode(), reason="the fork-server is root mode only")
+
+MiB = 1024 * 1024
+LIMITS = LocalLimits(memory_bytes=256 * MiB, workspace_bytes=16 * MiB, tmp_bytes=16 * MiB)
+
+
+@pytest.fixture
+def server() -> Iterator[forkserver.ForkServer]:
+    """This process's fork-server, with a zygote of the test's own (retired after)."""
+    fs = forkserver.fork_server()
+    spawner().call(fs.retire, 10)
+    yield fs
+    spawner().call(fs.retire, 10)
+
+
+def _fds(pid: int) -> dict[int, str]:
+    out = {}
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):  # closed meanwhile
+            out[int(name)] = os.readlink(f"/proc/{pid}/fd/{name}")
+    return out
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(p) for p in f.read().split()]
+
+
+def test_the_zygote_and_each_pid_1_hold_no_fd_of_another_sandbox(
+    server: forkserver.ForkServer,
+) -> None:
+    """fd audit, seen from the host: nothing of one sandbox stays in the zygote or a sibling.
+
+    The zygote keeps /dev/null (stdin, stdout), its stderr pipe, its own pid namespace
+    and its socket; a pid 1 keeps /dev/null, its stderr and its status pipe; the kernels
+    of two sandboxes share no pipe.
+    """
+    backend = LocalBackend(launcher="forkserver", limits=LIMITS)
+    with backend.create() as a, backend.create() as b:
+        assert a.run_code("1").result == b.run_code("1").result == "1"
+        zygote = server._proc
+        assert zygote is not None
+        fds = _fds(zygote.pid)
+        assert fds[0] == fds[1] == "/dev/null" and fds[2].startswith("pipe:"), fds
+        kinds = sorted(v.split(":")[0] for fd, v in fds.items() if fd > 2)
+        assert kinds == ["pid", "socket"], fds  # the boot data's fd was closed
+        pid1s = sorted(_children(zygote.pid))
+        assert pid1s == sorted(p.pid for p in (a._proc, b._proc) if p is not None)
+        kernel_pipes = []
+        for pid1 in pid1s:
+            held = _fds(pid1)
+            assert sorted(held) == [0, 1, 2, 3], held
+            assert held[0] == held[1] == "/dev/null"
+            assert held[2].startswith("pipe:") and held[3].startswith("pipe:")
+            assert held[2] != fds[2]  # its own stderr, not the zygote's
+            (kernel,) = _children(pid1)
+            kernel_pipes.append({v for v in _fds(kernel).values() if v.startswith("pipe:")})
+        assert kernel_pipes[0] and kernel_pipes[1]
+        assert not kernel_pipes[0] & kernel_pipes[1]
+
+
+def test_a_zygote_retired_while_it_forks_keeps_its_sandboxes(
+    server: forkserver.ForkServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A zygote too slow to answer is replaced; when it answers late it must not die.
+
+    Its sandboxes' pid 1 die with it (their death signal), so a crash there would kill
+    every sandbox it forked, which retiring promises to keep.
+    """
+    monkeypatch.setattr(forkserver, "_SEND_TIMEOUT_S", 1.0)
+    backend = LocalBackend(launcher="forkserver", limits=LIMITS)
+    a = backend.create()
+    b = None
+    try:
+        assert a.run_code("x = 41").error is None
+        slow = server._proc
+        assert slow is not None
+        os.kill(slow.pid, signal.SIGSTOP)  # a zygote that cannot answer in time
+        resume = threading.Timer(2.0, os.kill, (slow.pid, signal.SIGCONT))
+        resume.start()
+        try:
+            b = backend.create()  # the host gives up on it, a fresh zygote forks b
+        finally:
+            resume.join(5)
+            os.kill(slow.pid, signal.SIGCONT)
+        assert server._proc is not None and server._proc.pid != slow.pid
+        time.sleep(1.0)  # the slow zygote has now forked the request it was sent
+        assert slow.poll() is None, slow.stderr.read() if slow.stderr else ""
+        assert a.run_code("x + 1", timeout=10).result == "42"  # alive, state kept
+        assert b.run_code("2 + 2", timeout=10).result == "4"
+        # the late fork was ended: nothing but a's pid 1 is left of the slow zygote
+        assert a._proc is not None
+        assert _children(slow.pid) == [a._proc.pid]
+    finally:
+        a.close()
+        if b is not None:
+            b.close()
+    assert slow.wait(10) == 0  # and it ends with its last sandbox
+
+
+def test_a_malformed_request_is_refused_and_the_zygote_keeps_serving(
+    server: forkserver.ForkServer,
+) -> None:
+    backend = LocalBackend(launcher="forkserver", limits=LIMITS)
+    with backend.create() as a:
+        assert a.run_code("x = 7").error is None
+        zygote = server._proc
+        assert zygote is not None
+        # a workspace request without its parameters' fd
+        with pytest.raises(forkserver.ForkServerError, match="IndexError"):
+            spawner().call(lambda: server._request(b"W\0\0\0", [], b"N", 10), 20)
+        assert zygote.poll() is None
+        assert server._proc is zygote
+        assert a.run_code("x", timeout=10).result == "7"
+        with backend.create() as b:  # and it still forks
+            assert b.run_code("1 + 1").result == "2"
+            assert server._proc is zygote
