@@ -2,7 +2,8 @@
 
 What ``test_launcher_equivalence.py`` cannot see, because it compares what sandboxed
 code observes: the zygote's own fds and those of each sandbox's pid 1, a zygote that
-is slow or sent a malformed request (it must keep the sandboxes it forked).
+is slow or sent a malformed request (it must keep the sandboxes it forked), and a
+sandbox that plants symlinks in its workspace for the next start's mounts to follow.
 Every wait is bounded; nothing touches the network.
 """
 
@@ -14,10 +15,11 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from langchain_daytona_exec import LocalBackend, LocalLimits
+from langchain_daytona_exec import LocalBackend, LocalLimits, SandboxError, SandboxLostError
 from langchain_daytona_exec.backends.local import _detect as detect
 from langchain_daytona_exec.backends.local import _forkserver as forkserver
 from langchain_daytona_exec.backends.local._spawner import spawner
@@ -148,3 +150,38 @@ def test_a_malformed_request_is_refused_and_the_zygote_keeps_serving(
         with backend.create() as b:  # and it still forks
             assert b.run_code("1 + 1").result == "2"
             assert server._proc is zygote
+
+
+def test_symlinks_planted_in_the_workspace_are_not_followed_onto_the_host(
+    tmp_path: Path,
+) -> None:
+    """A bind two levels below the workspace: the folders above it live in the workspace.
+
+    Sandboxed code swaps the middle folder for a symlink to a host folder and kills its
+    kernel; the next start must not create or chmod anything there (it runs as root in
+    the host's file system before the root moves).
+    """
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    target = Path("/var/tmp") / f"ldx-zygote-target-{os.getpid()}"  # not under the /tmp base
+    target.mkdir(mode=0o700)
+    try:
+        backend = LocalBackend(
+            launcher="forkserver", limits=LIMITS, binds={str(shared): "/workspace/data/x"}
+        )
+        with backend.create() as sb:
+            r = sb.exec(
+                f"mv /workspace/data /workspace/old && ln -s {target} /workspace/data && echo ok",
+                timeout=10,
+            )
+            assert r.stdout == "ok\n", r
+            with pytest.raises(SandboxLostError):
+                sb.run_code("import os; os.kill(os.getpid(), 9)", timeout=10)
+            with pytest.raises(SandboxError, match="outside the new root"):
+                sb.exec("true", timeout=10)
+        assert os.listdir(target) == []
+        assert os.stat(target).st_mode & 0o777 == 0o700
+    finally:
+        for name in os.listdir(target):
+            os.rmdir(target / name)
+        target.rmdir()

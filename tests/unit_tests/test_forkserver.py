@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -132,6 +133,35 @@ def test_zygote_resolves_bind_sources_and_unescapes_mountinfo(tmp_path: object) 
         ("dir", "/z", 0o755),
     ]
     assert zygote_root._unescape(b"/a\\040b\\011c\\134d") == "/a b\tc\\d"
+
+
+def test_steps_below_a_bind_never_follow_a_symlink_out_of_the_new_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bind's folders (the workspace) may hold symlinks the sandbox planted."""
+    new, outside = tmp_path / "newroot", tmp_path / "host"
+    work = new / "workspace"
+    (work / "inner").mkdir(parents=True)
+    outside.mkdir(mode=0o700)
+    monkeypatch.setattr(zygote_root._roots, "new", str(new))
+    monkeypatch.setattr(zygote_root._roots, "bound", (str(work),))
+    os.symlink(str(outside), work / "escape")  # absolute: the host's file system
+    os.symlink("../../host", work / "relative")  # relative, climbing out
+    os.symlink("inner", work / "within")  # stays inside: followed as before
+    for link in ("escape", "relative"):
+        below = (("dir", f"/workspace/{link}/x", 0o755), ("symlink", "t", f"/workspace/{link}/y"))
+        for step in below:
+            with pytest.raises(PermissionError, match="leads outside the new root"):
+                zygote_root._run_step(step, [], [])
+        with pytest.raises(PermissionError, match="leads outside the new root"):
+            zygote_root._run_step(("dir", f"/workspace/{link}", 0o755), [], [])
+    assert os.listdir(outside) == [] and outside.stat().st_mode & 0o777 == 0o700
+    zygote_root._run_step(("dir", "/workspace/within/x", 0o750), [], [])
+    assert (work / "inner" / "x").stat().st_mode & 0o777 == 0o750
+    # paths the plan made itself (not below a bind) are not resolved
+    monkeypatch.setattr(zygote_root._roots, "bound", ())
+    zygote_root._run_step(("symlink", "t", "/workspace/escape/y"), [], [])
+    assert os.readlink(outside / "y") == "t"  # control: without the check it escapes
 
 
 def test_launcher_is_validated_and_root_only() -> None:

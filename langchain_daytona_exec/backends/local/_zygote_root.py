@@ -272,6 +272,25 @@ def _write_data(path: str, flags: int, mode: int, data_fd: int) -> None:
         os.close(fd)
 
 
+def _in_new_root(path: str) -> None:
+    """Raise ``OSError`` if a symlink on ``path`` leads out of the new root.
+
+    Until the pivot this process's root is the host's, so a symlink on a step's path
+    would be followed into the host's file system, as root. Only folders a bind brought
+    in can hold one the plan did not make (the tmpfs mounts and folders are new and
+    empty): the workspace (which the sandbox writes, kept across restarts) and the
+    binds. So only paths below an earlier bind are resolved, before the step creates
+    anything on them. No process of the sandbox runs while its root is built (a bind
+    shared with other sandboxes can still be changed meanwhile by those).
+    """
+    if not any(path.startswith(bound + "/") for bound in _roots.bound):
+        return
+    real = os.path.realpath(path)
+    if real != _roots.new and not real.startswith(_roots.new + "/"):
+        inside = path[len(_roots.new) :]
+        raise PermissionError(errno.EPERM, f"a symlink on {inside} leads outside the new root")
+
+
 def _run_step(op: tuple[Any, ...], fds: list[int], host_mounts: list[str]) -> None:
     """One step of ``_isolation.mount_plan`` (paths as the sandbox sees them).
 
@@ -281,6 +300,7 @@ def _run_step(op: tuple[Any, ...], fds: list[int], host_mounts: list[str]) -> No
     kind = op[0]
     if kind in ("ro-bind", "ro-bind-try", "bind"):
         src, dest = _roots.old + op[1], _roots.new + op[2]
+        _in_new_root(dest)
         try:
             is_dir = os.path.isdir(src) if os.path.exists(src) else None
         except OSError:
@@ -297,8 +317,13 @@ def _run_step(op: tuple[Any, ...], fds: list[int], host_mounts: list[str]) -> No
         inner = op[1].rstrip("/") + "/"
         below = [dest + p[len(inner) - 1 :] for p in host_mounts if p.startswith(inner)]
         _bind(src, dest, readonly=kind != "bind", devices=False, below=below)
+        _roots.bound += (dest,)
         return
     dest = _roots.new + (op[2] if kind in ("symlink", "ro-bind-data", "file") else op[1])
+    if kind == "symlink":  # the link itself may exist already (and point anywhere)
+        _in_new_root(os.path.dirname(dest))
+    else:
+        _in_new_root(dest)
     if kind == "file":
         _parents(dest)
         _write_data(dest, os.O_TRUNC | os.O_NOFOLLOW, op[3], fds[op[1]])
@@ -351,12 +376,14 @@ class _Roots:
     """Where the mount plan's steps find their sources, build the root, keep data files.
 
     ``old``: the host's root as it was before the base tmpfs covered ``/tmp``;
-    ``new``: the sandbox's root being built; ``scratch``: the base tmpfs.
+    ``new``: the sandbox's root being built; ``scratch``: the base tmpfs; ``bound``:
+    where binds were mounted so far (under ``new``).
     """
 
     old = "/oldroot"
     new = "/newroot"
     scratch = ""
+    bound: tuple[str, ...] = ()
 
 
 _roots = _Roots()
@@ -382,6 +409,7 @@ def build_root(plan: list[tuple[Any, ...]], fds: list[int]) -> None:
         _ensure_dir("newroot")
         mount("newroot", "newroot", None, _MS_SILENT | _MS_BIND | MS_REC, None)
         _roots.old, _roots.new, _roots.scratch = f"/proc/self/fd/{old}", "/tmp/newroot", "/tmp"
+        _roots.bound = ()
         for op in plan:
             _run_step(op, fds, host_mounts)
     finally:
