@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from langchain_daytona_exec import Chart, ExecutionResult, LocalBackend, LocalLimits
-from langchain_daytona_exec.backends.cellrunner import charts, tables
+from langchain_daytona_exec.backends.cellrunner import chart_words, charts, tables
 from langchain_daytona_exec.backends.daytona import _python as python
 from langchain_daytona_exec.backends.local import _isolation as isolation
 from langchain_daytona_exec.emulator import Emulator
@@ -556,7 +556,7 @@ def test_a_ten_thousand_series_chart_stays_within_budget(any_sb: Sandbox) -> Non
     assert len(chart.data["elements"]) == charts.MAX_SERIES
     assert chart.data["series_omitted"] == 10_000 - charts.MAX_SERIES
     assert chart.description is not None
-    assert len(chart.description) <= charts.DESCRIPTION_MAX_CHARS + 60
+    assert len(chart.description) <= chart_words.DESCRIPTION_MAX_CHARS + 60
     assert chart.description.startswith("line chart: 10000 series over x 0 to 1; series 1: 0 -> 1")
     assert chart.description.endswith("... and 9996 more series")
 

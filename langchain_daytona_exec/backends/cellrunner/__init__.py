@@ -12,5 +12,5 @@ level only (the remote loader registers them under another package name), and
 source that runs on Python 3.9+.
 """
 
-MODULES = ("text", "tables", "charts", "display", "hooks", "run", "remote")
+MODULES = ("text", "tables", "chart_words", "charts", "display", "hooks", "run", "remote")
 """The package's modules in load order (a module only imports earlier ones)."""

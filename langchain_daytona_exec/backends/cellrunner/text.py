@@ -24,3 +24,12 @@ def number(value: float) -> str:
     if 1 <= abs(value) < 1e15:
         return f"{value:.2f}".rstrip("0").rstrip(".")
     return f"{value:.4g}"
+
+
+def is_number(text: str) -> bool:
+    """Whether a tick label or index name reads as a number (Unicode minus, commas too)."""
+    try:
+        float(text.replace("\u2212", "-").replace(",", ""))
+    except ValueError:
+        return False
+    return True
