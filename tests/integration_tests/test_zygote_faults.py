@@ -152,33 +152,42 @@ def test_a_malformed_request_is_refused_and_the_zygote_keeps_serving(
             assert server._proc is zygote
 
 
+@pytest.mark.parametrize("launcher", ["forkserver", "bwrap", "auto"])
+@pytest.mark.parametrize("link", ["absolute", "relative"])
 def test_symlinks_planted_in_the_workspace_are_not_followed_onto_the_host(
-    tmp_path: Path,
+    tmp_path: Path, launcher: str, link: str
 ) -> None:
     """A bind two levels below the workspace: the folders above it live in the workspace.
 
     Sandboxed code swaps the middle folder for a symlink to a host folder and kills its
-    kernel; the next start must not create or chmod anything there (it runs as root in
-    the host's file system before the root moves).
+    kernel; the next start must not create or chmod anything there (both launchers
+    make those folders as root before the root moves: the fork-server in the host's
+    file system, bwrap with the host's root at /oldroot). Seen before the fix: the
+    fork-server made the folder and chmodded it 0755, bwrap made it (relative link).
     """
     shared = tmp_path / "shared"
     shared.mkdir()
     target = Path("/var/tmp") / f"ldx-zygote-target-{os.getpid()}"  # not under the /tmp base
     target.mkdir(mode=0o700)
+    planted = str(target) if link == "absolute" else f"../../oldroot{target}"
     try:
         backend = LocalBackend(
-            launcher="forkserver", limits=LIMITS, binds={str(shared): "/workspace/data/x"}
+            launcher=launcher,  # type: ignore[arg-type]
+            limits=LIMITS,
+            binds={str(shared): "/workspace/data/x"},
         )
         with backend.create() as sb:
             r = sb.exec(
-                f"mv /workspace/data /workspace/old && ln -s {target} /workspace/data && echo ok",
+                f"mv /workspace/data /workspace/old && ln -s {planted} /workspace/data && echo ok",
                 timeout=10,
             )
             assert r.stdout == "ok\n", r
             with pytest.raises(SandboxLostError):
                 sb.run_code("import os; os.kill(os.getpid(), 9)", timeout=10)
-            with pytest.raises(SandboxError, match="outside the new root"):
+            with pytest.raises(SandboxError, match="/workspace/data/x leads out of the folder"):
                 sb.exec("true", timeout=10)
+            sb.reset()  # a fresh workspace: the sandbox starts again
+            assert sb.exec("ls /workspace/data", timeout=10).stdout == "x\n"
         assert os.listdir(target) == []
         assert os.stat(target).st_mode & 0o777 == 0o700
     finally:

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 
+from langchain_daytona_exec.backends.local import _bindcheck as bindcheck
 from langchain_daytona_exec.backends.local import _cgroups as cgroups
 from langchain_daytona_exec.backends.local import _isolation as isolation
 from langchain_daytona_exec.backends.local import _mounts as mounts
@@ -25,6 +26,7 @@ from langchain_daytona_exec.backends.local._prepare import (
     mpl_cache_files,
 )
 from langchain_daytona_exec.backends.local._spawner import enter_cgroup_v2
+from langchain_daytona_exec.errors import SandboxError
 
 TYPE_CHECKING = False  # `typing` costs ~3 ms of a sandbox start (daytona-exec exec)
 if TYPE_CHECKING:
@@ -76,10 +78,12 @@ class KernelLauncher:
         bwrap (or the bare kernel when unsafe), or a fork of the zygote when
         ``self.launcher`` is ``"forkserver"``.
         """
+        unsafe = self.mode == "unsafe"
+        if not unsafe:
+            self._refuse_symlinked_binds()
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         child_fds = [req_r, resp_w]
-        unsafe = self.mode == "unsafe"
         forked = self.launcher == "forkserver"
         cfg: dict[str, Any] = {
             "fds": list(FORKED_KERNEL_FDS[:2]) if forked else [req_r, resp_w],
@@ -184,6 +188,37 @@ class KernelLauncher:
         assert proc is not None and proc.stderr is not None
         os.set_blocking(proc.stderr.fileno(), False)
         return proc, req_w, resp_r
+
+    def _refuse_symlinked_binds(self) -> None:
+        """A bind below the workspace or another bind must not be made through a symlink.
+
+        See ``_bindcheck``. Nothing to check (no file system access) unless a bind lies
+        below another. The workspace's files are seen from its mount namespace, entered
+        by this (the spawner) thread; where a thread cannot enter one, only the
+        fork-server's own check remains.
+
+        Raises:
+            SandboxError: A symlink on such a bind's path leads out of the folder it
+                is in (the sandbox may have planted it; a fresh workspace, ``reset()``,
+                clears it).
+        """
+        nested = bindcheck.nested_binds(
+            self._backend.workdir,
+            self._host_work if self.mode == "root" else None,
+            self._backend.binds.items(),
+        )
+        if not nested:
+            return
+        namespace: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+        if self._mntns is not None and mounts.thread_can_enter():
+            namespace = mounts.entered(self._mntns)
+        with namespace:
+            bad = bindcheck.symlinked_bind(nested)
+        if bad is not None:
+            raise SandboxError(
+                f"the sandbox failed to start: a symlink on the path of the bind at {bad} "
+                "leads out of the folder it is in; remove it (or reset() the sandbox)"
+            )
 
     def _plan_args(self, *, seccomp_pipe: bool = False) -> tuple[list[int], dict[str, Any]]:
         """The data fds (seccomp program first) and the mount plan's arguments.
