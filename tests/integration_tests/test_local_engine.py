@@ -618,3 +618,21 @@ def test_a_sandbox_of_a_later_process_loads_the_cached_seccomp_program(tmp_path:
         pytest.skip("this host's mode does not use the seccomp program (not bwrap)")
     assert first == ["'2'", "-1", "97", True]  # compiled; EAFNOSUPPORT for the socket
     assert run() == ["'2'", "-1", "97", False]  # read from the cache: the same filter
+
+
+def test_the_kernel_starts_on_the_standard_library_it_needs_only(sb: LocalSandbox) -> None:
+    """Every module the kernel imports is on each sandbox's start path: the cell
+    runner's rarer needs (dates, warnings, JSON's pure-Python parts, typing, re) are
+    imported where they are used."""
+    from langchain_daytona_exec.backends.local import _isolation as isolation
+
+    probe = (
+        f"import sys; sys.path.insert(0, {isolation.SANDBOX_KERNEL_DIR!r}); import kernel; "
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    r = sb.exec(f"python3 -I -S -c {probe!r}", timeout=30)
+    assert r.exit_code == 0, r.stderr
+    loaded = set(r.stdout.split())
+    assert "kernel" in loaded and "cellrunner.charts" in loaded  # the control
+    later = {"datetime", "warnings", "json", "typing", "re", "inspect", "ast"}
+    assert not loaded & later, sorted(loaded & later)

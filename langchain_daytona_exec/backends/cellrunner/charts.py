@@ -18,9 +18,7 @@ of all of them), charts at :data:`MAX_SERIES` series and :data:`MAX_ELEMENTS` ba
 
 from __future__ import annotations
 
-import datetime
 import sys
-import warnings
 
 from .chart_words import describe
 from .text import is_number, number
@@ -134,6 +132,8 @@ def _period_name(fmt: Any, position: float, reach: float) -> str | None:
     ``position`` counts when it lies within ``reach`` of a period's ordinal; otherwise,
     or when pandas cannot name it, None (the caller falls back to the number).
     """
+    import warnings  # here, not at the top: the kernel imports this module at its start
+
     pandas = sys.modules.get("pandas")
     try:
         ordinal = round(float(position))
@@ -153,6 +153,8 @@ def _date_name(fmt: Any, value: float) -> str | None:
     Not the formatter's own text: that is cut to the tick spacing (``2026-01`` for a
     point on January 3rd, ``01-03 14`` without the year).
     """
+    import datetime  # here, not at the top: ~1 ms of every sandbox's start otherwise
+
     dates = sys.modules.get("matplotlib.dates")
     if dates is None:
         return None
