@@ -839,6 +839,106 @@ def test_sandbox_files_cannot_get_the_host_oom_killed() -> None:
     assert "2 sandboxes x 512 MiB" in budget and "MiB available" in budget, budget
 
 
+OOM_LOWER = r"""
+import ctypes, errno, os, subprocess
+def value(pid="self"):
+    with open(f"/proc/{pid}/oom_score_adj") as f:
+        return int(f.read())
+def write(text):
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(text)
+        return "written"
+    except OSError as exc:
+        return errno.errorcode[exc.errno]
+out = {"start": value(), "lower": write("0")}
+# After its uid switch the kernel is not dumpable (its /proc files are root's): undo that
+out["dumpable"] = ctypes.CDLL(None, use_errno=True).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE
+out["lower_dumpable"] = write("0")
+out["after_lower"] = value()
+out["same"] = write(str(out["start"]))
+out["forked"] = subprocess.run(
+    ["/bin/sh", "-c", "echo 0 > /proc/self/oom_score_adj && echo written; "
+     "cat /proc/self/oom_score_adj"], capture_output=True, text=True, timeout=10,
+).stdout.split()
+out["end"] = value()
+out
+"""
+
+
+@pytest.mark.attack
+def test_sandboxed_code_cannot_lower_its_oom_score(box: LocalSandbox) -> None:
+    """Every sandbox process stays the OOM killer's first choice: nothing in it can lower it."""
+    floor = cgroups.SANDBOX_OOM_SCORE_ADJ
+    seen = probe(box, OOM_LOWER)
+    assert seen["start"] == seen["after_lower"] == seen["end"] == floor, seen
+    assert seen["dumpable"] == 0, seen  # the attempt really made the kernel dumpable...
+    for key in ("lower", "lower_dumpable", "same"):  # ...and still no write goes through
+        assert seen[key] in ("EACCES", "EROFS"), seen
+    assert seen["forked"] == [str(floor)], seen  # a child the code starts: refused too
+    # `exec`'s shells, and a daemon that tries later, once the call that started it ended
+    marker = f"ldx-oom-{secrets.token_hex(6)}"
+    r = box.exec(
+        "echo 0 > /proc/self/oom_score_adj || echo refused; cat /proc/self/oom_score_adj; "
+        "setsid -f sh -c 'sleep 0.3; echo 0 > /proc/self/oom_score_adj || echo refused "
+        f"> /tmp/$0; sleep 60' {marker} >/dev/null 2>&1 </dev/null",
+        timeout=10,
+    )
+    assert r.exit_code == 0 and r.stdout.split() == ["refused", str(floor)], r
+    tried = lambda: box.exec(f"cat /tmp/{marker}", timeout=10).stdout.strip()  # noqa: E731
+    assert wait_until(lambda: tried() != "", 5) and tried() == "refused"
+    listing = probe(
+        box,
+        "import os\n"
+        "seen = []\n"
+        "for p in filter(str.isdigit, os.listdir('/proc')):\n"
+        "    try:\n"
+        "        oom = int(open(f'/proc/{p}/oom_score_adj').read())\n"
+        "        seen.append((oom, open(f'/proc/{p}/cmdline', 'rb').read().decode()))\n"
+        "    except (OSError, ValueError):\n"
+        "        pass\n"
+        "seen",
+    )
+    assert any(marker in cmd for _, cmd in listing), listing  # the daemon, counted
+    assert len(listing) >= 4 and all(oom >= floor for oom, _ in listing), listing
+    # From the host: bwrap outside the sandbox's pid namespace too
+    if box._cg is not None:
+        pids = box._cg.pids()
+        assert len(pids) >= len(listing)
+        for pid in pids:
+            with contextlib.suppress(FileNotFoundError), open(f"/proc/{pid}/oom_score_adj") as f:
+                assert int(f.read()) >= floor, pid
+
+
+def test_outside_a_sandbox_linux_lets_a_process_lower_its_oom_score() -> None:
+    """Control: the refusals above come from the sandbox, not from Linux itself.
+
+    An unprivileged process started at the sandbox's value (by ``cgroups.oom_argv``, as
+    a sandbox is) can lower it again, down to the floor it inherited (0 or less here:
+    only a writer holding CAP_SYS_RESOURCE raises that floor).
+    """
+    if not IS_ROOT:
+        pytest.skip("needs root to start the probe as another user")
+    script = (
+        "cat /proc/self/oom_score_adj; echo 0 > /proc/self/oom_score_adj && "
+        "cat /proc/self/oom_score_adj; echo 1000 > /proc/self/oom_score_adj && "
+        "cat /proc/self/oom_score_adj"
+    )
+    with open("/proc/self/oom_score_adj") as f:
+        if int(f.read()) > 0:
+            pytest.skip("this process already runs above oom_score_adj 0")
+    out = subprocess.run(
+        cgroups.oom_argv(["/bin/sh", "-c", script]),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        user=65534,
+        group=65534,
+        extra_groups=[],
+    )
+    assert out.stdout.split() == ["1000", "0", "1000"], (out.stdout, out.stderr)
+
+
 @pytest.mark.attack
 def test_a_sandbox_that_keeps_dying_is_replaced_and_the_model_told_why() -> None:
     from langchain_core.messages import ToolMessage

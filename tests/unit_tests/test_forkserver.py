@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from langchain_daytona_exec import LocalBackend
+from langchain_daytona_exec.backends.local import _cgroups as cgroups
 from langchain_daytona_exec.backends.local import _isolation as isolation
 from langchain_daytona_exec.backends.local import _limits as limits
 from langchain_daytona_exec.backends.local import _zygote as zygote
@@ -33,6 +34,7 @@ from langchain_daytona_exec.errors import IsolationUnavailableError
 def test_host_and_zygote_agree_on_the_kernel_fds() -> None:
     assert FORKED_KERNEL_FDS == (zygote.REQ_FD, zygote.RESP_FD, zygote.CFG_FD)
     assert zygote.SANDBOX_KERNEL_DIR == isolation.SANDBOX_KERNEL_DIR
+    assert zygote.SANDBOX_OOM_SCORE_ADJ == cgroups.SANDBOX_OOM_SCORE_ADJ
 
 
 def _plan(**overrides: object) -> list[isolation.MountOp]:
@@ -81,6 +83,10 @@ def test_plan_steps_are_known_and_ordered() -> None:
     assert plan[:2] == [("proc", "/proc"), ("dev", "/dev")]  # before any bind, as bwrap
     assert ("bind", "/host/work", isolation.SANDBOX_WORKDIR) in plan
     assert ("ro-bind-data", 13, "/proc/cmdline", 0o444) in plan
+    # /proc read-only (no process may lower its oom_score_adj), after the mounts on it
+    ro_proc = plan.index(("remount-ro", "/proc"))
+    assert ro_proc > plan.index(("ro-bind-data", 13, "/proc/cmdline", 0o444))
+    assert not any(str(op[2]).startswith("/proc/") for op in plan[ro_proc:] if len(op) > 2)
     with pytest.raises(ValueError, match="unknown mount step"):
         isolation.render_plan([("mystery", "/x")])
 

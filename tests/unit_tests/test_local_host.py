@@ -179,6 +179,24 @@ def test_host_oom_priority_is_lowered_never_raised() -> None:
     assert after in (min(before, -500), before)
 
 
+def test_oom_argv_starts_the_command_at_the_sandbox_value() -> None:
+    """The command runs with its own argv (what ``ps`` and the sandbox's /proc/1 show)
+    and oom_score_adj, and even when the write is refused it still runs, silently."""
+    import subprocess
+
+    from langchain_daytona_exec.backends.local import _cgroups as cgroups
+
+    probe = ["/bin/sh", "-c", 'echo "$0" "$@"; cat /proc/self/oom_score_adj', "p0", "a b"]
+    out = subprocess.run(cgroups.oom_argv(probe), capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and out.stderr == ""
+    assert out.stdout.splitlines() == ["p0 a b", str(cgroups.SANDBOX_OOM_SCORE_ADJ)]
+    refused = cgroups.oom_argv(probe, value=-1001)  # out of range: the kernel says EINVAL
+    out = subprocess.run(refused, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and out.stderr == ""
+    with open("/proc/self/oom_score_adj") as f:
+        assert out.stdout.splitlines() == ["p0 a b", f.read().strip()]
+
+
 def test_cgroup_v2_children_need_delegated_controllers(tmp_path: Path) -> None:
 
     control = tmp_path / "cgroup.subtree_control"

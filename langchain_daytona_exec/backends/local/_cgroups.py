@@ -175,17 +175,39 @@ SANDBOX_OOM_SCORE_ADJ = 1000
 shortage above the sandboxes (a container limit, the whole machine) then kills
 sandboxed code before the host process, whatever their sizes: tmpfs files a sandbox
 wrote count against memory but belong to no process, so by size alone the host,
-usually the largest process, would be picked. Code may lower its own value back to 0
-(Linux allows that unless the host holds CAP_SYS_RESOURCE, which makes the value it
-writes a floor), hence :data:`HOST_OOM_SCORE_ADJ`."""
+usually the largest process, would be picked. The cgroup memory limit is the first
+line; this is the second.
+
+Every sandbox process inherits it (fork copies it), from the first process of the
+sandbox: :func:`oom_argv` starts bwrap (or the bare kernel) with it, the fork-server's
+sandbox pid 1 sets its own before anything else. Sandboxed code cannot lower it: the
+sandbox's /proc is mounted read-only (``_isolation.mount_plan``), so no sandbox process
+can write any ``/proc/<pid>/oom_score_adj`` (EROFS). Linux alone would not stop it:
+an unprivileged process may lower its value down to a floor (``oom_score_adj_min``)
+that only a writer holding CAP_SYS_RESOURCE sets. Where the launching process holds
+that capability (root, unless the container dropped it) its write sets the floor too,
+inherited the same way."""
 
 HOST_OOM_SCORE_ADJ = -500
 """oom_score_adj the host process lowers itself to in root mode with CAP_SYS_RESOURCE
-(some containers drop it; never raised if it is already lower). Even a sandbox process
-that reset its own value to 0 then scores half the memory limit below the host's, so
-the host is the OOM killer's last choice, not an impossible one (-1000 would hang a
-memory cgroup with nothing else to kill).
-Children the host starts later inherit it."""
+(some containers drop it; never raised if it is already lower). A sandbox process then
+scores half the memory limit below the host's, so the host is the OOM killer's last
+choice, not an impossible one (-1000 would hang a memory cgroup with nothing else to
+kill). Children the host starts later inherit it; the sandboxes raise theirs."""
+
+_OOM_SHELL = 'echo {value} 2>/dev/null >/proc/self/oom_score_adj; exec "$0" "$@"'
+"""Raise this shell's oom_score_adj, then become the command (which inherits it).
+Raising needs no privilege; a failed write is left to show in the sandbox's value."""
+
+
+def oom_argv(argv: list[str], value: int = SANDBOX_OOM_SCORE_ADJ) -> list[str]:
+    """``argv`` started by ``/bin/sh`` at oom_score_adj ``value``, before it runs at all.
+
+    bwrap forks the sandbox's processes while it starts, so a value written into them
+    from outside would race with their forks (and a sandbox cannot write its own: its
+    /proc is read-only). The exec keeps ``argv`` as the process's command line.
+    """
+    return ["/bin/sh", "-c", _OOM_SHELL.format(value=int(value)), *argv]
 
 
 def set_oom_score_adj(pids: Iterable[int | str], value: int = SANDBOX_OOM_SCORE_ADJ) -> int:

@@ -274,6 +274,10 @@ def mount_plan(
         if not inside.startswith("/proc/"):
             plan += _traversable_parents(inside, made)
         plan.append(("ro-bind-data", fd, inside, 0o444))
+    # No sandbox process may write /proc: its oom_score_adj above all, which Linux lets
+    # a process lower unless CAP_SYS_RESOURCE set a floor (see SANDBOX_OOM_SCORE_ADJ).
+    # The mounts on /proc above keep their own flags (the remount is not recursive).
+    plan.append(("remount-ro", "/proc"))
     plan += _traversable_parents(workdir, made)
     if host_workspace is not None:
         plan.append(("bind", host_workspace, workdir))

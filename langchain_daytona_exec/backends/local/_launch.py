@@ -95,7 +95,6 @@ class KernelLauncher:
             "output_file_bytes": self._limits.tmp_bytes // 8,
             "max_file_bytes": self._limits.max_file_bytes,
             "rlimits": self._limits.rlimits(cgroup=self._cg is not None),
-            "oom_score_adj": cgroups.SANDBOX_OOM_SCORE_ADJ,
             "uid": self._uid if os.geteuid() == 0 else None,
             "gid": self._uid if os.geteuid() == 0 else None,
             "python_paths": self._python_paths(),
@@ -160,6 +159,7 @@ class KernelLauncher:
                 else:
                     argv = mounts.enter_argv(self._mntns, argv)
             cwd = "/"
+        argv = cgroups.oom_argv(argv)  # inherited by every process of the sandbox
         cg = self._cg
         old = cg.attach_self_thread() if cg is not None and cg.version == 1 else None
         proc: subprocess.Popen[bytes] | None = None

@@ -308,8 +308,6 @@ class LocalSandbox(KernelLauncher, SandboxOperations, Sandbox):
         if not msg.get("ready"):
             self._kill()
             raise SandboxError(f"the sandbox failed to start: {msg}")
-        if self._cg is not None:  # bwrap and its pid 1 too (the kernel set its own)
-            cgroups.set_oom_score_adj(self._cg.pids())
 
     def _fall_back_to_bwrap(self, exc: BaseException) -> bool:
         """``launcher="auto"``: the fork-server failed, so this process uses bwrap from now.

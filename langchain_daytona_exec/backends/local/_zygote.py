@@ -77,6 +77,10 @@ SANDBOX_KERNEL_DIR = "/opt/ldx-kernel"
 REQ_FD, RESP_FD, CFG_FD = 3, 4, 5
 """Where K finds its channel and configuration fds (the host's kernel config says so)."""
 
+SANDBOX_OOM_SCORE_ADJ = 1000
+"""``_cgroups.SANDBOX_OOM_SCORE_ADJ`` (this module cannot import it): G sets it on
+itself first, so every process of the sandbox inherits it."""
+
 
 def _loopback_up() -> None:
     """Bring ``lo`` up in the new network namespace (the kernel adds 127.0.0.1, ::1)."""
@@ -127,6 +131,11 @@ def _sandbox_pid1(fds: list[int], network: bool, n_cgroups: int, has_mntns: bool
         os.dup2(fds[4], 2)  # errors from here on reach the host's start-up report
         status_w = fds[5]
         prctl(PR_SET_PDEATHSIG, SIGKILL)
+        # Before the sandbox's /proc (read-only) replaces the host's; with all of root's
+        # capabilities, so where they include CAP_SYS_RESOURCE it is also the floor.
+        # Refused (never seen), it is left to show in the sandbox's value, as under bwrap.
+        with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(SANDBOX_OOM_SCORE_ADJ))
         for fd in fds[CGROUPS_INDEX : CGROUPS_INDEX + n_cgroups]:  # children are born inside
             os.write(fd, b"0")
         if has_mntns:
@@ -135,6 +144,9 @@ def _sandbox_pid1(fds: list[int], network: bool, n_cgroups: int, has_mntns: bool
         if not network:
             flags |= CLONE_NEWNET
         unshare(flags)
+        # Opened while /proc is the host's: the sandbox's is read-only. The value written
+        # is that of the writer's pid namespace (this one), whichever /proc it came from.
+        last_pid = os.open("/proc/sys/kernel/ns_last_pid", os.O_WRONLY | os.O_CLOEXEC)
         helper = os.fork()
         if helper == 0:
             _build_sandbox(fds, network)
@@ -142,8 +154,10 @@ def _sandbox_pid1(fds: list[int], network: bool, n_cgroups: int, has_mntns: bool
         if status != 0:
             os._exit(1)  # H said why on stderr
         os.chdir("/")  # H's pivot moved this process's root and cwd too
-        with open("/proc/sys/kernel/ns_last_pid", "w") as f:
-            f.write("1")  # the kernel is pid 2, as under bwrap (H had it)
+        try:
+            os.write(last_pid, b"1")  # the kernel is pid 2, as under bwrap (H had it)
+        finally:
+            os.close(last_pid)
         program = read_all(fds[SECCOMP_INDEX])
         os.setsid()
         kernel_pid = os.fork()

@@ -435,13 +435,6 @@ def _setup_process(cfg: dict[str, Any]) -> None:
     for name, value in cfg.get("rlimits", {}).items():
         if value is not None:
             resource.setrlimit(_RLIMITS[name], (value, value))
-    oom = cfg.get("oom_score_adj")
-    if oom is not None:  # the OOM killer takes sandboxed code before the host
-        try:
-            with open("/proc/self/oom_score_adj", "w") as f:
-                f.write(str(oom))
-        except OSError:
-            pass
     uid, gid = cfg.get("uid"), cfg.get("gid")
     if os.getuid() == 0 and uid is not None and gid is not None:
         os.setgroups([])
