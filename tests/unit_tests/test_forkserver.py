@@ -204,6 +204,16 @@ def test_forked_process_reports_the_status_pid_1_wrote() -> None:
     proc.stderr.close()
 
 
+def test_forked_process_wait_without_a_timeout_waits_as_popen_does() -> None:
+    child, proc, status_w = _forked([sys.executable, "-c", "import time; time.sleep(0.2)"])
+    os.write(status_w, b"0")
+    os.close(status_w)
+    assert proc.wait() == 0  # raised OverflowError (10**9 s in ms overflows poll's int)
+    child.wait()
+    assert proc.stderr is not None
+    proc.stderr.close()
+
+
 def test_forked_process_wait_times_out_then_kill_reports_sigkill() -> None:
     child, proc, status_w = _forked([sys.executable, "-c", "import time; time.sleep(60)"])
     try:

@@ -110,18 +110,19 @@ class ForkedProcess:
         """The exit status, or ``None`` while pid 1 runs."""
         return self.wait(0) if self.returncode is None and self._exited(0) else self.returncode
 
-    def _exited(self, timeout: float) -> bool:
+    def _exited(self, timeout: float | None) -> bool:
         poller = select.poll()
         poller.register(self._pidfd, select.POLLIN)
-        return bool(poller.poll(max(0, int(timeout * 1000))))
+        # poll() takes an int of milliseconds (OverflowError past 2**31): None waits
+        return bool(poller.poll(None if timeout is None else max(0, int(timeout * 1000))))
 
     def wait(self, timeout: float | None = None) -> int:
-        """Wait up to ``timeout`` seconds for pid 1 to end; its exit status.
+        """Wait up to ``timeout`` seconds (``None``: until it ends) for pid 1; its status.
 
         Raises:
             subprocess.TimeoutExpired: It still runs.
         """
-        if self.returncode is None and not self._exited(10**9 if timeout is None else timeout):
+        if self.returncode is None and not self._exited(timeout):
             raise subprocess.TimeoutExpired(self.args, timeout or 0)
         return self._collect()
 
