@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -194,3 +195,44 @@ def test_symlinks_planted_in_the_workspace_are_not_followed_onto_the_host(
         for name in os.listdir(target):
             os.rmdir(target / name)
         target.rmdir()
+
+
+def _open_fds() -> set[int]:
+    return {int(name) for name in os.listdir("/proc/self/fd")}
+
+
+@pytest.mark.parametrize("launcher", ["forkserver", "bwrap"])
+def test_a_start_that_finishes_after_its_caller_gave_up_leaves_nothing(
+    launcher: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The caller stops waiting after ``start_timeout_s``; the spawner thread may still
+    start the sandbox later. That late process and its pipes must not be kept."""
+    from langchain_daytona_exec.backends.local import _launch
+
+    backend = LocalBackend(
+        launcher=launcher,  # type: ignore[arg-type]
+        limits=LocalLimits(memory_bytes=256 * MiB, start_timeout_s=1.0),
+    )
+    backend.create().close()  # the zygote runs, every lazy fd of this process is open
+    before = _open_fds()
+    spawned: list[int] = []
+    original = _launch.KernelLauncher._spawn
+
+    def slow_spawn(self: _launch.KernelLauncher) -> Any:
+        time.sleep(2.0)  # a start slower than the caller's patience
+        proc, req_w, resp_r = original(self)
+        spawned.append(proc.pid)
+        return proc, req_w, resp_r
+
+    monkeypatch.setattr(_launch.KernelLauncher, "_spawn", slow_spawn)
+    with pytest.raises(TimeoutError):
+        backend.create()
+    spawner().call(lambda: None, 10)  # the late start has finished by now
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (
+        _open_fds() - before or any(os.path.exists(f"/proc/{p}") for p in spawned)
+    ):
+        time.sleep(0.05)
+    leaked = {fd: os.readlink(f"/proc/self/fd/{fd}") for fd in _open_fds() - before}
+    assert leaked == {}
+    assert [p for p in spawned if os.path.exists(f"/proc/{p}")] == []

@@ -393,6 +393,31 @@ def test_spawner_returns_results_raises_errors_and_times_out() -> None:
     assert spawner.call(lambda: "still serving", 5.0) == "still serving"
 
 
+def test_spawner_hands_a_late_result_to_on_late_and_only_then() -> None:
+    import threading
+
+    from langchain_daytona_exec.backends.local._spawner import Spawner
+
+    spawner = Spawner()
+    late: list[object] = []
+    assert spawner.call(lambda: "in time", 5.0, late.append) == "in time"
+    release = threading.Event()
+    with pytest.raises(TimeoutError):
+        spawner.call(lambda: release.wait(5.0) and "late", 0.05, late.append)
+    release.set()
+
+    def broken(result: object) -> None:
+        late.append(result)
+        raise OSError("cleanup failed")
+
+    release.clear()
+    with pytest.raises(TimeoutError):
+        spawner.call(lambda: release.wait(5.0) and "late too", 0.05, broken)
+    release.set()
+    assert spawner.call(lambda: "still serving", 5.0) == "still serving"
+    assert late == ["late", "late too"]  # not the result its caller received
+
+
 def test_random_uuid4_is_a_version_4_uuid_and_random() -> None:
     import uuid
 

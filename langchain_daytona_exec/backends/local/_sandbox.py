@@ -74,6 +74,13 @@ _EXIT_STATUS_WAIT_S = 0.5
 ends right after its interpreter; its status tells a CPU-time kill."""
 
 
+def _close_late_fd(fd: int | None) -> None:
+    """``on_late`` of a workspace namespace made after its caller stopped waiting."""
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
 def randbelow(n: int) -> int:
     """A uniform random int in ``[0, n)`` from the OS's CSPRNG.
 
@@ -181,12 +188,16 @@ class LocalSandbox(KernelLauncher, SandboxOperations, Sandbox):
 
             try:
                 self._mntns = spawner().call(
-                    lambda: mounts.workspace_namespace_from_zygote(*args, timeout), timeout
+                    lambda: mounts.workspace_namespace_from_zygote(*args, timeout),
+                    timeout,
+                    _close_late_fd,
                 )
                 return
             except ForkServerError:
                 pass  # as before: the sandbox's start says whether to fall back
-        self._mntns = spawner().call(lambda: mounts.workspace_namespace(*args), timeout)
+        self._mntns = spawner().call(
+            lambda: mounts.workspace_namespace(*args), timeout, _close_late_fd
+        )
         if self._mntns is None:
             mounts.mount_workspace(*args)
 
@@ -268,11 +279,15 @@ class LocalSandbox(KernelLauncher, SandboxOperations, Sandbox):
             self._cg = cgroups.create_cgroups(f"ldx-{os.getpid()}-{self.id}", self._limits)
             self._limit_events = self._cg.limit_events() if self._cg is not None else {}
         try:
-            proc, req_w, resp_r = spawner().call(self._spawn, self._limits.start_timeout_s)
+            proc, req_w, resp_r = spawner().call(
+                self._spawn, self._limits.start_timeout_s, self._discard_late_spawn
+            )
         except IsolationUnavailableError as exc:  # the fork-server could not start or fork
             if not self._fall_back_to_bwrap(exc):
                 raise
-            proc, req_w, resp_r = spawner().call(self._spawn, self._limits.start_timeout_s)
+            proc, req_w, resp_r = spawner().call(
+                self._spawn, self._limits.start_timeout_s, self._discard_late_spawn
+            )
         self._launched_at = time.monotonic()
         self._proc, self._req_w, self._resp_r = proc, req_w, resp_r
         deadline = time.monotonic() + self._limits.start_timeout_s
@@ -329,6 +344,26 @@ class LocalSandbox(KernelLauncher, SandboxOperations, Sandbox):
         with contextlib.suppress(OSError, TypeError):
             return (self._proc.stderr.read() or b"").decode(errors="replace").strip()[-2000:]
         return ""
+
+    def _discard_late_spawn(self, spawned: tuple[KernelProcess, int, int]) -> None:
+        """A start that finished after ``_launch`` stopped waiting: kill it, free its fds.
+
+        Runs on the spawner thread, before any later start of this sandbox.
+        """
+        proc, req_w, resp_r = spawned
+        for fd in (req_w, resp_r):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(5)
+        if proc.stderr is not None:
+            proc.stderr.close()
+        seccomp_w, self._seccomp_w = self._seccomp_w, None
+        if seccomp_w is not None:  # bwrap's, never filled: bwrap is dead by now
+            with contextlib.suppress(OSError):
+                os.close(seccomp_w)
 
     def _kill(self) -> None:
         """Kill the process tree and close the channel (the workspace stays)."""

@@ -8,6 +8,7 @@ forked it exits, so a sandbox started from a short-lived thread (a pool filler,
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import os
 import threading
@@ -29,13 +30,26 @@ class Job:
     ``daytona-exec`` start, for the one thing done here.)
     """
 
-    __slots__ = ("done", "error", "fn", "result")
+    __slots__ = ("abandoned", "done", "error", "fn", "lock", "on_late", "result")
 
-    def __init__(self, fn: Callable[[], Any]) -> None:
+    def __init__(self, fn: Callable[[], Any], on_late: Callable[[Any], None] | None = None) -> None:
         self.fn = fn
+        self.on_late = on_late
         self.done = threading.Event()
+        self.lock = threading.Lock()
+        self.abandoned = False
+        """The caller stopped waiting: a result is handed to ``on_late`` instead."""
         self.result: Any = None
         self.error: BaseException | None = None
+
+    def finish(self) -> None:
+        """Mark the job done; a result nobody waits for any more goes to ``on_late``."""
+        with self.lock:
+            self.done.set()
+            late = self.abandoned
+        if late and self.error is None and self.on_late is not None:
+            with contextlib.suppress(Exception):  # the spawner thread must live on
+                self.on_late(self.result)
 
 
 class Spawner:
@@ -58,7 +72,7 @@ class Spawner:
             except BaseException as exc:
                 job.error = exc
             finally:
-                job.done.set()
+                job.finish()
 
     def submit(self, fn: Callable[[], Any]) -> None:
         """Run ``fn`` on the spawner thread later, without waiting (it must not raise)."""
@@ -68,18 +82,30 @@ class Spawner:
         self._jobs.append(job)
         self._pending.release()
 
-    def call(self, fn: Callable[[], T], timeout: float) -> T:
+    def call(
+        self, fn: Callable[[], T], timeout: float, on_late: Callable[[T], None] | None = None
+    ) -> T:
         """Run ``fn`` on the spawner thread; its result, or what it raised.
+
+        Args:
+            fn: What to run.
+            timeout: Seconds to wait for it.
+            on_late: Gets ``fn``'s result if it comes after the caller stopped
+                waiting (on the spawner thread): it must free it (a started process,
+                fds), or nobody will.
 
         Raises:
             TimeoutError: ``fn`` did not finish within ``timeout`` seconds.
         """
         if threading.current_thread() is self._thread:
             return fn()
-        job = Job(fn)
+        job = Job(fn, on_late)
         self._put(job)
         if not job.done.wait(timeout):
-            raise TimeoutError(f"the sandbox was not spawned within {timeout:g} s")
+            with job.lock:
+                if not job.done.is_set():  # else it finished just now: use the result
+                    job.abandoned = True
+                    raise TimeoutError(f"the sandbox was not spawned within {timeout:g} s")
         if job.error is not None:
             raise job.error
         result: T = job.result
