@@ -9,6 +9,7 @@ Every wait is bounded; nothing touches the network.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import os
 import signal
@@ -236,3 +237,48 @@ def test_a_start_that_finishes_after_its_caller_gave_up_leaves_nothing(
     leaked = {fd: os.readlink(f"/proc/self/fd/{fd}") for fd in _open_fds() - before}
     assert leaked == {}
     assert [p for p in spawned if os.path.exists(f"/proc/{p}")] == []
+
+
+BOOT_SCAN = r"""
+import gc, marshal, sys
+def boot_like(o):
+    if isinstance(o, dict):
+        return "host_pid" in o
+    if isinstance(o, (bytes, bytearray)) and b"host_pid" in o:
+        try:
+            return isinstance(marshal.loads(o), dict) and "host_pid" in marshal.loads(o)
+        except Exception:
+            return False
+    return False
+def values(o):
+    if isinstance(o, dict):
+        return list(o.values())
+    if isinstance(o, (list, tuple)):
+        return list(o)
+    return []
+seen = []
+f = sys._getframe()
+while f is not None:
+    seen += [v for v in list(f.f_locals.values()) + list(f.f_globals.values()) if boot_like(v)]
+    f = f.f_back
+for o in gc.get_objects():
+    seen += [v for v in [o, *values(o)] if boot_like(v)]
+"""
+
+
+def test_the_hosts_boot_data_is_not_reachable_from_sandboxed_code(
+    server: forkserver.ForkServer,
+) -> None:
+    """The zygote's boot data names the host's pid (cgroup names hold it too, which
+    is why the mount plan never reaches a kernel). A forked kernel inherits the
+    zygote's frames: nothing there may still hold that data."""
+    with LocalBackend(launcher="forkserver", limits=LIMITS).create() as sb:
+        sb.run_code("import marshal\nplanted = marshal.dumps({'host_pid': 1})")
+        r = sb.run_code(
+            BOOT_SCAN + "len({id(v) for v in seen if v != planted}), planted in seen",
+            timeout=60,
+        )
+        assert r.error is None, r.error
+        leaks, control = ast.literal_eval(r.result or "")
+        assert control  # the scan finds boot-like data where it is
+        assert leaks == 0

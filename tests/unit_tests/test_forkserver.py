@@ -101,7 +101,7 @@ def test_boot_runs_the_sources_in_order_as_importable_modules_then_drops_their_n
         "/opt/ldx-kernel/second.py",
         b"import sys\nfrom toy.pkg.first import VALUE\n"
         b"def serve(payload):\n"
-        b"    print(VALUE * int(payload), [n for n in sys.modules if n.startswith('toy')])\n",
+        b"    print(VALUE * int(payload.pop()), [n for n in sys.modules if n.startswith('toy')])\n",
     )
     fd = isolation.data_fd(marshal.dumps(([first, second], b"7")))
     try:

@@ -35,14 +35,15 @@ _BOOT = (
     "m,b=marshal.loads(d);del d\n"
     "for n,p,s in m:g=sys.modules[n]=type(sys)(n);exec(compile(s,p,'exec'),g.__dict__)\n"
     "for n,p,s in m:del sys.modules[n]\n"
-    "del m;g.serve(b)"
+    "del m;b=[b];g.serve(b)"
 )
 """The zygote's whole command line after the interpreter: it reads its boot data from the
 fd in argv[1], ``marshal``'d: this package's ``ZYGOTE_MODULES`` as (module name, file name,
 source), and the payload of the last one's ``serve``. It runs each source as a module
 registered under its name in ``sys.modules`` (so ``_zygote.py`` imports
 ``_zygote_root.py`` as it does in the host, and nothing is looked up on disk), and drops
-the names once all ran (forked kernels show the user no module of ours). It is the
+the names once all ran (forked kernels show the user no module of ours). The payload
+goes in a list ``serve`` empties: this frame stays below every forked kernel's. It is the
 command line of every sandbox's pid 1 and kernel (forks do not exec), so it names no
 host path; file names are under the sandbox's kernel folder and the interpreter is named
 by its sandbox path (the real one is passed as the executable)."""

@@ -308,14 +308,16 @@ def _import_kernel(files: dict[str, bytes]) -> None:
         sys.meta_path.remove(finder)
 
 
-def serve(payload: bytes) -> None:
+def serve(payload: list[bytes]) -> None:
     """The zygote's life: load, say ready, fork a sandbox per request until EOF.
 
     Args:
-        payload: The marshalled boot data: the socket's fd, the host's pid and the
-            kernel's files (``/opt/ldx-kernel/...`` -> bytes).
+        payload: Holds the marshalled boot data: the socket's fd, the host's pid and
+            the kernel's files (``/opt/ldx-kernel/...`` -> bytes). Emptied: every
+            forked kernel runs below this frame and its caller's, and sandboxed code
+            can read their variables (the host's pid must not reach it).
     """
-    boot = marshal.loads(payload)
+    boot = marshal.loads(payload.pop())
     prctl(PR_SET_PDEATHSIG, SIGKILL)  # the host's spawner thread started us
     sock = _socket.socket(fileno=boot["sock"])
     if os.getppid() != boot["host_pid"]:
