@@ -179,25 +179,26 @@ class LocalSandbox(KernelLauncher, SandboxOperations, Sandbox):
     def _make_workspace(self) -> None:
         """Root mode: the size-capped workspace tmpfs, in a mount namespace of its own.
 
-        Falls back to a mount on the host where that namespace cannot be made.
+        Made by the spawner thread itself where it can enter namespaces (no fork: see
+        ``_mounts.workspace_namespace``), else by a child of the fork-server's zygote
+        (``launcher="forkserver"``) or of this process. Falls back to a mount on the
+        host where that namespace cannot be made.
         """
         args = (self._host_work, self._limits.workspace_bytes, self._uid, self._uid)
         timeout = self._limits.start_timeout_s
-        if self.launcher == "forkserver":  # a fork of the zygote, not of this process
-            from langchain_daytona_exec.backends.local._forkserver import ForkServerError
+        zygote = self.launcher == "forkserver"
 
-            try:
-                self._mntns = spawner().call(
-                    lambda: mounts.workspace_namespace_from_zygote(*args, timeout),
-                    timeout,
-                    _close_late_fd,
-                )
-                return
-            except ForkServerError:
-                pass  # as before: the sandbox's start says whether to fall back
-        self._mntns = spawner().call(
-            lambda: mounts.workspace_namespace(*args), timeout, _close_late_fd
-        )
+        def make() -> int | None:  # on the spawner thread
+            if zygote and not mounts.thread_can_enter():  # a fork of the zygote, not ours
+                from langchain_daytona_exec.backends.local._forkserver import ForkServerError
+
+                try:
+                    return mounts.workspace_namespace_from_zygote(*args, timeout)
+                except ForkServerError:
+                    pass  # as before: the sandbox's start says whether to fall back
+            return mounts.workspace_namespace(*args)
+
+        self._mntns = spawner().call(make, timeout, _close_late_fd)
         if self._mntns is None:
             mounts.mount_workspace(*args)
 
