@@ -1,9 +1,11 @@
 """The fork-server's zygote under faults and hostile sandboxes (root mode only).
 
 What ``test_launcher_equivalence.py`` cannot see, because it compares what sandboxed
-code observes: the zygote's own fds and those of each sandbox's pid 1, a zygote that
-is slow or sent a malformed request (it must keep the sandboxes it forked), and a
-sandbox that plants symlinks in its workspace for the next start's mounts to follow.
+code observes: the zygote's own fds and those of each sandbox's pid 1; a zygote that
+is slow, sent a malformed request or killed (it must keep, or take down, the sandboxes
+it forked, and the next start must work); a start its caller gave up on; the host's
+boot data in a kernel's frames; signals to pid 1 and a full pids cap; and a sandbox
+that plants symlinks in its workspace for the next start's mounts to follow.
 Every wait is bounded; nothing touches the network.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import errno
 import os
 import signal
 import threading
@@ -282,3 +285,59 @@ def test_the_hosts_boot_data_is_not_reachable_from_sandboxed_code(
         leaks, control = ast.literal_eval(r.result or "")
         assert control  # the scan finds boot-like data where it is
         assert leaks == 0
+
+
+def test_a_zygote_that_dies_takes_its_sandboxes_and_the_next_start_makes_a_new_one(
+    server: forkserver.ForkServer,
+) -> None:
+    backend = LocalBackend(launcher="forkserver", limits=LIMITS)
+    sb = backend.create()
+    try:
+        assert sb.run_code("x = 1").error is None
+        assert sb._cg is not None
+        pids = sb._cg.pids()
+        assert len(pids) >= 2  # pid 1 and the kernel
+        zygote = server._proc
+        assert zygote is not None
+        os.kill(zygote.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in pids):
+            time.sleep(0.05)
+        assert not [p for p in pids if os.path.exists(f"/proc/{p}")]  # their death signal
+        start = time.monotonic()
+        r = sb.run_code("'x' in globals()", timeout=20)
+        assert (r.result, r.state_lost) == ("False", True)  # revived on a fresh zygote
+        assert time.monotonic() - start < 20
+        assert server._proc is not None and server._proc.pid != zygote.pid
+        assert sb.launcher == "forkserver" and forkserver.disabled() is None
+        with backend.create() as other:
+            assert other.run_code("1 + 1").result == "2"
+    finally:
+        sb.close()
+
+
+def test_sandboxed_code_cannot_signal_its_pid_1_and_a_full_pids_cap_does_not_stop_a_restart(
+    server: forkserver.ForkServer,
+) -> None:
+    limits = LocalLimits(memory_bytes=256 * MiB, pids=32, nproc=32)
+    with LocalBackend(launcher="forkserver", limits=limits).create() as sb:
+        code = (
+            "import os, signal\n"
+            "out = []\n"
+            "for sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGSTOP):\n"
+            "    try:\n"
+            "        os.kill(1, sig)\n"
+            "        out.append('sent')\n"
+            "    except OSError as exc:\n"
+            "        out.append(exc.errno)\n"
+            "out"
+        )
+        assert sb.run_code(code).result == str([errno.EPERM] * 3)
+        r = sb.exec(
+            "for i in $(seq 1 40); do (sleep 300 &) 2>/dev/null; done; echo filled", timeout=20
+        )
+        assert "filled" in r.stdout
+        with pytest.raises(SandboxLostError):
+            sb.run_code("import os; os.kill(os.getpid(), 9)", timeout=10)
+        assert sb.exec("echo alive", timeout=20).stdout == "alive\n"
+        assert sb.launcher == "forkserver" and forkserver.disabled() is None
