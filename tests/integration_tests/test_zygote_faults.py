@@ -341,3 +341,25 @@ def test_sandboxed_code_cannot_signal_its_pid_1_and_a_full_pids_cap_does_not_sto
             sb.run_code("import os; os.kill(os.getpid(), 9)", timeout=10)
         assert sb.exec("echo alive", timeout=20).stdout == "alive\n"
         assert sb.launcher == "forkserver" and forkserver.disabled() is None
+
+
+AT_RANDOM = (
+    "import ctypes\n"
+    "libc = ctypes.CDLL(None)\n"
+    "libc.getauxval.restype = ctypes.c_ulong\n"
+    "ctypes.string_at(libc.getauxval(25), 16).hex()"  # AT_RANDOM: canary, pointer guard
+)
+
+
+def test_forks_of_one_zygote_share_glibcs_random_bytes_and_a_fresh_zygote_renews_them(
+    server: forkserver.ForkServer,
+) -> None:
+    """What ``ZYGOTE_MAX_FORKS`` says: shared by forks, renewed by a fresh exec."""
+    backend = LocalBackend(launcher="forkserver", limits=LIMITS)
+    with backend.create() as a, backend.create() as b:
+        first = a.run_code(AT_RANDOM).result
+        assert first is not None and len(first) == 34
+        assert b.run_code(AT_RANDOM).result == first
+    spawner().call(server.retire, 10)
+    with backend.create() as c:
+        assert c.run_code(AT_RANDOM).result not in (None, first)

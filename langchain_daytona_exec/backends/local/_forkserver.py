@@ -62,10 +62,12 @@ def _zygote_sources() -> list[tuple[str, str, bytes]]:
 
 ZYGOTE_MAX_FORKS = 500
 """Sandboxes one zygote forks before a fresh one replaces it. Forks share the zygote's
-address-space layout (ASLR) and ``str`` hash secret; a fresh exec renews both, so at
-most this many sandboxes share them. The old zygote lingers, retired, until the last
-sandbox it forked has ended (their pid 1 dies with it). Costs one zygote start (about
-the time of one bwrap sandbox) per this many sandboxes."""
+address-space layout (ASLR), ``str`` hash secret and glibc's ``AT_RANDOM`` bytes (the
+stack canary and pointer guard: they cannot change under a running process); a fresh
+exec renews all of them, so at most this many sandboxes share them. The old zygote
+lingers, retired, until the last sandbox it forked has ended (their pid 1 dies with
+it). Costs one zygote start (about the time of one bwrap sandbox) per this many
+sandboxes."""
 
 _SEND_TIMEOUT_S = 5.0
 """How long a request to the zygote may wait for its answer (a fork and two syscalls)."""
