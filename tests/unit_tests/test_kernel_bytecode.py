@@ -57,3 +57,18 @@ def test_stale_bytecode_is_compiled_for_the_sandbox(monkeypatch: pytest.MonkeyPa
         with open(source, "rb") as f:
             assert files[f"{isolation.SANDBOX_KERNEL_DIR}/{name}"] == f.read()
         assert marshal.loads(files[key][16:]).co_filename == source
+
+
+def test_fresh_bytecode_is_read_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the package's bytecode current, the sandbox's copies need no compile check
+    of their own: ``ensure_kernel_bytecode`` runs only when something is stale."""
+    prepare.ensure_kernel_bytecode()  # current now (as after any earlier process)
+    calls: list[None] = []
+    monkeypatch.setattr(prepare, "ensure_kernel_bytecode", lambda: calls.append(None))
+    prepare.kernel_files.cache_clear()
+    try:
+        files = prepare.kernel_files()
+    finally:
+        prepare.kernel_files.cache_clear()
+    assert calls == []
+    assert len(files) == 2 * len(isolation.KERNEL_SOURCES)

@@ -22,7 +22,7 @@ import subprocess
 from typing import IO
 
 from langchain_daytona_exec.backends.local import _isolation as isolation
-from langchain_daytona_exec.backends.local._prepare import ensure_kernel_bytecode, kernel_files
+from langchain_daytona_exec.backends.local._prepare import kernel_files
 from langchain_daytona_exec.backends.local._spawner import spawner
 from langchain_daytona_exec.errors import IsolationUnavailableError
 
@@ -150,7 +150,6 @@ class ForkServer:
     def _start(self, timeout: float) -> None:
         """Exec a fresh interpreter as the zygote and wait for its ready byte."""
         self.retire()  # a dead one; its sandboxes died with it
-        ensure_kernel_bytecode()
         host, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         boot = marshal.dumps(
             {"sock": child.fileno(), "host_pid": os.getpid(), "files": kernel_files()}

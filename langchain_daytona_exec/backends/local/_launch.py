@@ -129,7 +129,8 @@ class KernelLauncher:
                 for fd in (req_w, resp_r):
                     os.close(fd)
                 raise
-        ensure_kernel_bytecode()
+        if unsafe:  # the kernel imports its host files (a sandbox gets kernel_files())
+            ensure_kernel_bytecode()
         launcher = f"import sys; sys.path.insert(0, {kernel_dir!r}); import kernel; kernel.main()"
         python = self._paths.python if unsafe else isolation.SANDBOX_PYTHON
         kernel_argv = [python, "-I", "-S", "-c", launcher, str(cfg_fd)]

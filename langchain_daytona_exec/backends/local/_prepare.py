@@ -98,7 +98,9 @@ def kernel_files() -> dict[str, bytes]:
 
     They are copied into each sandbox from memory rather than bound from the package
     folder, whose host path ``/proc/self/mountinfo`` would show. The bytecode is
-    "unchecked hash" so Python trusts it although the copies get fresh mtimes.
+    "unchecked hash" so Python trusts it although the copies get fresh mtimes. Stale
+    bytecode is compiled into the package's ``__pycache__`` first
+    (:func:`ensure_kernel_bytecode`), so the next process reads it too.
     """
     files: dict[str, bytes] = {}
     stale: list[tuple[str, str]] = []
@@ -106,6 +108,9 @@ def kernel_files() -> dict[str, bytes]:
         with open(source, "rb") as f:
             files[f"{isolation.SANDBOX_KERNEL_DIR}/{name}"] = text = f.read()
         code = current_bytecode(source)
+        if code is None:
+            ensure_kernel_bytecode()  # once per process (cached); reads nothing when fresh
+            code = current_bytecode(source)
         if code is None:
             stale.append((source, name))
             continue
