@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -53,8 +54,14 @@ def test_starting_a_sandbox_leaves_argparse_and_the_result_types_for_later() -> 
         "from langchain_daytona_exec.backends.local import LocalBackend\n"
         "print(json.dumps(sorted(sys.modules)))"
     )
+    env = {k: v for k, v in os.environ.items() if k not in ("TMPDIR", "TEMP", "TMP")}
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env=env,
     )
     loaded = set(json.loads(out.stdout))
     later = {
@@ -66,6 +73,7 @@ def test_starting_a_sandbox_leaves_argparse_and_the_result_types_for_later() -> 
         "typing",  # ~3 ms: annotations only (TYPE_CHECKING = False), SandboxBackend on use
         "langchain_daytona_exec._backend_protocol",
         "queue",  # the spawner's jobs: a deque and a semaphore
+        "tempfile",  # /tmp, unless TMPDIR or the like names another folder
     }
     assert not loaded & later, sorted(loaded & later)
 

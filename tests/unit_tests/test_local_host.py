@@ -227,3 +227,31 @@ def test_mount_calls_use_the_loaded_libc_without_a_library_search(
         assert libc.getpid() == os.getpid()  # a real libc call answers
     finally:
         mounts._libc.cache_clear()
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{}, {"TMPDIR": "{tmp}"}, {"TEMP": "{tmp}"}, {"TMP": "{tmp}"}, {"TMPDIR": ""}],
+)
+def test_the_temp_dir_is_what_tempfile_says(tmp_path: Path, env: dict[str, str]) -> None:
+    """In a fresh interpreter: the same answer as ``tempfile.gettempdir()``, and without
+    importing ``tempfile`` when no variable names another folder."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from langchain_daytona_exec.backends.local._hostdirs import temp_dir\n"
+        "ours = temp_dir(); loaded = 'tempfile' in sys.modules\n"
+        "import tempfile\n"
+        "print(json.dumps([ours, tempfile.gettempdir(), loaded]))\n"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in ("TMPDIR", "TEMP", "TMP")}
+    clean.update({k: v.format(tmp=tmp_path) for k, v in env.items()})
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=clean, capture_output=True, text=True, timeout=60
+    )
+    ours, theirs, loaded = json.loads(out.stdout)
+    assert ours == theirs
+    assert loaded is any(env.values())  # asked only when a variable names a folder

@@ -13,7 +13,6 @@ import importlib.util
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 
 from langchain_daytona_exec.backends.local import _isolation as isolation
@@ -128,6 +127,7 @@ def kernel_files() -> dict[str, bytes]:
 def _compiled_unchecked(sources: list[tuple[str, str]]) -> dict[str, bytes]:
     """Unchecked-hash bytecode of (host path, sandbox name) sources, compiled now."""
     import py_compile
+    import tempfile
 
     files: dict[str, bytes] = {}
     with tempfile.TemporaryDirectory(prefix="ldx-pyc-") as tmp:
