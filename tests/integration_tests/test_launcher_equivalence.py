@@ -20,19 +20,10 @@ from typing import Any
 import pytest
 
 from langchain_daytona_exec import LocalBackend, LocalLimits, LocalSandbox
-from langchain_daytona_exec.backends.local import _detect as detect
 from langchain_daytona_exec.backends.local import _limits as limits
-from langchain_daytona_exec.errors import IsolationUnavailableError
+from tests.integration_tests.modes import FORKSERVER_ONLY
 
-
-def _root_mode() -> bool:
-    try:
-        return os.geteuid() == 0 and detect.detect_mode() == "root"
-    except IsolationUnavailableError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _root_mode(), reason="the fork-server is root mode only")
+pytestmark = FORKSERVER_ONLY
 
 SECRET = "LDX_FAKE_HOST_SECRET"
 MiB = 1024 * 1024

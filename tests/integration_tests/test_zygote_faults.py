@@ -25,20 +25,11 @@ from typing import Any
 import pytest
 
 from langchain_daytona_exec import LocalBackend, LocalLimits, SandboxError, SandboxLostError
-from langchain_daytona_exec.backends.local import _detect as detect
 from langchain_daytona_exec.backends.local import _forkserver as forkserver
 from langchain_daytona_exec.backends.local._spawner import spawner
-from langchain_daytona_exec.errors import IsolationUnavailableError
+from tests.integration_tests.modes import FORKSERVER_ONLY
 
-
-def _root_mode() -> bool:
-    try:
-        return os.geteuid() == 0 and detect.detect_mode() == "root"
-    except IsolationUnavailableError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _root_mode(), reason="the fork-server is root mode only")
+pytestmark = FORKSERVER_ONLY
 
 MiB = 1024 * 1024
 LIMITS = LocalLimits(memory_bytes=256 * MiB, workspace_bytes=16 * MiB, tmp_bytes=16 * MiB)

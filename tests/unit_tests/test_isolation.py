@@ -366,7 +366,7 @@ def test_a_start_failure_reprobes_and_reports_a_broken_bwrap(
 
 
 def test_randbelow_is_in_range_and_reaches_every_value() -> None:
-    from langchain_daytona_exec.backends.local._sandbox import randbelow
+    from langchain_daytona_exec.backends.local._limits import randbelow
 
     draws = [randbelow(3) for _ in range(300)]
     assert set(draws) == {0, 1, 2}

@@ -1,11 +1,13 @@
 """The resource limits of a local sandbox: every limit and default, named once, with its reason.
 
 :class:`LocalLimits` holds them; the shares below size the sandbox's file systems from its
-memory limit, and root mode's per-sandbox uids come from the range named here.
+memory limit, and root mode's per-sandbox uids are drawn (:func:`randbelow`) from the range
+named here.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from langchain_daytona_exec.sandbox import check_seconds
@@ -126,3 +128,16 @@ class LocalLimits:
             "nproc": self.nproc,
             "core": 0,
         }
+
+
+def randbelow(n: int) -> int:
+    """A uniform random int in ``[0, n)`` from the OS's CSPRNG.
+
+    What ``secrets.randbelow`` does, without importing ``secrets`` (it pulls in ``hmac``,
+    ``hashlib`` and ``random``: ~4 ms of every ``daytona-exec`` start).
+    """
+    bits = n.bit_length()
+    while True:  # rejection sampling: each try succeeds with probability > 1/2
+        x = int.from_bytes(os.urandom((bits + 7) // 8), "big") & ((1 << bits) - 1)
+        if x < n:
+            return x

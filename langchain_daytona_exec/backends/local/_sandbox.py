@@ -34,7 +34,7 @@ from langchain_daytona_exec.backends.local._hostdirs import (
 )
 from langchain_daytona_exec.backends.local._isolation import SandboxPaths
 from langchain_daytona_exec.backends.local._launch import KernelLauncher
-from langchain_daytona_exec.backends.local._limits import UID_BASE, UID_SPAN, LocalLimits
+from langchain_daytona_exec.backends.local._limits import UID_BASE, UID_SPAN, LocalLimits, randbelow
 from langchain_daytona_exec.backends.local._operations import SandboxOperations
 from langchain_daytona_exec.backends.local._spawner import spawner
 from langchain_daytona_exec.errors import (
@@ -79,19 +79,6 @@ def _close_late_fd(fd: int | None) -> None:
     if fd is not None:
         with contextlib.suppress(OSError):
             os.close(fd)
-
-
-def randbelow(n: int) -> int:
-    """A uniform random int in ``[0, n)`` from the OS's CSPRNG.
-
-    What ``secrets.randbelow`` does, without importing ``secrets`` (it pulls in ``hmac``,
-    ``hashlib`` and ``random``: ~4 ms of every ``daytona-exec`` start).
-    """
-    bits = n.bit_length()
-    while True:  # rejection sampling: each try succeeds with probability > 1/2
-        x = int.from_bytes(os.urandom((bits + 7) // 8), "big") & ((1 << bits) - 1)
-        if x < n:
-            return x
 
 
 class LocalSandbox(KernelLauncher, SandboxOperations, Sandbox):
