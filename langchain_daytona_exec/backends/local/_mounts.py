@@ -86,11 +86,7 @@ def workspace_namespace(target: str, size: int, uid: int, gid: int) -> int | Non
     if pid == 0:  # the child: syscalls only, then exit without running any Python cleanup
         ok = b"0"
         try:
-            if (
-                libc.unshare(_CLONE_NEWNS) == 0
-                and libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None) == 0
-                and libc.mount(b"tmpfs", path, b"tmpfs", _MS_NOSUID | _MS_NODEV, opts) == 0
-            ):
+            if libc.unshare(_CLONE_NEWNS) == 0 and _mount_private_workspace(libc, path, opts):
                 ok = b"1"
             os.write(ready_w, ok)
             os.read(go_r, 1)
@@ -120,10 +116,7 @@ def _namespace_in_thread(path: bytes, opts: bytes) -> int | None:
         return None
     fd: int | None = None
     try:
-        if (
-            libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None) == 0
-            and libc.mount(b"tmpfs", path, b"tmpfs", _MS_NOSUID | _MS_NODEV, opts) == 0
-        ):
+        if _mount_private_workspace(libc, path, opts):
             fd = os.open("/proc/thread-self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     finally:
         try:
@@ -133,6 +126,14 @@ def _namespace_in_thread(path: bytes, opts: bytes) -> int | None:
                 os.close(fd)
             raise
     return fd
+
+
+def _mount_private_workspace(libc: ctypes.CDLL, path: bytes, opts: bytes) -> bool:
+    """In a mount namespace just unshared: make it private, mount the tmpfs at ``path``."""
+    return bool(
+        libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None) == 0
+        and libc.mount(b"tmpfs", path, b"tmpfs", _MS_NOSUID | _MS_NODEV, opts) == 0
+    )
 
 
 def workspace_options(size: int, uid: int, gid: int) -> str:
